@@ -1,0 +1,79 @@
+"""The ``tpf`` command: a thin dispatcher to each command's own module.
+
+Each command lives in its own module exposing ``main(argv: list[str]) -> int``
+and is imported only when called, so ``tpf --help`` is fast and a command's
+heavy dependencies (Pyomo, Hydra, torch) load only for that command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+from tpf.errors import TpfError
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": ("tpf.app", "plan a routing for a scenario (Hydra overrides: scenario=NAME key=value ...)"),
+    "simulate": ("tpf.app", "plan, then simulate the plan over the scenario's workload or trace"),
+    "sweep": ("tpf.app", "run a parameter sweep (Hydra multirun) and write a sweep summary"),
+    "fit": ("tpf.fit.cli", "fit an energy or accuracy card: tpf fit energy|accuracy --data CSV --out CARD"),
+    "predict": ("tpf.fit.cli", "predict with a card: tpf predict energy|accuracy --card CARD --data CSV --out CSV"),
+    "card": ("tpf.fit.cli", "estimate cards for unmeasured hardware: tpf card roofline|transfer ..."),
+    "ceiling": ("tpf.fit.cli", "token production function: compute and energy ceilings, which binds"),
+    "policy": ("tpf.policy.cli", "validate a routing policy or export it to a router's config"),
+    "calibrate": ("calibration.app", "measure energy curves and accuracy on a GPU (Hydra overrides)"),
+}
+
+
+def _scenario_names() -> list[str]:
+    roots = [Path(__file__).resolve().parent.parent / "scenarios", Path(__file__).resolve().parent / "conf" / "scenario"]
+    names: set[str] = set()
+    for root in roots:
+        if root.is_dir():
+            names.update(p.stem for p in root.glob("*.yaml"))
+    return sorted(names)
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [
+        "usage: tpf COMMAND [ARGS...]",
+        "",
+        "Plan and simulate LLM inference as energy-to-token production.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    scenarios = _scenario_names()
+    if scenarios:
+        lines += ["", "scenarios (tpf plan scenario=NAME): " + ", ".join(scenarios)]
+    lines += ["", "Run 'tpf COMMAND --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if args[0] in ("-V", "--version"):
+        from tpf import __version__
+
+        print(f"tpf {__version__}")
+        return 0
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"tpf: unknown command {command!r}; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    try:
+        return int(module.main([command, *rest]) or 0)
+    except TpfError as exc:
+        print(f"tpf {command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Fitting token production functions: energy curves and accuracy curves."""
