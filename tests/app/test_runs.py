@@ -1,0 +1,75 @@
+"""End-to-end runs with the real planner, simulator and policy writer, at small size."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tpf.config.compose import compose
+from tpf.config.paths import scenario_names
+from tpf.errors import InfeasiblePlanError
+from tpf.report.pipeline import run_scenario
+
+SMALL = ["workload=small", "workload.n_periods=3", "report=minimal"]
+
+
+@pytest.mark.parametrize("scenario", scenario_names())
+def test_every_scenario_runs_end_to_end_at_small_size(scenario, tmp_path):
+    summary = run_scenario(compose([f"scenario={scenario}", *SMALL]), "plan", scenario, tmp_path)
+    assert summary["status"] == "optimal"
+    written = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("status", "objective", "accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg",
+                "peak_facility_kw", "binding_constraints", "shadow_prices"):
+        assert key in written
+    plan = pd.read_csv(tmp_path / "plan.csv")
+    assert list(plan.columns[:8]) == ["class_name", "period", "model", "strategy", "budget_tokens", "votes",
+                                      "share", "queries"]
+    # every class is fully served in every period
+    shares = plan.groupby(["class_name", "period"])["share"].sum()
+    assert shares.to_numpy() == pytest.approx(1.0, abs=1e-6)
+    assert len(shares) == 3 * 3
+    policy = json.loads((tmp_path / "policy.json").read_text())
+    assert policy["provenance"]["scenario"] == scenario
+    report = (tmp_path / "report.md").read_text()
+    assert "roofline estimate (ESTIMATE)" in report
+
+
+def test_power_cap_binds_at_the_peak_and_shifts_the_routing(tmp_path):
+    config = compose(["scenario=power_capped", "workload=small", "report=minimal"])
+    summary = run_scenario(config, "plan", "power_capped", tmp_path)
+    assert summary["peak_facility_kw"] == pytest.approx(3.0, rel=1e-6)
+    assert any(name.startswith("facility_power[") for name in summary["binding_constraints"])
+    plan = pd.read_csv(tmp_path / "plan.csv")
+    small_model = plan[plan["model"] == "llama-3.2-1b"].groupby("period")["queries"].sum()
+    # 14:00 (period 2 of a workload starting at 12:00) needs the most help from the 1B
+    assert small_model.idxmax() == 2
+
+
+def test_infeasible_plan_writes_the_diagnosis_and_raises(tmp_path):
+    config = compose(["scenario=carbon_whatif", *SMALL, "planner.carbon_budget_kg=0.0001"])
+    with pytest.raises(InfeasiblePlanError, match="carbon budget"):
+        run_scenario(config, "plan", "carbon_whatif", tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "## Infeasible: no plan meets the constraints" in report
+    assert "carbon budget" in report and "short by" in report
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "infeasible"
+
+
+def test_simulate_writes_hourly_and_compares_with_the_plan(tmp_path):
+    config = compose([*SMALL, "workload.total_rate_per_s=2"])
+    summary = run_scenario(config, "simulate", "paper_l40s", tmp_path)
+    hourly = pd.read_csv(tmp_path / "hourly.csv")
+    assert len(hourly) == 3
+    assert summary["simulation"]["served_queries"] == pytest.approx(hourly["served_queries"].sum())
+    assert "## Simulation" in (tmp_path / "report.md").read_text()
+
+
+def test_full_report_draws_every_figure(tmp_path):
+    config = compose(["workload=small", "workload.n_periods=2", "report.pareto_points=3", "report.dpi=50"])
+    run_scenario(config, "plan", "paper_l40s", tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    for name in ("routing_mix.png", "power_carbon.png", "pareto.png", "energy_curves.png", "accuracy_curves.png"):
+        assert (tmp_path / name).stat().st_size > 5000
+        assert f"]({name})" in report

@@ -1,0 +1,124 @@
+"""The Hydra entry point of ``tpf plan``, ``tpf simulate`` and ``tpf sweep``.
+
+Hydra stops here (STYLE item 6): the composed ``DictConfig`` is converted to
+the typed :class:`tpf.config.TpfConfig` and handed to plain library code
+(:func:`tpf.report.pipeline.run_scenario`). The run writes into Hydra's run
+directory (``outputs/<command>/<time>/``); a multirun (``tpf sweep`` or
+``--multirun``) runs its points in parallel with the joblib launcher (or any
+Hydra launcher, e.g. ``hydra/launcher=submitit_local`` or ``submitit_slurm``
+from the ``cluster`` extra) and writes a sweep summary at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+
+from tpf.config.overrides import check_overrides
+from tpf.errors import ConfigError, InfeasiblePlanError, TpfError
+
+COMMANDS = ("plan", "simulate", "sweep")
+MULTIRUN_FLAGS = ("--multirun", "-m")
+
+
+def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
+    """The Hydra task function of one run (one point of a sweep)."""
+
+    def task(cfg: Any) -> dict[str, Any]:
+        from hydra.core.hydra_config import HydraConfig
+
+        from tpf.config.compose import to_typed
+        from tpf.report.pipeline import run_scenario
+
+        hydra_cfg = HydraConfig.get()
+        run_dir = Path(hydra_cfg.runtime.output_dir)
+        scenario = str(hydra_cfg.runtime.choices.get("scenario", "paper_l40s"))
+        mode = "simulate" if command == "simulate" else "plan"
+        try:
+            summary = run_scenario(to_typed(cfg), mode, scenario, run_dir)
+        except InfeasiblePlanError as exc:
+            failures.append(str(exc))
+            print(f"tpf {command}: infeasible: {exc}\n(report: {run_dir / 'report.md'})", file=sys.stderr)
+            return {"status": "infeasible"}
+        except TpfError as exc:
+            failures.append(str(exc))
+            print(f"tpf {command}: error: {exc}", file=sys.stderr)
+            return {"status": "error"}
+        print(_one_line(summary, run_dir), file=sys.stderr)
+        return summary
+
+    return task
+
+
+def _one_line(summary: dict[str, Any], run_dir: Path) -> str:
+    def fmt(key: str) -> str:
+        value = summary.get(key)
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    return (
+        f"[tpf] {summary.get('status')}: accuracy {fmt('accuracy')}, facility "
+        f"{fmt('facility_energy_kwh')} kWh, {fmt('carbon_kg')} kgCO2, peak {fmt('peak_facility_kw')} kW; "
+        f"binding: {', '.join(summary.get('binding_constraints') or []) or 'none'} -> {run_dir}"
+    )
+
+
+def hydra_arguments(command: str, args: list[str]) -> list[str]:
+    """The Hydra command line of a tpf command: a sweep is a multirun."""
+    hydra_args = list(args)
+    if command == "sweep" and not any(a in MULTIRUN_FLAGS for a in hydra_args):
+        hydra_args.insert(0, "--multirun")
+    return [*hydra_args, f"hydra.job.name={command}"]
+
+
+def run_hydra(command: str, args: list[str], failures: list[str]) -> int:
+    """Run the Hydra app with ``args`` as its command line; returns Hydra's exit code."""
+    import hydra
+
+    from tpf.config.compose import register_all
+    from tpf.config.paths import conf_dir
+
+    register_all()
+    app = hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)(
+        _task(command, failures)
+    )
+    saved_argv = sys.argv
+    sys.argv = [f"tpf {command}", *hydra_arguments(command, args)]
+    try:
+        app()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = saved_argv
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """``argv[0]`` is the command (plan, simulate, sweep), the rest Hydra overrides."""
+    command, args = argv[0], list(argv[1:])
+    if command not in COMMANDS:
+        raise ConfigError(f"command: unknown {command!r}; valid: {', '.join(COMMANDS)}")
+    if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
+        check_overrides([a for a in args if not a.startswith("-")])
+    failures: list[str] = []
+    code = run_hydra("simulate" if command == "simulate" else command, args, failures)
+    return code or (1 if failures else 0)
+
+
+class SweepSummaryCallback(Callback):
+    """Hydra callback: at the end of a multirun, write the sweep summary and plot."""
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        from tpf.report.sweep import write_sweep_summary
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        written = write_sweep_summary(sweep_dir)
+        if written:
+            print(f"[tpf] sweep summary: {written}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main(["plan", *sys.argv[1:]]))

@@ -1,0 +1,321 @@
+"""From the typed scenario config to the library's domain objects.
+
+Everything here takes the dataclasses of :mod:`tpf.config.schema` (never a
+``DictConfig``) and returns :mod:`tpf.domain` objects and loaded cards. Unit
+conversions happen here, once: kW -> W, kg -> g stay named in the fields.
+:func:`validate` reports every problem at once, each with its key path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tpf.cards import AccuracyCard, EnergyCard, load_card
+from tpf.config.catalog import check_ranges
+from tpf.config.paths import resolve_path
+from tpf.config.schema import (
+    CardsConfig,
+    FacilityConfig,
+    FleetConfig,
+    GridConfig,
+    TpfConfig,
+    WorkloadConfig,
+)
+from tpf.domain import Facility, Fleet, FleetEntry, Grid, QueryClass, Workload
+from tpf.errors import CardError, ConfigError, DataError
+
+HOURS_PER_DAY = 24
+# Best source first: the order in which energy cards are preferred.
+SOURCE_RANK = ("measured", "published", "transferred estimate", "roofline estimate", "estimate")
+
+
+# --- validation -------------------------------------------------------------
+
+
+def _workload_problems(workload: WorkloadConfig) -> list[str]:
+    problems = []
+    if len(workload.hourly_profile) not in (1, HOURS_PER_DAY):
+        problems.append(
+            f"workload.hourly_profile: needs 1 or {HOURS_PER_DAY} values (per hour of day), "
+            f"got {len(workload.hourly_profile)}"
+        )
+    by_share = [c for c in workload.classes if c.rate_per_s is None]
+    total_share = sum(c.share for c in by_share)
+    if by_share and not math.isclose(total_share, 1.0, abs_tol=1e-6):
+        problems.append(
+            f"workload.classes[].share: the shares of classes without rate_per_s must sum to 1, "
+            f"got {total_share:.6g}"
+        )
+    return problems
+
+
+def _planner_problems(config: TpfConfig) -> list[str]:
+    planner, problems = config.planner, []
+    needs = {
+        "carbon_budget": "carbon_budget_kg",
+        "it_energy_period": "it_energy_kwh_per_period",
+        "it_energy_horizon": "it_energy_kwh",
+        "it_power": "it_power_cap_kw",
+    }
+    for switch, value_key in needs.items():
+        if getattr(planner.constraints, switch) and getattr(planner, value_key) is None:
+            problems.append(
+                f"planner.{value_key}: required when planner.constraints.{switch} is true, got null"
+            )
+    if planner.objective != "max_accuracy" and planner.accuracy_target is None:
+        problems.append(
+            f"planner.accuracy_target: required for objective {planner.objective}, got null"
+        )
+    class_names = {c.name for c in config.workload.classes}
+    for name in planner.accuracy_floors:
+        if name not in class_names:
+            problems.append(
+                f"planner.accuracy_floors.{name}: unknown class; valid: {', '.join(sorted(class_names))}"
+            )
+    return problems
+
+
+def _fleet_problems(config: TpfConfig) -> list[str]:
+    problems = []
+    models = set(config.cards.models)
+    for index, entry in enumerate(config.fleet.entries):
+        if entry.model not in models:
+            problems.append(
+                f"fleet.entries[{index}].model: {entry.model!r} has no card in cards.models; "
+                f"valid: {', '.join(sorted(models))}"
+            )
+    if not config.fleet.entries:
+        problems.append("fleet.entries: must list at least one model and its GPUs, got none")
+    return problems
+
+
+def _grid_problems(grid: GridConfig, n_periods: int) -> list[str]:
+    if grid.kind == "profile" and len(grid.hourly_g_per_kwh) not in (HOURS_PER_DAY, n_periods):
+        return [
+            f"grid.hourly_g_per_kwh: needs {HOURS_PER_DAY} values (per hour of day) "
+            f"or {n_periods} (per period) for kind=profile, got {len(grid.hourly_g_per_kwh)}"
+        ]
+    if grid.kind == "electricitymaps" and not grid.csv_path:
+        return ["grid.csv_path: required for kind=electricitymaps, got null"]
+    return []
+
+
+def validate(config: TpfConfig) -> TpfConfig:
+    """Check ranges (from the parameter catalog) and cross-field rules; raise every problem."""
+    problems = check_ranges(asdict(config))
+    problems += _workload_problems(config.workload)
+    problems += _planner_problems(config)
+    problems += _fleet_problems(config)
+    problems += _grid_problems(config.grid, config.workload.n_periods)
+    if config.facility.hourly_pue and len(config.facility.hourly_pue) != config.workload.n_periods:
+        problems.append(
+            f"facility.hourly_pue: needs {config.workload.n_periods} values (one per period), "
+            f"got {len(config.facility.hourly_pue)}"
+        )
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+# --- domain objects ---------------------------------------------------------
+
+
+def _cyclic(values: list[float], start_hour: int, n_periods: int) -> tuple[float, ...]:
+    """Per-period values from a 24-hour profile read cyclically from ``start_hour``."""
+    if len(values) == 1:
+        return (float(values[0]),) * n_periods
+    if len(values) == n_periods and len(values) != HOURS_PER_DAY:
+        return tuple(float(v) for v in values)
+    return tuple(float(values[(start_hour + p) % len(values)]) for p in range(n_periods))
+
+
+def build_workload(workload: WorkloadConfig) -> Workload:
+    profile = _cyclic(workload.hourly_profile, workload.start_hour, workload.n_periods)
+    classes = []
+    for cls in workload.classes:
+        if cls.rate_per_s is not None:
+            rates = tuple(float(r) for r in cls.rate_per_s)
+        else:
+            rates = tuple(workload.total_rate_per_s * cls.share * m for m in profile)
+        classes.append(
+            QueryClass(cls.name, cls.category, float(cls.n_in_tokens), rates, float(cls.n_answer_tokens))
+        )
+    return Workload(tuple(classes), workload.n_periods, float(workload.period_s)).validate()
+
+
+def build_facility(facility: FacilityConfig, n_periods: int) -> Facility:
+    pue = tuple(facility.hourly_pue) if facility.hourly_pue else (float(facility.pue),)
+    cap_w = None if facility.power_cap_kw is None else facility.power_cap_kw * 1000.0
+    return Facility(pue=pue, power_cap_w=cap_w).validate(n_periods)
+
+
+def build_grid(grid: GridConfig, workload: WorkloadConfig) -> Grid:
+    n_periods = workload.n_periods
+    if grid.kind == "constant":
+        values: tuple[float, ...] = (float(grid.carbon_g_per_kwh),)
+    elif grid.kind == "profile":
+        values = _cyclic(grid.hourly_g_per_kwh, workload.start_hour, n_periods)
+    else:
+        values = read_electricitymaps(resolve_path(str(grid.csv_path)), grid.column, grid.start_utc, n_periods)
+    scaled = tuple(v * grid.scale for v in values)
+    return Grid(carbon_g_per_kwh=scaled, source=grid.source or grid.kind).validate(n_periods)
+
+
+def read_electricitymaps(path: Path, column: str, start_utc: str | None, n_periods: int) -> tuple[float, ...]:
+    """``n_periods`` hourly intensities from an Electricity Maps CSV export (UTC)."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read the carbon-intensity CSV: {exc}") from exc
+    wanted = "(direct)" if column == "direct" else "(LCA)"
+    matches = [c for c in frame.columns if c.startswith("Carbon Intensity") and c.endswith(wanted)]
+    if "Datetime (UTC)" not in frame.columns or not matches:
+        raise DataError(
+            f"{path}: expected columns 'Datetime (UTC)' and 'Carbon Intensity gCO2eq/kWh {wanted}'; "
+            f"found {list(frame.columns)}"
+        )
+    times = pd.to_datetime(frame["Datetime (UTC)"])
+    start = times.iloc[0] if start_utc is None else pd.Timestamp(start_utc)
+    rows = frame.loc[times >= start, matches[0]].iloc[:n_periods]
+    if len(rows) < n_periods or rows.isna().any():
+        raise DataError(
+            f"{path}: needs {n_periods} hourly values from {start} in column {matches[0]!r}, "
+            f"found {int(rows.notna().sum())}"
+        )
+    return tuple(float(v) for v in rows)
+
+
+def build_fleet(fleet: FleetConfig) -> Fleet:
+    entries = tuple(FleetEntry(e.model, e.hardware, int(e.gpus), float(e.utilization)) for e in fleet.entries)
+    return Fleet(entries).validate()
+
+
+# --- cards ------------------------------------------------------------------
+
+
+def card_source_label(card: EnergyCard) -> str:
+    """measured | published | transferred estimate | roofline estimate | estimate."""
+    if card.source != "estimate":
+        return card.source
+    method = card.method.lower()
+    if "transfer" in method:
+        return "transferred estimate"
+    if "roofline" in method:
+        return "roofline estimate"
+    return "estimate"
+
+
+@dataclass
+class LoadedCards:
+    """The cards a scenario plans with, and where each came from."""
+
+    energy: dict[str, EnergyCard]
+    accuracy: AccuracyCard
+    energy_paths: dict[str, Path]
+    accuracy_path: Path
+    candidates: dict[str, list[str]] = field(default_factory=dict)
+
+    def source_of(self, model: str) -> str:
+        return card_source_label(self.energy[model])
+
+
+def _normalized(name: str) -> str:
+    return name.lower().replace("_", "-").replace(" ", "-")
+
+
+def _energy_candidates(cards: CardsConfig) -> list[tuple[Path, EnergyCard]]:
+    found = []
+    for text in cards.search_dirs:
+        folder = resolve_path(text)
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            try:
+                card = load_card(path)
+            except CardError:
+                continue
+            if isinstance(card, EnergyCard):
+                found.append((path, card))
+    return found
+
+
+def _explicit_energy(cards: CardsConfig) -> list[tuple[Path, EnergyCard]]:
+    found = []
+    for index, text in enumerate(cards.energy_paths):
+        path = resolve_path(text)
+        card = load_card(path)
+        if not isinstance(card, EnergyCard):
+            raise ConfigError(f"cards.energy_paths[{index}]: {path} is not an energy card")
+        found.append((path, card))
+    return found
+
+
+def load_cards(cards: CardsConfig) -> LoadedCards:
+    """The best energy card per model for ``cards.hardware``, and the accuracy card."""
+    pool = _explicit_energy(cards) if cards.energy_paths else _energy_candidates(cards)
+    energy: dict[str, EnergyCard] = {}
+    paths: dict[str, Path] = {}
+    candidates: dict[str, list[str]] = {}
+    problems = []
+    for model in cards.models:
+        matching = [
+            (path, card) for path, card in pool
+            if _normalized(card.model) == _normalized(model)
+            and (cards.energy_paths or _normalized(card.hardware) == _normalized(cards.hardware))
+        ]
+        matching.sort(key=lambda item: SOURCE_RANK.index(card_source_label(item[1])))
+        if not matching:
+            where = "cards.energy_paths" if cards.energy_paths else f"cards.search_dirs {cards.search_dirs}"
+            problems.append(f"cards.models: no energy card for {model}@{cards.hardware} in {where}")
+            continue
+        paths[model], energy[model] = matching[0]
+        candidates[model] = [f"{p} ({card_source_label(c)})" for p, c in matching]
+    if problems:
+        raise ConfigError(problems)
+    accuracy_path = resolve_path(cards.accuracy_path)
+    accuracy = load_card(accuracy_path)
+    if not isinstance(accuracy, AccuracyCard):
+        raise ConfigError(f"cards.accuracy_path: {accuracy_path} is not an accuracy card")
+    return LoadedCards(energy, align_model_names(accuracy, cards.models), paths, accuracy_path, candidates)
+
+
+def align_model_names(accuracy: AccuracyCard, models: list[str]) -> AccuracyCard:
+    """The accuracy card with its model names spelt as in ``models`` (``Llama-3.1-8B`` ->
+    ``llama-3.1-8b``), so that energy and accuracy cards of one model meet."""
+    by_key = {_normalized(m): m for m in models}
+    curves = [
+        dataclasses.replace(curve, model=by_key.get(_normalized(curve.model), curve.model))
+        for curve in accuracy.curves
+    ]
+    return dataclasses.replace(accuracy, curves=curves)
+
+
+@dataclass
+class ScenarioInputs:
+    """Everything a run needs, as typed library objects."""
+
+    config: TpfConfig
+    workload: Workload
+    facility: Facility
+    grid: Grid
+    fleet: Fleet
+    cards: LoadedCards
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def build_inputs(config: TpfConfig) -> ScenarioInputs:
+    """Validate the config, then build every domain object and load the cards."""
+    validate(config)
+    workload = build_workload(config.workload)
+    return ScenarioInputs(
+        config=config,
+        workload=workload,
+        facility=build_facility(config.facility, workload.n_periods),
+        grid=build_grid(config.grid, config.workload),
+        fleet=build_fleet(config.fleet),
+        cards=load_cards(config.cards),
+    )

@@ -1,0 +1,63 @@
+"""The Hydra boundary of the config package: compose and convert to typed config.
+
+Only this module and :mod:`tpf.app` see a ``DictConfig``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from tpf.config.paths import conf_dir, register_scenarios
+from tpf.config.schema import TpfConfig, register_schemas
+from tpf.errors import ConfigError
+
+
+def register_all() -> None:
+    """Register the root schema and every scenario in Hydra's ConfigStore."""
+    register_schemas()
+    register_scenarios()
+
+
+def to_typed(cfg: DictConfig) -> TpfConfig:
+    """Convert a composed config (without its ``hydra`` node) to :class:`TpfConfig`."""
+    body = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
+    missing = sorted(OmegaConf.missing_keys(body))
+    if missing:
+        raise ConfigError([f"{key}: required, got ??? (set it with {key}=VALUE)" for key in missing])
+    try:
+        typed = OmegaConf.to_object(body)
+    except MissingMandatoryValue as exc:
+        raise ConfigError(f"{exc.full_key}: required, got ???") from exc
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"{getattr(exc, 'full_key', '')}: {exc.msg if hasattr(exc, 'msg') else exc}") from exc
+    if not isinstance(typed, TpfConfig):
+        raise ConfigError(f"the composed config is not a tpf scenario (got {type(typed).__name__})")
+    return typed
+
+
+def compose(overrides: list[str] | None = None) -> TpfConfig:
+    """Compose ``conf/config.yaml`` with overrides (as on the command line), typed.
+
+    For notebooks and tests; ``tpf plan`` composes through Hydra's app runner.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+
+    register_all()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+            cfg = hydra_compose(config_name="config", overrides=list(overrides or []))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(str(exc)) from exc
+    return to_typed(cfg)
+
+
+def plain(config: TpfConfig) -> dict[str, Any]:
+    """The typed config as plain data (for summary.json and the report)."""
+    container = OmegaConf.to_container(OmegaConf.structured(config), resolve=True)
+    assert isinstance(container, dict)
+    return {str(k): v for k, v in container.items()}

@@ -1,0 +1,72 @@
+"""Where the packaged configs live, and the ``scenario`` config group.
+
+``conf/`` (config groups) and ``scenarios/`` (override bundles) sit at the
+repository's top level; an editable install (``pip install -e .``) finds them
+beside the ``tpf`` package. Scenarios are registered in Hydra's ConfigStore
+as the group ``scenario`` with package ``_global_``, so ``scenario=NAME``
+selects ``scenarios/NAME.yaml`` and an unknown name lists the valid ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.core.config_store import ConfigStore
+
+from tpf.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+def conf_dir() -> Path:
+    """The folder of the primary config and the config groups."""
+    for candidate in (REPO_DIR / "conf", PACKAGE_DIR / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise ConfigError(
+        f"conf/config.yaml not found in {REPO_DIR / 'conf'} or {PACKAGE_DIR / 'conf'}; "
+        "install tpf from its repository (pip install -e .)"
+    )
+
+
+def scenarios_dir() -> Path:
+    for candidate in (REPO_DIR / "scenarios", PACKAGE_DIR / "conf" / "scenario"):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"scenarios folder not found in {REPO_DIR / 'scenarios'}")
+
+
+def scenario_names() -> list[str]:
+    return sorted(path.stem for path in scenarios_dir().glob("*.yaml"))
+
+
+def read_scenario(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read scenario: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a scenario must be a mapping of overrides")
+    return data
+
+
+def register_scenarios(store: ConfigStore | None = None) -> list[str]:
+    """Store every ``scenarios/*.yaml`` as option NAME of the group ``scenario``."""
+    store = store or ConfigStore.instance()
+    names = []
+    for path in sorted(scenarios_dir().glob("*.yaml")):
+        store.store(group="scenario", name=path.stem, node=read_scenario(path), package="_global_")
+        names.append(path.stem)
+    return names
+
+
+def resolve_path(text: str) -> Path:
+    """A user path: absolute, or relative to the working directory, else to the repository."""
+    path = Path(text).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    in_repo = REPO_DIR / path
+    return in_repo if in_repo.exists() else path

@@ -1,0 +1,217 @@
+"""Structured-config schemas: one dataclass per Hydra config group.
+
+Each group in ``conf/`` is one domain choice (STYLE item 5); its YAML files
+only add values to the schema registered here as ``base_<group>``, so a
+misspelt key or a wrong type is refused when the config is composed. The
+schemas are plain data: converting them to the library's domain objects is
+:mod:`tpf.config.build`'s job, checking ranges is :mod:`tpf.config.catalog`'s.
+
+Units: SI inside, any other unit in the name (``power_cap_kw``,
+``carbon_g_per_kwh``); the conversion to W/J happens once, in ``build``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+GROUPS = (
+    "hardware", "fleet", "cards", "workload", "grid", "facility", "planner", "simulate", "report",
+)
+
+
+@dataclass
+class HardwareConfig:
+    """One accelerator type: datasheet figures, used for card lookup and the report."""
+
+    name: str = MISSING
+    label: str = ""
+    tdp_w: float = MISSING
+    idle_power_w: float = MISSING
+    memory_gb: float = MISSING
+    peak_bf16_tflops: float = MISSING
+    memory_bandwidth_gb_per_s: float = MISSING
+    source: str = ""
+
+
+@dataclass
+class FleetEntryConfig:
+    """GPUs of one hardware type serving one model (an upper bound per period)."""
+
+    model: str = MISSING
+    hardware: str = MISSING
+    gpus: int = MISSING
+    utilization: float = 0.8
+
+
+@dataclass
+class FleetConfig:
+    name: str = MISSING
+    entries: list[FleetEntryConfig] = field(default_factory=list)
+
+
+@dataclass
+class CardsConfig:
+    """Which TPF cards to plan with.
+
+    For every model in ``models`` the energy card for ``hardware`` is looked
+    up in ``search_dirs`` and the best source wins (measured, then published,
+    then transferred from another GPU, then roofline); ``energy_paths`` names
+    card files explicitly and bypasses the search.
+    """
+
+    name: str = MISSING
+    models: list[str] = field(default_factory=list)
+    hardware: str = MISSING
+    search_dirs: list[str] = field(default_factory=list)
+    energy_paths: list[str] = field(default_factory=list)
+    accuracy_path: str = MISSING
+
+
+@dataclass
+class QueryClassConfig:
+    """A query class: category, input length, share of the total arrival rate.
+
+    ``rate_per_s`` (one value per period, or one for all) replaces
+    ``share * total_rate_per_s * hourly_profile`` when given.
+    """
+
+    name: str = MISSING
+    category: str = MISSING
+    n_in_tokens: float = MISSING
+    share: float = 0.0
+    n_answer_tokens: float = 1.0
+    rate_per_s: list[float] | None = None
+
+
+@dataclass
+class WorkloadConfig:
+    name: str = MISSING
+    n_periods: int = 24
+    period_s: float = 3600.0
+    start_hour: int = 0
+    total_rate_per_s: float = 30.0
+    hourly_profile: list[float] = field(default_factory=lambda: [1.0])
+    classes: list[QueryClassConfig] = field(default_factory=list)
+    trace_path: str | None = None
+    trace_format: str = "azure"
+
+
+@dataclass
+class GridConfig:
+    """Carbon intensity: a constant, a 24-hour profile, or an Electricity Maps CSV."""
+
+    name: str = MISSING
+    kind: str = "constant"
+    carbon_g_per_kwh: float = 400.0
+    hourly_g_per_kwh: list[float] = field(default_factory=list)
+    csv_path: str | None = None
+    column: str = "direct"
+    start_utc: str | None = None
+    scale: float = 1.0
+    source: str = ""
+
+
+@dataclass
+class FacilityConfig:
+    name: str = MISSING
+    pue: float = 1.3
+    hourly_pue: list[float] = field(default_factory=list)
+    power_cap_kw: float | None = None
+
+
+@dataclass
+class ConstraintSwitches:
+    """Each named planner constraint, on or off (demand is always enforced)."""
+
+    it_energy_period: bool = False
+    it_energy_horizon: bool = False
+    it_power: bool = False
+    facility_power: bool = True
+    carbon_budget: bool = False
+    gpu_capacity: bool = True
+    accuracy_floors: bool = False
+
+
+@dataclass
+class PlannerConfig:
+    name: str = MISSING
+    objective: str = "max_accuracy"
+    accuracy_target: float | None = None
+    constraints: ConstraintSwitches = field(default_factory=ConstraintSwitches)
+    it_energy_kwh_per_period: float | None = None
+    it_energy_kwh: float | None = None
+    it_power_cap_kw: float | None = None
+    carbon_budget_kg: float | None = None
+    accuracy_floors: dict[str, float] = field(default_factory=dict)
+    integer_gpus: bool = False
+    gpu_weight: float = 0.0
+    strategies: list[str] = field(default_factory=lambda: ["zero_shot", "cot", "mv"])
+    cot_budgets_tokens: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
+    mv_votes: list[int] = field(default_factory=lambda: [3, 5])
+    batch_size: int = 8
+    latency_slo_s: float | None = None
+    solver: str = "highs"
+    time_limit_s: float = 60.0
+    mip_gap: float = 1e-4
+    write_lp: bool = False
+
+
+@dataclass
+class SimulateConfig:
+    name: str = MISSING
+    engine: str = "fluid"
+    arrivals: str = "poisson"
+    burst_cv: float = 0.0
+    seed: int = 0
+    max_queries: int = 5_000_000
+
+
+@dataclass
+class ReportConfig:
+    name: str = MISSING
+    figures: bool = True
+    pareto_points: int = 6
+    dpi: int = 110
+
+
+@dataclass
+class TpfConfig:
+    """The whole composed scenario, one attribute per config group."""
+
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    cards: CardsConfig = field(default_factory=CardsConfig)
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
+    facility: FacilityConfig = field(default_factory=FacilityConfig)
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    scenario_title: str = ""
+    scenario_description: str = ""
+
+
+SCHEMAS: dict[str, type[Any]] = {
+    "hardware": HardwareConfig,
+    "fleet": FleetConfig,
+    "cards": CardsConfig,
+    "workload": WorkloadConfig,
+    "grid": GridConfig,
+    "facility": FacilityConfig,
+    "planner": PlannerConfig,
+    "simulate": SimulateConfig,
+    "report": ReportConfig,
+}
+
+
+def register_schemas(store: ConfigStore | None = None) -> None:
+    """Register the root schema as ``tpf_schema``; the primary config lists it first.
+
+    Every group's YAML then merges into its typed node, so an unknown key or
+    a wrong type is refused at composition, with its full key path.
+    """
+    (store or ConfigStore.instance()).store(name="tpf_schema", node=TpfConfig)

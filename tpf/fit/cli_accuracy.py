@@ -1,0 +1,125 @@
+"""``tpf fit accuracy`` and ``tpf predict accuracy``.
+
+    tpf fit accuracy --data ACCURACY.csv --out CARD.yaml [--family saturating|interpolated|auto]
+    tpf predict accuracy --card CARD.yaml --data POINTS.csv --out PRED.csv
+
+``fit`` writes an accuracy card (atomically: an existing card is replaced only
+once the fit succeeded) and prints one line per curve. ``predict`` copies the
+points and adds ``accuracy_pred``, ``accuracy_lo``, ``accuracy_hi`` (95% Wilson
+interval for the curve's item count), ``in_range`` (the budget or vote count
+lies in the fitted range) and ``source``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from tpf.cards import SOURCES, AccuracyCard, load_card, save_card, sha256_file
+from tpf.errors import CardError, DataError
+from tpf.fit.accuracy import (
+    DEFAULT_TAU_TOKENS,
+    DEFAULT_TAU_VOTES,
+    FIT_FAMILIES,
+    AccuracyPriors,
+    fit_accuracy,
+    predict_accuracy,
+)
+from tpf.schema import read_accuracy, read_csv_text
+
+
+def _fit_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tpf fit accuracy", description="Fit an accuracy card.")
+    parser.add_argument("--data", required=True, help="accuracy table CSV (aggregated or per-item rows)")
+    parser.add_argument("--out", required=True, help="card YAML to write")
+    parser.add_argument("--family", choices=FIT_FAMILIES, default="saturating",
+                        help="cot/mv curve family (default: %(default)s)")
+    parser.add_argument("--source", choices=SOURCES, default="measured",
+                        help="label of curves not fitted by a fallback rule (default: %(default)s)")
+    parser.add_argument("--tau-tokens", type=float, default=DEFAULT_TAU_TOKENS,
+                        help="prior CoT time constant in tokens for curves with < 3 budgets "
+                        "(default: %(default)s)")
+    parser.add_argument("--tau-votes", type=float, default=DEFAULT_TAU_VOTES,
+                        help="prior MV time constant in votes for curves with < 3 vote counts "
+                        "(default: %(default)s)")
+    return parser
+
+
+def _predict_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tpf predict accuracy",
+                                     description="Predict accuracy with an accuracy card.")
+    parser.add_argument("--card", required=True, help="accuracy card YAML")
+    parser.add_argument("--data", required=True,
+                        help="CSV with model, category, strategy [, budget_tokens, votes]")
+    parser.add_argument("--out", required=True, help="CSV to write")
+    return parser
+
+
+def _fit(argv: list[str]) -> int:
+    args = _fit_parser().parse_args(argv)
+    for name, value in (("--tau-tokens", args.tau_tokens), ("--tau-votes", args.tau_votes)):
+        if not value > 0:
+            raise DataError(f"{name}: must be > 0, got {value}")
+    table = read_accuracy(args.data)
+    card = fit_accuracy(
+        table, priors=AccuracyPriors(args.tau_tokens, args.tau_votes), family=args.family,
+        source=args.source, data_sha256=sha256_file(args.data), table_name=str(args.data),
+        provenance={"data": str(args.data), "command": "tpf fit accuracy " + " ".join(argv)},
+    )
+    save_card(card, args.out)
+    _print_summary(card)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _print_summary(card: AccuracyCard) -> None:
+    print(f"{'model':24s} {'category':18s} {'strategy':9s} {'family':18s} {'x_range':>13s} "
+          f"{'heldout_mae':>11s}  source")
+    for curve in card.curves:
+        x_range = "-" if curve.strategy == "zero_shot" else f"{curve.x_range[0]:g}..{curve.x_range[1]:g}"
+        mae = "-" if curve.heldout_mae is None else f"{curve.heldout_mae:.4f}"
+        flag = " (fallback)" if "fallback" in curve.params else ""
+        print(f"{curve.model:24s} {curve.category:18s} {curve.strategy:9s} {curve.family:18s} "
+              f"{x_range:>13s} {mae:>11s}  {curve.source}{flag}")
+
+
+def _write_csv_atomically(frame: pd.DataFrame, path: str) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            frame.to_csv(handle, index=False)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _predict(argv: list[str]) -> int:
+    args = _predict_parser().parse_args(argv)
+    card = load_card(args.card)
+    if not isinstance(card, AccuracyCard):
+        raise CardError(f"{args.card}: an energy card; tpf predict accuracy needs an accuracy card")
+    points = read_csv_text(args.data)
+    predicted = predict_accuracy(card, points, table_name=str(args.data))
+    _write_csv_atomically(predicted, args.out)
+    outside = int((~predicted["in_range"].astype(bool)).sum())
+    print(f"wrote {args.out}: {len(predicted)} rows"
+          + (f", {outside} outside their curve's fitted range (in_range=False)" if outside else ""))
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """``argv[0]`` is ``fit`` or ``predict``; the rest are the options."""
+    command, rest = argv[0], list(argv[1:])
+    if command == "fit":
+        return _fit(rest)
+    if command == "predict":
+        return _predict(rest)
+    raise DataError(f"tpf accuracy: unknown command {command!r}; valid: fit, predict")

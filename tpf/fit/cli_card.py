@@ -1,0 +1,79 @@
+"""``tpf card``: energy cards for hardware nobody measured (labelled estimates).
+
+    tpf card roofline --model M --hardware H --out CARD.yaml [--gpus N] [efficiency options]
+    tpf card transfer --card CARD.yaml --to H --out CARD.yaml
+    tpf card shipped [--out-dir DIR]     # regenerate tpf/data/cards/ (the shipped estimates)
+
+A card is written only once it is complete; an existing file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from tpf.cards import EnergyCard, load_card, save_card
+from tpf.errors import CardError
+from tpf.fit.roofline import DEFAULT_FAMILY, RooflineAssumptions, roofline_card, write_shipped_cards
+from tpf.fit.transfer import transfer_card
+
+_ASSUMPTION_HELP = {
+    "compute_efficiency": "achieved / peak FLOP/s when compute-bound",
+    "bandwidth_efficiency": "achieved / peak bandwidth when memory-bound",
+    "compute_power_share": "share of tdp-idle drawn when compute-bound",
+    "memory_power_share": "share of tdp-idle drawn when memory-bound",
+    "step_overhead_s": "host/launch time per forward pass at idle power, s",
+}
+
+
+def _add_assumptions(parser: argparse.ArgumentParser) -> None:
+    defaults = RooflineAssumptions()
+    for name, text in _ASSUMPTION_HELP.items():
+        default = getattr(defaults, name)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=default,
+                            help=f"{text} (default {default})")
+
+
+def _assumptions(args: argparse.Namespace) -> RooflineAssumptions:
+    names = {f.name for f in fields(RooflineAssumptions)} & set(_ASSUMPTION_HELP)
+    return RooflineAssumptions(**{name: getattr(args, name) for name in names})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tpf card", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="kind", required=True)
+    roof = sub.add_parser("roofline", help="analytic roofline card from the shipped specs")
+    roof.add_argument("--model", required=True, help="model id or Hub id")
+    roof.add_argument("--hardware", required=True, help="GPU id or NVML name")
+    roof.add_argument("--out", required=True, help="card file to write")
+    roof.add_argument("--gpus", type=int, default=1, help="GPUs per replica (tensor parallel)")
+    roof.add_argument("--family", default=DEFAULT_FAMILY, help="curve family to fit")
+    _add_assumptions(roof)
+    transfer = sub.add_parser("transfer", help="rescale a card to another GPU by roofline ratios")
+    transfer.add_argument("--card", required=True, help="energy card measured on one GPU")
+    transfer.add_argument("--to", required=True, help="target GPU id or NVML name")
+    transfer.add_argument("--out", required=True, help="card file to write")
+    _add_assumptions(transfer)
+    shipped = sub.add_parser("shipped", help="regenerate the shipped roofline cards")
+    shipped.add_argument("--out-dir", help="directory (default: tpf/data/cards in the package)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.kind == "shipped":
+        for path in write_shipped_cards(args.out_dir):
+            print(f"wrote {path}")
+        return 0
+    if args.kind == "roofline":
+        card = roofline_card(args.model, args.hardware, args.gpus, _assumptions(args), args.family)
+    else:
+        loaded = load_card(args.card)
+        if not isinstance(loaded, EnergyCard):
+            raise CardError(f"{args.card}: an energy card is needed, got an accuracy card")
+        card = transfer_card(loaded, args.to, _assumptions(args))
+    path = save_card(card, args.out)
+    quality = "; ".join(f"{k}: MAPE {v['mape']:.1%}" for k, v in card.fit_quality.items())
+    print(f"wrote {path}: {card.model}@{card.hardware}, source={card.source} ({card.method}), "
+          f"max_batch_size={card.max_batch_size}; {quality}")
+    return 0

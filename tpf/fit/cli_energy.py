@@ -1,0 +1,166 @@
+"""``tpf fit energy`` and ``tpf predict energy``.
+
+``tpf fit energy --data MEASUREMENTS.csv --out CARD.yaml`` fits one energy card
+per (model, hardware, gpu_count) of a measurement table; with several groups,
+``--out`` is a folder (or choose one with ``--model/--hardware/--gpu-count``).
+Every card is fitted and checked before any file is written, and each is
+written atomically: a failed fit leaves existing cards untouched.
+
+``tpf predict energy --card CARD.yaml --data POINTS.csv --out PRED.csv`` copies
+the points and adds ``energy_j_pred`` (J per request), ``energy_per_token_j_pred``
+(J per input+output token), ``duration_s_pred`` (s per batch window; blank
+when the card has no duration curve) and ``out_of_range`` (true where the point
+lies outside the card's fitted range: predicted anyway, to be trusted less).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tpf.cards import EnergyCard, load_card, save_card
+from tpf.errors import CardError, ConfigError
+from tpf.fit.energy import CELL_WEIGHTS, FitOptions, fit_energy_file
+from tpf.fit.families import FAMILIES
+from tpf.fit.importers import write_table
+from tpf.schema import read_csv_text, validate_points
+
+
+def _fit_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tpf fit energy", description="Fit energy/duration curves into TPF energy cards."
+    )
+    parser.add_argument("--data", required=True, help="measurement table CSV")
+    parser.add_argument("--out", required=True, help="card YAML, or a folder for several cards")
+    parser.add_argument("--model", help="fit only this model")
+    parser.add_argument("--hardware", help="fit only this hardware")
+    parser.add_argument("--gpu-count", type=int, help="fit only rows with this gpu_count")
+    parser.add_argument("--folds", type=int, help="k-fold cross-validation (default: leave-one-cell-out "
+                        "up to 40 cells, 10-fold above)")
+    parser.add_argument("--families", help=f"comma-separated candidates (default all: {','.join(FAMILIES)})")
+    parser.add_argument("--outlier-mad", type=float, default=5.0,
+                        help="drop points farther than this many scaled MADs from their cell median "
+                        "(0 keeps all; default 5)")
+    parser.add_argument("--first-repetition-warmup", action="store_true",
+                        help="treat the first repetition of each cell as a warm-up run")
+    parser.add_argument("--cell-weight", choices=CELL_WEIGHTS, default="count",
+                        help="weight of each cell's median in the fit (default: its point count)")
+    return parser
+
+
+def _options(args: argparse.Namespace) -> FitOptions:
+    families = None
+    if args.families:
+        families = tuple(name.strip() for name in args.families.split(",") if name.strip())
+    return FitOptions(
+        families=families,
+        folds=args.folds,
+        outlier_mad=args.outlier_mad,
+        first_repetition_warmup=args.first_repetition_warmup,
+        cell_weight=args.cell_weight,
+    )
+
+
+def card_file_name(card: EnergyCard) -> str:
+    """``<model>__<hardware>[__x<gpus>].yaml`` with unsafe characters replaced."""
+    def slug(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "unnamed"
+
+    gpus = f"__x{card.gpus_per_replica}" if card.gpus_per_replica > 1 else ""
+    return f"{slug(card.model)}__{slug(card.hardware)}{gpus}.yaml"
+
+
+def _targets(cards: list[EnergyCard], out: str) -> list[Path]:
+    out_path = Path(out)
+    as_folder = out.endswith(("/", "\\")) or out_path.is_dir() or out_path.suffix not in (".yaml", ".yml")
+    if len(cards) > 1 and not as_folder:
+        groups = ", ".join(f"{c.model}@{c.hardware}" for c in cards)
+        raise ConfigError(
+            f"--out: {len(cards)} cards ({groups}) cannot go to one file {out}; give a folder "
+            "or choose one with --model/--hardware/--gpu-count"
+        )
+    return [out_path / card_file_name(card) if as_folder else out_path for card in cards]
+
+
+def check_card(card: EnergyCard) -> None:
+    """A card must survive its own round trip and predict finite, non-negative values."""
+    again = EnergyCard.from_dict(card.to_dict())
+    corners = np.array(np.meshgrid(*(np.array(r) for r in (
+        card.valid_range.n_in_tokens, card.valid_range.n_out_tokens, card.valid_range.batch_size
+    )))).reshape(3, -1)
+    values = [again.energy_j(*corners)]
+    if again.duration is not None:
+        values.append(again.duration_s(*corners))
+    for predicted in values:
+        if not np.all(np.isfinite(predicted)) or np.any(predicted < 0):
+            raise CardError(f"{card.model}@{card.hardware}: fitted card predicts {predicted} at its range corners")
+
+
+def _summary(card: EnergyCard, path: Path) -> str:
+    lines = [f"{path}: {card.model} on {card.hardware}: {card.notes}"]
+    for name, quality in card.fit_quality.items():
+        if "heldout_mape" in quality:
+            mark = "*" if quality.get("selected") else " "
+            lines.append(
+                f"  {mark} {name:<30} held-out MAPE {100 * quality['heldout_mape']:7.2f} %  "
+                f"R^2 {quality['heldout_r2']:.4f}"
+            )
+        else:
+            lines.append(f"    {name:<30} skipped: {card.provenance['skipped_families'].get(name, '')}")
+    return "\n".join(lines)
+
+
+def fit_main(argv: list[str]) -> int:
+    args = _fit_parser().parse_args(argv)
+    command = "tpf fit energy " + shlex.join(argv)
+    cards = fit_energy_file(args.data, args.model, args.hardware, _options(args), command, args.gpu_count)
+    targets = _targets(cards, args.out)
+    for card in cards:
+        check_card(card)
+    for card, target in zip(cards, targets, strict=True):
+        save_card(card, target)
+        print(_summary(card, target))
+    return 0
+
+
+def _predict_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tpf predict energy", description=__doc__.split("\n\n")[2])
+    parser.add_argument("--card", required=True, help="energy card YAML")
+    parser.add_argument("--data", required=True, help="CSV with n_in_tokens, n_out_tokens[, batch_size]")
+    parser.add_argument("--out", required=True, help="CSV to write: the points plus predictions")
+    return parser
+
+
+def predict_main(argv: list[str]) -> int:
+    args = _predict_parser().parse_args(argv)
+    card = load_card(args.card)
+    if not isinstance(card, EnergyCard):
+        raise CardError(f"{args.card}: is an accuracy card; use tpf predict accuracy")
+    text = read_csv_text(args.data)
+    points = validate_points(text, args.data)
+    table = text.loc[points.index].reset_index(drop=True)
+    n_in, n_out, batch = (points[c].to_numpy() for c in ("n_in_tokens", "n_out_tokens", "batch_size"))
+    table["energy_j_pred"] = card.energy_j(n_in, n_out, batch)
+    table["energy_per_token_j_pred"] = card.energy_per_token_j(n_in, n_out, batch)
+    table["duration_s_pred"] = card.duration_s(n_in, n_out, batch) if card.duration else np.nan
+    table["out_of_range"] = ~card.in_range(n_in, n_out, batch)
+    write_table(table, args.out)
+    outside = int(table["out_of_range"].sum())
+    print(f"wrote {len(table)} predictions to {args.out}; {outside} outside the card's fitted range")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """``argv[0]`` is ``fit`` or ``predict``; the rest are the command's options."""
+    command, rest = argv[0], argv[1:]
+    if command == "fit":
+        return fit_main(rest)
+    if command == "predict":
+        return predict_main(rest)
+    print(f"tpf energy: unknown command {command!r}; valid: fit, predict", file=sys.stderr)
+    return 2

@@ -1,0 +1,207 @@
+"""Convert published energy measurements into the tpf measurement table.
+
+* :func:`import_wilkins` reads the per-request sweeps of Wilkins, Keshav and
+  Mortier 2024 ("Offline Energy-Optimal LLM Serving", grantwilkins/energy-inference):
+  Llama-2-7B, Mistral-7B and Falcon-7B on an A100 (Swing AMD+A100). Rows whose
+  ``Phase`` starts with ``start-inference`` are inference runs; ``Iteration 0``
+  is a warm-up (kept, flagged ``warmup``). Runs are effectively batch 1 (the
+  files' ``Batch Size`` column is a configured maximum). ``n_out_tokens`` is the
+  requested ``max_new_tokens``; the sweeps set ``min_new_tokens = 0.9 *
+  max_new_tokens``, so the true count lies within 10 % below it.
+* :func:`import_mlenergy_v2` reads the ML.ENERGY leaderboard v2 configurations
+  (vLLM, A100-40GB and H100): energy per request at an average batch size. The
+  file has no input lengths, so the caller gives them per task.
+
+Importers take paths and return validated measurement tables; ``python -m
+tpf.fit.importers`` writes them as CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from tpf.errors import DataError
+from tpf.schema import read_csv_text, validate_measurements
+
+WILKINS_COLUMNS = (
+    "Phase", "Runtime (s)", "GPU Energy (J)", "Number of Input Tokens", "Iteration",
+    "Model", "Number of GPUs", "System",
+)
+WILKINS_OUTPUT_COLUMNS = ("Number of Output Tokens", "Output Token Limit")
+MLENERGY_V2_COLUMNS = (
+    "task", "config", "Model", "GPU", "TP", "PP", "Energy/req (J)", "Avg TPOT (s)",
+    "Avg Output Tokens", "Avg BS (reqs)",
+)
+
+
+def _csv_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    files: list[Path] = []
+    for entry in map(Path, paths):
+        if entry.is_dir():
+            files.extend(sorted(entry.glob("*.csv")))
+        elif entry.is_file():
+            files.append(entry)
+        else:
+            raise DataError(f"{entry}: no such file or folder")
+    if not files:
+        raise DataError(f"no CSV files in {', '.join(map(str, paths))}")
+    return files
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], where: Path, what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{where}: not a {what} file: missing column(s) {', '.join(missing)}; "
+            f"it has: {', '.join(frame.columns)}"
+        )
+
+
+def wilkins_model_name(name: str) -> str:
+    """``Llama-2 (7B)`` -> ``Llama-2-7B``; other names pass through stripped."""
+    match = re.fullmatch(r"\s*(.+?)\s*\((\d+(?:\.\d+)?[BM])\)\s*", name)
+    return f"{match.group(1)}-{match.group(2)}" if match else name.strip()
+
+
+def _wilkins_file(path: Path, hardware: str) -> pd.DataFrame:
+    raw = read_csv_text(path)
+    _require(raw, WILKINS_COLUMNS, path, "Wilkins et al. sweep")
+    output_column = next((c for c in WILKINS_OUTPUT_COLUMNS if c in raw.columns), None)
+    if output_column is None:
+        raise DataError(f"{path}: needs one of the columns {', '.join(WILKINS_OUTPUT_COLUMNS)}")
+    runs = raw[raw["Phase"].str.startswith("start-inference")]
+    iteration = pd.to_numeric(runs["Iteration"], errors="coerce")
+    return pd.DataFrame({
+        "model": runs["Model"].map(wilkins_model_name),
+        "hardware": hardware,
+        "n_in_tokens": runs["Number of Input Tokens"],
+        "n_out_tokens": runs[output_column],
+        "batch_size": 1,
+        "energy_j": runs["GPU Energy (J)"],
+        "duration_s": runs["Runtime (s)"],
+        "phase": "total",
+        "gpu_count": runs["Number of GPUs"],
+        "source": "wilkins2024:" + runs["System"],
+        "run": runs["Phase"],
+        "repetition": runs["Iteration"],
+        "warmup": (iteration == 0).map({True: "true", False: "false"}),
+        "source_file": path.name,
+        "source_line": runs.index.to_series() + 2,
+    })
+
+
+def import_wilkins(
+    paths: Iterable[str | os.PathLike[str]], hardware: str = "A100-40GB"
+) -> pd.DataFrame:
+    """Wilkins et al. 2024 sweep files (or folders of them) -> a measurement table.
+
+    The same run appears in several of the published files (``independence.csv``
+    holds both sweeps); a run is kept once, identified by model, phase,
+    iteration, token counts, energy and runtime. ``hardware`` names the GPU
+    (the Swing system's A100s have 40960 MB, per the sweep files).
+    """
+    files = _csv_files(paths)
+    frames = [_wilkins_file(path, hardware) for path in files]
+    table = pd.concat(frames, ignore_index=True)
+    identity = ["model", "source", "run", "repetition", "n_in_tokens", "n_out_tokens", "energy_j", "duration_s"]
+    table = table.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
+    return validate_measurements(table, ", ".join(map(str, files)))
+
+
+def mlenergy_hardware_name(gpu: str) -> str:
+    """``NVIDIA A100-SXM4-40GB`` -> ``A100-SXM4-40GB``; ``NVIDIA H100 80GB HBM3`` -> ``H100-80GB-HBM3``."""
+    return re.sub(r"\s+", "-", re.sub(r"^NVIDIA\s+", "", gpu.strip()))
+
+
+def import_mlenergy_v2(
+    path: str | os.PathLike[str],
+    n_in_tokens: float | Mapping[str, float],
+    tasks: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """ML.ENERGY leaderboard v2 configurations -> a measurement table.
+
+    One row per configuration: ``batch_size`` is the average running batch,
+    ``energy_j`` the window energy (energy per request x batch size),
+    ``n_out_tokens`` the average output length, ``duration_s`` the decode time
+    of a request (average TPOT x output tokens), ``gpu_count = TP x PP``. The
+    file holds no input lengths: ``n_in_tokens`` gives them, one number or one
+    per task (e.g. ``{"chat": ..., "code": ...}``); the rows' ``source`` says so.
+    """
+    file = Path(path)
+    raw = read_csv_text(file)
+    _require(raw, MLENERGY_V2_COLUMNS, file, "ML.ENERGY v2 configuration")
+    if tasks is not None:
+        raw = raw[raw["task"].isin(list(tasks))]
+    lengths = n_in_tokens if isinstance(n_in_tokens, Mapping) else dict.fromkeys(set(raw["task"]), n_in_tokens)
+    missing = sorted(set(raw["task"]) - set(lengths))
+    if missing:
+        raise DataError(f"{file}: no n_in_tokens given for task(s) {', '.join(missing)}")
+    number = {c: pd.to_numeric(raw[c], errors="coerce") for c in MLENERGY_V2_COLUMNS[4:]}
+    table = pd.DataFrame({
+        "model": raw["Model"],
+        "hardware": raw["GPU"].map(mlenergy_hardware_name),
+        "n_in_tokens": raw["task"].map(lengths),
+        "n_out_tokens": number["Avg Output Tokens"],
+        "batch_size": number["Avg BS (reqs)"],
+        "energy_j": number["Energy/req (J)"] * number["Avg BS (reqs)"],
+        "duration_s": number["Avg TPOT (s)"] * number["Avg Output Tokens"],
+        "phase": "total",
+        "gpu_count": number["TP"] * number["PP"],
+        "source": "mlenergy_v2:" + raw["task"] + " (n_in_tokens assumed: not in the data)",
+        "task": raw["task"],
+        "config": raw["config"],
+        "source_line": raw.index.to_series() + 2,
+    })
+    return validate_measurements(table.reset_index(drop=True), str(file))
+
+
+def _parse_lengths(text: str) -> float | dict[str, float]:
+    if "=" not in text:
+        return float(text)
+    pairs = (item.split("=", 1) for item in text.split(","))
+    return {task.strip(): float(value) for task, value in pairs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tpf.fit.importers wilkins|mlenergy-v2 PATH... --out MEASUREMENTS.csv``."""
+    parser = argparse.ArgumentParser(prog="python -m tpf.fit.importers", description=__doc__.split("\n\n")[0])
+    parser.add_argument("format", choices=["wilkins", "mlenergy-v2"])
+    parser.add_argument("paths", nargs="+", help="files or folders to import")
+    parser.add_argument("--out", required=True, help="measurement table CSV to write")
+    parser.add_argument("--hardware", default="A100-40GB", help="wilkins: GPU name (default A100-40GB)")
+    parser.add_argument("--n-in-tokens", help="mlenergy-v2: input tokens, N or chat=N,code=M")
+    args = parser.parse_args(argv)
+    try:
+        if args.format == "wilkins":
+            table = import_wilkins(args.paths, args.hardware)
+        else:
+            if args.n_in_tokens is None:
+                parser.error("mlenergy-v2 needs --n-in-tokens (the file holds no input lengths)")
+            table = import_mlenergy_v2(args.paths[0], _parse_lengths(args.n_in_tokens))
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    write_table(table, args.out)
+    print(f"wrote {len(table)} rows to {args.out}")
+    return 0
+
+
+def write_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a CSV atomically (an existing file is replaced only when complete)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    table.to_csv(partial, index=False)
+    os.replace(partial, target)
+    return target
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Validated, vectorized planner data: the LP's columns, rows and caps as arrays.
+
+One *column* per (class c, option o of c, period t) with positive demand; its
+decision variable is the share of class c's queries in period t that option o
+serves (``x[c,o,t]`` in [0, 1]; queries = share * demand). Everything the
+constraint functions need is precomputed here once, in user units:
+energy in kWh, power in kW, carbon in kg, GPU time in GPU-hours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tpf.domain import Facility, Fleet, Grid, Workload
+from tpf.errors import ConfigError
+from tpf.plan.options import OPTION_COLUMNS, OptionTable, dominated_mask
+from tpf.plan.settings import PlannerSettings
+
+J_PER_KWH = 3.6e6
+S_PER_H = 3600.0
+
+
+@dataclass
+class PlanData:
+    """Arrays of one planning problem (see the module docstring for the units)."""
+
+    options: pd.DataFrame          # kept option rows (after pruning), index 0..n-1
+    pruned: pd.DataFrame           # option rows dropped as dominated
+    class_names: list[str]
+    model_names: list[str]
+    period_s: float
+    pue: np.ndarray                # (T,)
+    carbon_g_per_kwh: np.ndarray   # (T,)
+    demand_queries: np.ndarray     # (C, T) queries per period
+    # columns
+    col_option: np.ndarray         # index into options
+    col_class: np.ndarray
+    col_period: np.ndarray
+    col_model: np.ndarray
+    col_queries: np.ndarray        # demand of the column's (class, period)
+    col_accuracy: np.ndarray       # fraction
+    col_energy_kwh: np.ndarray     # IT energy charged per unit share (above idle when GPUs are modelled)
+    col_gpu_h: np.ndarray          # GPU-hours per unit share
+    col_demand_row: np.ndarray     # index of the column's (class, period) demand row
+    demand_rows: np.ndarray        # (R, 2): class index, period index
+    # models
+    gpu_vars: bool                 # powered-on GPU counts n[m,t] are modelled
+    fleet_gpus: np.ndarray         # (M,)
+    utilization: np.ndarray        # (M,)
+    idle_power_kw: np.ndarray      # (M,)
+    # caps (None = constraint off), floors NaN = none
+    settings: PlannerSettings
+    cap_facility_power_kw: float | None
+    accuracy_floors: np.ndarray    # (C,)
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.pue)
+
+    @property
+    def period_h(self) -> float:
+        return self.period_s / S_PER_H
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.col_option)
+
+    @property
+    def total_queries(self) -> float:
+        return float(self.demand_queries.sum())
+
+    @property
+    def class_queries(self) -> np.ndarray:
+        return self.demand_queries.sum(axis=1)
+
+    @property
+    def col_weight(self) -> np.ndarray:
+        """Share of all queries one unit of a column's share stands for."""
+        return self.col_queries / self.total_queries
+
+
+def _as_table(options: OptionTable | pd.DataFrame) -> pd.DataFrame:
+    table = options.table if isinstance(options, OptionTable) else options
+    missing = [c for c in OPTION_COLUMNS if c not in table.columns]
+    if missing:
+        raise ConfigError(f"options: missing columns {missing}; an option table needs {list(OPTION_COLUMNS)}")
+    return table.reset_index(drop=True)
+
+
+def _option_problems(table: pd.DataFrame, workload: Workload, fleet_models: set[str],
+                     gpu_vars: bool) -> list[str]:
+    problems = []
+    known = {c.name for c in workload.classes}
+    for name in sorted(set(table["class_name"]) - known):
+        problems.append(f"options.class_name: {name!r} is not a workload class; known: {sorted(known)}")
+    if gpu_vars:
+        for model in sorted(set(table["model"]) - fleet_models):
+            problems.append(f"options.model: {model!r} has no fleet entry (fleet models: "
+                            f"{sorted(fleet_models)}); add one or switch gpu_capacity off")
+        for row in np.flatnonzero(table["gpu_s"].isna().to_numpy())[:5]:
+            problems.append(f"options[{row}].gpu_s: unknown (card without duration curve) but "
+                            "gpu_capacity is on")
+    checks = [("accuracy", 0.0, 1.0), ("energy_j", 0.0, np.inf), ("gpu_s", 0.0, np.inf)]
+    for column, low, high in checks:
+        values = table[column].to_numpy(float)
+        outside = ~((values >= low) & (values <= high))
+        if column == "gpu_s":
+            outside &= ~np.isnan(values)   # unknown GPU time is checked above
+        for row in np.flatnonzero(outside)[:5]:
+            problems.append(f"options[{row}].{column}: must be in [{low}, {high}], got {values[row]}")
+    return problems
+
+
+def _fleet_arrays(fleet: Fleet, models: list[str], table: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    by_model = {e.model: e for e in fleet.entries}
+    gpus = np.array([by_model[m].gpus if m in by_model else 0 for m in models], float)
+    util = np.array([by_model[m].utilization if m in by_model else 1.0 for m in models], float)
+    idle = np.zeros(len(models))
+    if "idle_power_w" in table.columns:
+        per_model = table.groupby("model")["idle_power_w"].max()
+        idle = np.array([float(per_model.get(m, 0.0)) for m in models]) / 1000.0
+    return gpus, util, idle
+
+
+def _check_environment(workload: Workload, facility: Facility, grid: Grid, fleet: Fleet,
+                       settings: PlannerSettings) -> None:
+    problems: list[str] = []
+    for check in (workload.validate, lambda: facility.validate(workload.n_periods),
+                  lambda: grid.validate(workload.n_periods), fleet.validate, settings.validate):
+        try:
+            check()
+        except ConfigError as exc:
+            problems += exc.problems
+    duplicates = sorted({e.model for e in fleet.entries
+                         if [f.model for f in fleet.entries].count(e.model) > 1})
+    problems += [f"fleet.entries: model {m!r} listed more than once" for m in duplicates]
+    names = {c.name for c in workload.classes}
+    problems += [f"planner.accuracy_floors[{c!r}]: not a workload class; known: {sorted(names)}"
+                 for c in settings.accuracy_floors if c not in names]
+    if problems:
+        raise ConfigError(problems)
+
+
+def prepare(options: OptionTable | pd.DataFrame, workload: Workload, facility: Facility,
+            grid: Grid, fleet: Fleet, settings: PlannerSettings) -> PlanData:
+    """Validate every input (all problems at once) and build the column arrays."""
+    _check_environment(workload, facility, grid, fleet, settings)
+    table = _as_table(options)
+    gpu_vars = settings.gpu_capacity and bool(fleet.entries)
+    problems = _option_problems(table, workload, {e.model for e in fleet.entries}, gpu_vars)
+    if problems:
+        raise ConfigError(problems)
+    class_names = [c.name for c in workload.classes]
+    demand = np.array([[c.rate_at(t) * workload.period_s for t in range(workload.n_periods)]
+                       for c in workload.classes], float)
+    problems = _demand_problems(table, class_names, demand)
+    if problems:
+        raise ConfigError(problems)
+    models = sorted(set(table["model"]))
+    gpus, util, idle_kw = _fleet_arrays(fleet, models, table)
+    pruned_mask = np.zeros(len(table), dtype=bool)
+    if settings.prune_dominated:
+        idle_w = dict(zip(models, idle_kw * 1000.0, strict=True)) if gpu_vars else None
+        pruned_mask = dominated_mask(table, same_model=gpu_vars, idle_power_w=idle_w)
+    kept = table[~pruned_mask].reset_index(drop=True)
+    data = _columns(kept, class_names, models, demand, gpu_vars, idle_kw)
+    floors = np.array([settings.accuracy_floors.get(c, np.nan) for c in class_names], float)
+    cap_kw = facility.power_cap_w / 1000.0 if (settings.facility_power and facility.power_cap_w) else None
+    return PlanData(
+        options=kept, pruned=table[pruned_mask].reset_index(drop=True), class_names=class_names,
+        model_names=models, period_s=workload.period_s,
+        pue=np.array([facility.pue_at(t) for t in range(workload.n_periods)], float),
+        carbon_g_per_kwh=np.array([grid.intensity_at(t) for t in range(workload.n_periods)], float),
+        demand_queries=demand, gpu_vars=gpu_vars, fleet_gpus=gpus, utilization=util,
+        idle_power_kw=idle_kw if gpu_vars else np.zeros(len(models)), settings=settings,
+        cap_facility_power_kw=cap_kw, accuracy_floors=floors, **data,
+    )
+
+
+def _demand_problems(table: pd.DataFrame, class_names: list[str], demand: np.ndarray) -> list[str]:
+    problems = []
+    if not demand.sum() > 0:
+        problems.append("workload.classes[*].rate_per_s: every rate is 0; nothing to plan")
+    served = set(table["class_name"])
+    for i, name in enumerate(class_names):
+        if demand[i].sum() > 0 and name not in served:
+            problems.append(f"options: class {name!r} has demand but no usable option "
+                            "(check strategies, accuracy curves and the latency SLO)")
+    return problems
+
+
+def _columns(kept: pd.DataFrame, class_names: list[str], models: list[str], demand: np.ndarray,
+             gpu_vars: bool, idle_kw: np.ndarray) -> dict[str, np.ndarray]:
+    """Cross the kept options with the periods of positive demand, vectorized."""
+    class_index = {n: i for i, n in enumerate(class_names)}
+    model_index = {n: i for i, n in enumerate(models)}
+    opt_class = kept["class_name"].map(class_index).to_numpy(np.int64)
+    opt_model = kept["model"].map(model_index).to_numpy(np.int64)
+    n_periods = demand.shape[1]
+    positive = demand > 0
+    demand_rows = np.argwhere(positive)                       # (R, 2) sorted by class then period
+    row_of = -np.ones_like(demand, dtype=np.int64)
+    row_of[positive] = np.arange(len(demand_rows))
+    options_rep = np.repeat(np.arange(len(kept)), n_periods)
+    periods_rep = np.tile(np.arange(n_periods), len(kept))
+    keep = positive[opt_class[options_rep], periods_rep]
+    col_option, col_period = options_rep[keep], periods_rep[keep]
+    col_class, col_model = opt_class[col_option], opt_model[col_option]
+    queries = demand[col_class, col_period]
+    energy_j = kept["energy_j"].to_numpy(float)[col_option]
+    gpu_s = kept["gpu_s"].fillna(0.0).to_numpy(float)[col_option]
+    if gpu_vars:
+        energy_j = np.maximum(energy_j - idle_kw[col_model] * 1000.0 * gpu_s, 0.0)
+    return {
+        "col_option": col_option, "col_class": col_class, "col_period": col_period,
+        "col_model": col_model, "col_queries": queries,
+        "col_accuracy": kept["accuracy"].to_numpy(float)[col_option],
+        "col_energy_kwh": queries * energy_j / J_PER_KWH, "col_gpu_h": queries * gpu_s / S_PER_H,
+        "col_demand_row": row_of[col_class, col_period], "demand_rows": demand_rows,
+    }
+
+
+def with_options(data: PlanData, table: pd.DataFrame, settings: PlannerSettings | None = None) -> PlanData:
+    """The same problem over another option table (no pruning), e.g. for baselines."""
+    kept = table.reset_index(drop=True)
+    class_index = {n: i for i, n in enumerate(data.class_names)}
+    served = np.zeros(len(data.class_names), dtype=bool)
+    served[kept["class_name"].map(class_index).to_numpy(np.int64)] = True
+    demand = np.where(served[:, None], data.demand_queries, 0.0)
+    idle_kw = data.idle_power_kw
+    columns = _columns(kept, data.class_names, data.model_names, demand, data.gpu_vars, idle_kw)
+    return PlanData(
+        options=kept, pruned=kept.iloc[:0], class_names=data.class_names,
+        model_names=data.model_names, period_s=data.period_s, pue=data.pue,
+        carbon_g_per_kwh=data.carbon_g_per_kwh, demand_queries=demand, gpu_vars=data.gpu_vars,
+        fleet_gpus=data.fleet_gpus, utilization=data.utilization, idle_power_kw=idle_kw,
+        settings=settings or data.settings, cap_facility_power_kw=data.cap_facility_power_kw,
+        accuracy_floors=data.accuracy_floors, **columns,
+    )

@@ -1,0 +1,68 @@
+"""Totals of an allocation (a share per data column and GPU counts), in user units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tpf.plan.data import PlanData
+
+
+def period_energy_kwh(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> np.ndarray:
+    """IT energy per period (kWh): dynamic energy of the served queries plus idle GPUs."""
+    energy = np.bincount(data.col_period, weights=data.col_energy_kwh * shares,
+                         minlength=data.n_periods)
+    if data.gpu_vars and gpus_on is not None:
+        idle = gpus_on.reshape(len(data.model_names), data.n_periods)
+        energy = energy + (data.idle_power_kw[:, None] * data.period_h * idle).sum(axis=0)
+    return energy
+
+
+def required_gpus(data: PlanData, shares: np.ndarray) -> np.ndarray:
+    """Fewest powered-on GPUs (fractional) per (model, period) that carry ``shares``, flattened m*T+t."""
+    key = data.col_model * data.n_periods + data.col_period
+    busy_h = np.bincount(key, weights=data.col_gpu_h * shares,
+                         minlength=len(data.model_names) * data.n_periods)
+    return busy_h / (data.period_h * np.repeat(data.utilization, data.n_periods))
+
+
+def totals(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> dict[str, float]:
+    """queries, accuracy (fraction), it/facility energy (kWh), carbon (kg), peak facility power (kW)."""
+    energy = period_energy_kwh(data, shares, gpus_on)
+    facility = energy * data.pue
+    return {
+        "queries": data.total_queries,
+        "accuracy": float(np.sum(data.col_weight * data.col_accuracy * shares)),
+        "it_energy_kwh": float(energy.sum()),
+        "facility_energy_kwh": float(facility.sum()),
+        "carbon_kg": float(np.sum(facility * data.carbon_g_per_kwh) / 1000.0),
+        "peak_facility_kw": float(facility.max() / data.period_h),
+        "peak_it_kw": float(energy.max() / data.period_h),
+    }
+
+
+def per_period(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> pd.DataFrame:
+    energy = period_energy_kwh(data, shares, gpus_on)
+    return pd.DataFrame({
+        "period": np.arange(data.n_periods),
+        "queries": data.demand_queries.sum(axis=0),
+        "it_energy_kwh": energy,
+        "facility_energy_kwh": energy * data.pue,
+        "facility_power_kw": energy * data.pue / data.period_h,
+        "carbon_kg": energy * data.pue * data.carbon_g_per_kwh / 1000.0,
+    })
+
+
+def allocation(data: PlanData, shares: np.ndarray, tol: float = 1e-9) -> pd.DataFrame:
+    """The tidy allocation: one row per (class, period, option) with a positive share."""
+    used = np.flatnonzero(shares > tol)
+    options = data.options.iloc[data.col_option[used]].reset_index(drop=True)
+    out = pd.DataFrame({
+        "class_name": options["class_name"], "period": data.col_period[used],
+        "option_id": options["option_id"], "model": options["model"],
+        "hardware": options["hardware"], "strategy": options["strategy"],
+        "budget_tokens": options["budget_tokens"], "votes": options["votes"],
+        "share": shares[used], "queries": shares[used] * data.col_queries[used],
+        "accuracy": options["accuracy"], "energy_j": options["energy_j"],
+    })
+    return out.sort_values(["class_name", "period", "option_id"]).reset_index(drop=True)

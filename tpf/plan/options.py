@@ -1,0 +1,274 @@
+"""The option table: what each query class could be served by, and at what cost.
+
+For every class of a workload and every (model, strategy, budget, votes) the
+caller asks for, one row with the predicted accuracy (fraction in [0, 1]), the
+IT energy per query (J), the GPU-seconds per query and the latency (s).
+
+How each strategy is priced from an energy card ``E(n_in, n_out, batch)``:
+
+* ``zero_shot``: ``n_out = n_answer_tokens``; ``E(n_in, n_answer)``.
+* ``cot`` at budget ``b``: ``n_out = n_answer + f * b`` where ``f`` is the
+  expected used fraction of the budget (``cot_used_fraction``, default 1.0).
+* ``mv`` with ``k`` votes (each vote a short answer, or CoT at
+  ``mv_budget_tokens``): one shared prefill and ``k`` decodes,
+  ``E_k = E(n_in, n_out) + (k - 1) * (E(n_in, n_out) - E(n_in, 0))``.
+  GPU time and latency use the same rule on the duration curve (the k samples
+  decoded one after another: a conservative latency).
+
+GPU-seconds per query are ``duration_s * gpus_per_replica / batch_size``; a
+card without a duration curve gives NaN GPU-seconds and latency (usable only
+without GPU-capacity constraints and latency SLOs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tpf.cards import AccuracyCard, EnergyCard
+from tpf.domain import Workload
+from tpf.errors import ConfigError
+
+OPTION_COLUMNS = (
+    "class_name", "category", "option_id", "model", "hardware", "strategy", "budget_tokens",
+    "votes", "accuracy", "energy_j", "gpu_s", "latency_s", "n_in_tokens", "n_out_tokens",
+)
+EXCLUDED_COLUMNS = ("class_name", "option_id", "model", "strategy", "budget_tokens", "votes",
+                    "reason", "detail")
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """Which test-time strategies to offer for one model (or every model).
+
+    ``cot_budgets_tokens``: chain-of-thought budgets in tokens; ``mv_votes``:
+    majority-vote counts k; ``mv_budget_tokens``: CoT budget of each vote
+    (0 = each vote is a short answer); ``cot_used_fraction``: expected share
+    of a CoT budget actually generated, in (0, 1].
+    """
+
+    zero_shot: bool = True
+    cot_budgets_tokens: tuple[int, ...] = ()
+    mv_votes: tuple[int, ...] = ()
+    mv_budget_tokens: int = 0
+    cot_used_fraction: float = 1.0
+
+    @classmethod
+    def from_mapping(cls, spec: Mapping[str, Any]) -> StrategySpec:
+        """Read ``{zero_shot: bool, cot: [budgets], mv: [votes], mv_budget_tokens, cot_used_fraction}``."""
+        known = {"zero_shot", "cot", "mv", "mv_budget_tokens", "cot_used_fraction"}
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise ConfigError([f"strategies.{k}: unknown key; known: {sorted(known)}" for k in unknown])
+        return cls(
+            zero_shot=bool(spec.get("zero_shot", True)),
+            cot_budgets_tokens=tuple(int(b) for b in spec.get("cot", ()) or ()),
+            mv_votes=tuple(int(k) for k in spec.get("mv", ()) or ()),
+            mv_budget_tokens=int(spec.get("mv_budget_tokens", 0)),
+            cot_used_fraction=float(spec.get("cot_used_fraction", 1.0)),
+        )
+
+    def problems(self, where: str) -> list[str]:
+        out = [f"{where}.cot_budgets_tokens: budgets must be > 0, got {b}"
+               for b in self.cot_budgets_tokens if b <= 0]
+        out += [f"{where}.mv_votes: vote counts must be >= 1, got {k}" for k in self.mv_votes if k < 1]
+        if self.mv_budget_tokens < 0:
+            out.append(f"{where}.mv_budget_tokens: must be >= 0, got {self.mv_budget_tokens}")
+        if not 0 < self.cot_used_fraction <= 1:
+            out.append(f"{where}.cot_used_fraction: must be in (0, 1], got {self.cot_used_fraction}")
+        return out
+
+    def variants(self) -> list[tuple[str, int, int]]:
+        """(strategy, budget_tokens, votes) triples in a stable order."""
+        out = [("zero_shot", 0, 1)] if self.zero_shot else []
+        out += [("cot", int(b), 1) for b in self.cot_budgets_tokens]
+        out += [("mv", int(self.mv_budget_tokens), int(k)) for k in self.mv_votes]
+        return out
+
+
+StrategiesArg = StrategySpec | Mapping[str, Any] | Mapping[str, StrategySpec | Mapping[str, Any]]
+
+
+@dataclass
+class OptionTable:
+    """``table``: one row per usable (class, option); ``excluded``: rows dropped, with reasons."""
+
+    table: pd.DataFrame
+    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EXCLUDED_COLUMNS))
+
+    def exclusion_counts(self) -> dict[str, int]:
+        """Number of excluded options per reason."""
+        if self.excluded.empty:
+            return {}
+        return {str(k): int(v) for k, v in self.excluded["reason"].value_counts().items()}
+
+    def summary(self) -> str:
+        counts = self.exclusion_counts()
+        text = f"{len(self.table)} options kept"
+        if counts:
+            text += "; excluded: " + ", ".join(f"{n} ({reason})" for reason, n in counts.items())
+        return text
+
+
+def _per_model_specs(strategies: StrategiesArg, models: Iterable[str]) -> dict[str, StrategySpec]:
+    """One StrategySpec per model, from a single spec or a mapping model -> spec."""
+    models = list(models)
+    if isinstance(strategies, StrategySpec):
+        return dict.fromkeys(models, strategies)
+    if set(strategies) <= {"zero_shot", "cot", "mv", "mv_budget_tokens", "cot_used_fraction"}:
+        spec = StrategySpec.from_mapping(strategies)
+        return dict.fromkeys(models, spec)
+    unknown = sorted(set(strategies) - set(models))
+    if unknown:
+        raise ConfigError([
+            f"strategies.{m}: unknown model (no energy card); known models: {sorted(models)}"
+            for m in unknown
+        ])
+    out = {}
+    for model, spec in strategies.items():
+        out[model] = spec if isinstance(spec, StrategySpec) else StrategySpec.from_mapping(spec)
+    return out
+
+
+def _shared_prefill(curve: Any, n_in: float, n_out: float, votes: int, batch: float) -> float:
+    """Cost of k samples sharing one prefill: C(n_in, n_out) + (k-1) * (C(n_in, n_out) - C(n_in, 0))."""
+    full = float(curve(n_in, n_out, batch))
+    if votes == 1:
+        return full
+    prefill = float(curve(n_in, 0.0, batch))
+    return full + (votes - 1) * (full - prefill)
+
+
+def _price_option(card: EnergyCard, n_in: float, n_out: float, votes: int,
+                  batch: float) -> tuple[float, float, float, bool]:
+    """(energy_j, gpu_s, latency_s, in_range) of one query served by one option."""
+    energy_j = _shared_prefill(card.energy_j, n_in, n_out, votes, batch)
+    if card.duration is None:
+        gpu_s = latency_s = float("nan")
+    else:
+        latency_s = _shared_prefill(card.duration_s, n_in, n_out, votes, batch)
+        gpu_s = latency_s * card.gpus_per_replica / batch
+    in_range = bool(card.in_range(n_in, n_out, batch))
+    return energy_j, gpu_s, latency_s, in_range
+
+
+def _option_id(model: str, strategy: str, budget: int, votes: int) -> str:
+    if strategy == "zero_shot":
+        return f"{model}/zero_shot"
+    if strategy == "cot":
+        return f"{model}/cot@{budget}"
+    return f"{model}/mv{votes}" + (f"@{budget}" if budget else "")
+
+
+def _check_inputs(workload: Workload, energy_cards: Mapping[str, EnergyCard],
+                  specs: Mapping[str, StrategySpec], latency_slo_s: float | None,
+                  batch_size: float) -> None:
+    workload.validate()
+    problems = []
+    if not energy_cards:
+        problems.append("energy_cards: must hold at least one model's card, got none")
+    for model, card in energy_cards.items():
+        if card.model != model:
+            problems.append(f"energy_cards[{model!r}]: card is for model {card.model!r}")
+    for model, spec in specs.items():
+        problems += spec.problems(f"strategies[{model!r}]")
+    if latency_slo_s is not None and not latency_slo_s > 0:
+        problems.append(f"latency_slo_s: must be > 0, got {latency_slo_s}")
+    if not batch_size >= 1:
+        problems.append(f"batch_size: must be >= 1, got {batch_size}")
+    if problems:
+        raise ConfigError(problems)
+
+
+def build_options(
+    workload: Workload,
+    energy_cards: Mapping[str, EnergyCard],
+    accuracy: AccuracyCard,
+    strategies: StrategiesArg,
+    *,
+    latency_slo_s: float | None = None,
+    batch_size: float = 1,
+) -> OptionTable:
+    """Price every (class, model, strategy) of ``strategies`` with the cards.
+
+    ``strategies`` is one :class:`StrategySpec` (or mapping) for every model,
+    or a mapping model -> spec. Options without an accuracy curve, and options
+    whose latency exceeds ``latency_slo_s``, land in ``excluded`` with a reason.
+    """
+    specs = _per_model_specs(strategies, energy_cards)
+    _check_inputs(workload, energy_cards, specs, latency_slo_s, batch_size)
+    rows: list[dict[str, Any]] = []
+    excluded: list[dict[str, Any]] = []
+    for query_class in workload.classes:
+        for model, spec in specs.items():
+            card = energy_cards[model]
+            batch = float(min(batch_size, max(card.max_batch_size, 1)))
+            for strategy, budget, votes in spec.variants():
+                option_id = _option_id(model, strategy, budget, votes)
+                key = {"class_name": query_class.name, "option_id": option_id, "model": model,
+                       "strategy": strategy, "budget_tokens": budget, "votes": votes}
+                if not accuracy.has(model, query_class.category, strategy):
+                    excluded.append({**key, "reason": "no_accuracy_curve",
+                                     "detail": f"no {strategy} curve for category {query_class.category!r}"})
+                    continue
+                thinking = spec.cot_used_fraction * budget if strategy != "zero_shot" else 0.0
+                n_out = float(query_class.n_answer_tokens + thinking)
+                energy_j, gpu_s, latency_s, in_range = _price_option(
+                    card, query_class.n_in_tokens, n_out, votes, batch)
+                if latency_slo_s is not None and not latency_s <= latency_slo_s:
+                    excluded.append({**key, "reason": "latency_slo",
+                                     "detail": f"latency {latency_s:.3g} s > SLO {latency_slo_s:g} s"})
+                    continue
+                acc = accuracy.accuracy(model, query_class.category, strategy, budget, votes)
+                rows.append({**key, "category": query_class.category, "hardware": card.hardware,
+                             "accuracy": acc, "energy_j": energy_j, "gpu_s": gpu_s,
+                             "latency_s": latency_s, "n_in_tokens": float(query_class.n_in_tokens),
+                             "n_out_tokens": n_out, "batch_size": batch,
+                             "extrapolated": not in_range, "energy_source": card.source})
+    table = pd.DataFrame(rows, columns=[*OPTION_COLUMNS, "batch_size", "extrapolated", "energy_source"])
+    return OptionTable(table, pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS))
+
+
+def dominated_mask(table: pd.DataFrame, *, same_model: bool = True,
+                   idle_power_w: Mapping[str, float] | None = None) -> np.ndarray:
+    """True for options another option of the same class (and model) dominates.
+
+    Option a dominates b when accuracy_a >= accuracy_b, energy_j_a <= energy_j_b,
+    gpu_s_a <= gpu_s_b and (with ``idle_power_w`` by model) the energy above
+    idle ``energy_j - idle_power_w * gpu_s`` is no larger, strictly better in at
+    least one (of exact duplicates the first is kept). Such a b can be dropped
+    from the LP without changing its optimum: every row b uses, a uses with no
+    larger coefficient (power rows are energy over the period length). With
+    per-model rows (GPU capacity, integer GPUs) only options of one model compare.
+    """
+    gpu = table["gpu_s"].fillna(0.0).to_numpy(float)
+    energy = table["energy_j"].to_numpy(float)
+    lower_better = [energy, gpu]
+    if idle_power_w is not None:
+        idle = table["model"].map(lambda m: float(idle_power_w.get(m, 0.0))).to_numpy(float)
+        lower_better.append(energy - idle * gpu)
+    keys = ["class_name", "model"] if same_model else ["class_name"]
+    groups = table.groupby(keys, sort=False).indices.values()
+    return dominated_in_groups(groups, table["accuracy"].to_numpy(float), lower_better)
+
+
+def dominated_in_groups(groups: Iterable[np.ndarray], higher_better: np.ndarray,
+                        lower_better: list[np.ndarray]) -> np.ndarray:
+    """Pareto dominance within each group of row indices (see :func:`dominated_mask`)."""
+    mask = np.zeros(len(higher_better), dtype=bool)
+    for index in groups:
+        high = higher_better[index]
+        no_worse = high[:, None] >= high[None, :]
+        better = high[:, None] > high[None, :]
+        for values in lower_better:
+            low = values[index]
+            no_worse &= low[:, None] <= low[None, :]
+            better |= low[:, None] < low[None, :]
+        order = np.arange(len(index))
+        duplicate_earlier = no_worse & ~better & (order[:, None] < order[None, :])
+        mask[index] = ((no_worse & better) | duplicate_earlier).any(axis=0)
+    return mask

@@ -1,0 +1,66 @@
+"""Pareto fronts by epsilon-constraint sweep: maximum accuracy against an energy or carbon cap.
+
+The model is built once with the swept cap as a mutable parameter and
+re-solved by the persistent HiGHS interface at each point (only the
+right-hand side changes), so a sweep costs little more than one solve.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tpf.domain import Facility, Fleet, Grid, Workload
+from tpf.errors import ConfigError
+from tpf.plan.model import build_model
+from tpf.plan.options import OptionTable
+from tpf.plan.settings import PlannerSettings
+from tpf.plan.solve import make_solver, read_result, row_duals, run_solver, solve
+
+AXES = {"it_energy": ("min_it_energy", "it_energy_kwh_total", "it_energy_kwh", "it_energy_total"),
+        "carbon": ("min_carbon", "carbon_budget_kg", "carbon_kg", "carbon_budget")}
+
+
+def pareto_front(options: OptionTable | pd.DataFrame, workload: Workload, facility: Facility,
+                 grid: Grid, fleet: Fleet, settings: PlannerSettings | None = None, *,
+                 axis: str = "it_energy", n_points: int = 11, solver: str = "highs") -> pd.DataFrame:
+    """Accuracy vs IT energy (kWh) or carbon (kgCO2): one row per point of the sweep.
+
+    The sweep runs from the least energy (carbon) any plan needs to the
+    energy (carbon) of the most accurate plan; each point maximizes accuracy
+    under the cap, with every other constraint of ``settings`` in force.
+    Columns: ``cap``, ``accuracy``, ``it_energy_kwh``, ``facility_energy_kwh``,
+    ``carbon_kg``, ``shadow_price`` (accuracy points per kWh or per kgCO2),
+    ``binding_constraints``.
+    """
+    if axis not in AXES:
+        raise ConfigError(f"pareto axis: must be one of {sorted(AXES)}, got {axis!r}")
+    if n_points < 2:
+        raise ConfigError(f"pareto n_points: must be >= 2, got {n_points}")
+    base = (settings or PlannerSettings()).with_changes(column_generation="off")
+    minimize, cap_field, total_key, row_name = AXES[axis]
+    inputs = (options, workload, facility, grid, fleet)
+    low = solve(build_model(*inputs, base.with_changes(objective=minimize, accuracy_target=0.0)),
+                solver=solver, baselines=False).totals[total_key]
+    best = solve(build_model(*inputs, base.with_changes(objective="max_accuracy")),
+                 solver=solver, baselines=False).totals["accuracy"]
+    high = solve(build_model(*inputs, base.with_changes(
+        objective=minimize, accuracy_target=max(best - 1e-9, 0.0))),
+        solver=solver, baselines=False).totals[total_key]
+    existing = getattr(base, cap_field)
+    plan_model = build_model(*inputs, base.with_changes(
+        objective="max_accuracy", **{cap_field: high if existing is None else min(high, existing)}))
+    rhs = getattr(plan_model.model, f"{row_name}_rhs")
+    opt = make_solver(solver, time_limit_s=None, mip_gap=None)
+    rows = []
+    for cap in np.linspace(low, high, n_points):
+        rhs[0] = float(cap) * (1 + 1e-12) + 1e-12
+        status, _ = run_solver(opt, plan_model)
+        if status != "optimal":
+            continue
+        result = read_result(plan_model, status, row_duals(plan_model), solver)
+        rows.append({"cap": float(cap), **{k: result.totals[k] for k in (
+            "accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg", "peak_facility_kw")},
+            "shadow_price": result.shadow_prices.get(row_name, 0.0),
+            "binding_constraints": ", ".join(result.binding_constraints)})
+    return pd.DataFrame(rows)

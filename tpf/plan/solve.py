@@ -1,0 +1,197 @@
+"""``solve``: hand a built plan to a solver and read back a :class:`PlanResult`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.opt import TerminationCondition
+
+from tpf.errors import InfeasiblePlanError, SolverError
+from tpf.plan import evaluate
+from tpf.plan.lp import build_lp
+from tpf.plan.model import PlanModel, build_pyomo
+from tpf.plan.result import PlanResult
+from tpf.plan.settings import OBJECTIVE_UNITS
+
+INFEASIBLE = {TerminationCondition.infeasible, TerminationCondition.infeasibleOrUnbounded,
+              TerminationCondition.noSolution}
+TIGHT_TOL = 1e-6
+
+
+def make_solver(solver: str, *, time_limit_s: float | None, mip_gap: float | None,
+                method: str | None = None) -> Any:
+    """A Pyomo solver by name; ``highs`` means the persistent ``appsi_highs`` interface."""
+    name = "appsi_highs" if solver == "highs" else solver
+    opt = pyo.SolverFactory(name)
+    if opt is None or not opt.available(exception_flag=False):
+        raise SolverError(f"solver {solver!r} is not available; install it or use solver='highs'")
+    if name == "appsi_highs":
+        if time_limit_s is not None:
+            opt.config.time_limit = float(time_limit_s)
+        if mip_gap is not None:
+            opt.config.mip_gap = float(mip_gap)
+        if method is not None:
+            opt.highs_options = {"solver": method}
+        return opt
+    if time_limit_s is not None:
+        opt.options["time_limit" if "highs" in name else "timelimit"] = float(time_limit_s)
+    if mip_gap is not None:
+        opt.options["mip_rel_gap" if "highs" in name else "mipgap"] = float(mip_gap)
+    return opt
+
+
+def run_solver(opt: Any, plan_model: PlanModel) -> tuple[str, Any]:
+    """Solve; return (termination condition name, results). Loads the solution when one exists."""
+    start = time.perf_counter()
+    try:
+        results = opt.solve(plan_model.model, load_solutions=False)
+    except (ValueError, RuntimeError) as exc:
+        raise SolverError(f"solver failed: {exc}") from exc
+    plan_model.timings_s["solve"] = plan_model.timings_s.get("solve", 0.0) + time.perf_counter() - start
+    condition = results.solver.termination_condition
+    if condition in INFEASIBLE:
+        return "infeasible", results
+    if condition not in (TerminationCondition.optimal, TerminationCondition.maxTimeLimit):
+        raise SolverError(f"solver stopped with termination condition {condition}")
+    try:
+        plan_model.model.solutions.load_from(results)
+    except (ValueError, RuntimeError, AttributeError) as exc:
+        raise SolverError(f"solver reported {condition} but returned no solution: {exc}") from exc
+    return ("optimal" if condition == TerminationCondition.optimal else "time_limit"), results
+
+
+def row_duals(plan_model: PlanModel) -> np.ndarray:
+    """Every row's dual (d objective / d rhs), in the matrix row order; NaN where unavailable."""
+    model = plan_model.model
+    out = []
+    for block in plan_model.blocks:
+        component = getattr(model, block.name)
+        out.extend(model.dual.get(component[i], np.nan) for i in range(block.size))
+    return np.asarray(out, float)
+
+
+def _improving_columns(plan_model: PlanModel, duals: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Columns outside the model whose reduced cost would improve the objective."""
+    if plan_model.lp is None:
+        plan_model.lp = build_lp(plan_model.data)
+    lp = plan_model.lp
+    sign = -1.0 if lp.maximize else 1.0            # lp.cost is a minimization
+    reduced = lp.cost[: lp.n_x] - lp.matrix[:, : lp.n_x].T @ (sign * duals)
+    outside = np.ones(lp.n_x, dtype=bool)
+    outside[plan_model.columns] = False
+    return np.flatnonzero((reduced < -tol) & outside)
+
+
+def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float | None = None,
+          mip_gap: float | None = None, write_lp: str | None = None,
+          method: str | None = None, baselines: bool = True) -> PlanResult:
+    """Solve a built plan. Infeasible -> :class:`InfeasiblePlanError` with a diagnosis.
+
+    ``method`` picks HiGHS's algorithm (``simplex``, ``ipm``, ``choose``).
+    A model restricted by column generation is verified by pricing every
+    column with the optimal duals; improving columns are added and the model
+    rebuilt until none remain, so the optimum is the full LP's.
+    """
+    if write_lp:
+        plan_model.model.write(str(write_lp), io_options={"symbolic_solver_labels": True})
+    opt = make_solver(solver, time_limit_s=time_limit_s, mip_gap=mip_gap, method=method)
+    for _ in range(50):
+        status, results = run_solver(opt, plan_model)
+        if status == "infeasible":
+            from tpf.plan.diagnose import raise_infeasible
+            raise_infeasible(plan_model, solver=solver)
+        duals = row_duals(plan_model)
+        if not plan_model.restricted or plan_model.data.settings.integer_gpus:
+            break
+        missing = _improving_columns(plan_model, np.nan_to_num(duals))
+        if len(missing) == 0:
+            break
+        plan_model.columns = np.union1d(plan_model.columns, missing)
+        plan_model.model = build_pyomo(plan_model.data, plan_model.columns)
+    else:
+        raise SolverError("pricing did not converge after 50 rebuilds")
+    result = read_result(plan_model, status, duals, solver)
+    if baselines:
+        from tpf.plan.baselines import attach_baselines
+        attach_baselines(result, plan_model)
+    return result
+
+
+def _shares_and_gpus(plan_model: PlanModel) -> tuple[np.ndarray, np.ndarray | None]:
+    model, data = plan_model.model, plan_model.data
+    shares = np.zeros(data.n_columns)
+    values = np.array([pyo.value(model.x[k], exception=False) or 0.0 for k in range(len(plan_model.columns))])
+    shares[plan_model.columns] = np.clip(values, 0.0, 1.0)
+    if not data.gpu_vars:
+        return shares, None
+    gpus = np.array([pyo.value(model.gpus_on[i], exception=False) or 0.0 for i in model.model_periods])
+    return shares, gpus
+
+
+def shadow_prices(plan_model: PlanModel, duals: np.ndarray) -> tuple[dict[str, float], dict[str, str]]:
+    """Marginal value of loosening each non-demand row by one user unit (>= 0 at an optimum)."""
+    maximize = plan_model.data.settings.objective == "max_accuracy"
+    prices: dict[str, float] = {}
+    units: dict[str, str] = {}
+    for block in plan_model.blocks[1:]:
+        direction = 1.0 if block.sense == "<=" else -1.0
+        sign = direction * (1.0 if maximize else -1.0)
+        values = sign * duals[block.start: block.start + block.size] / block.per_unit
+        for name, value in zip(block.row_names(), values, strict=True):
+            prices[name] = 0.0 if abs(value) < 1e-12 else float(value)
+            units[name] = block.unit
+    return prices, units
+
+
+def _tight_rows(plan_model: PlanModel, shares: np.ndarray, gpus: np.ndarray | None) -> list[str]:
+    if plan_model.lp is None:
+        plan_model.lp = build_lp(plan_model.data)
+    lp = plan_model.lp
+    values = np.concatenate([shares, gpus if gpus is not None else np.zeros(0)])
+    activity = lp.matrix @ values
+    tight = []
+    for block in plan_model.blocks[1:]:
+        for i, name in enumerate(block.row_names()):
+            rhs = block.rhs[i]
+            if abs(activity[block.start + i] - rhs) <= TIGHT_TOL * max(1.0, abs(rhs)):
+                tight.append(name)
+    return tight
+
+
+def read_result(plan_model: PlanModel, status: str, duals: np.ndarray, solver: str) -> PlanResult:
+    data = plan_model.data
+    shares, gpus = _shares_and_gpus(plan_model)
+    prices, units = shadow_prices(plan_model, duals)
+    tight = _tight_rows(plan_model, shares, gpus)
+    binding = sorted((n for n in tight if abs(prices.get(n, 0.0)) > 1e-9
+                      and not n.startswith("gpu_busy[")),
+                     key=lambda n: -abs(prices[n]))
+    demand = plan_model.blocks[0]
+    demand_duals = pd.DataFrame({
+        "class_name": [data.class_names[c] for c, _ in data.demand_rows],
+        "period": data.demand_rows[:, 1],
+        "value_per_query": duals[: demand.size] / data.demand_queries[data.demand_rows[:, 0],
+                                                                       data.demand_rows[:, 1]],
+    })
+    gpus_frame = pd.DataFrame()
+    if gpus is not None:
+        gpus_frame = pd.DataFrame({"model": np.repeat(data.model_names, data.n_periods),
+                                   "period": np.tile(np.arange(data.n_periods), len(data.model_names)),
+                                   "gpus_on": gpus,
+                                   "gpus_needed": evaluate.required_gpus(data, shares)})
+    info = plan_model.describe()
+    if plan_model.column_generation is not None:
+        info["column_generation_rounds"] = plan_model.column_generation.rounds
+    return PlanResult(
+        status=status, objective=float(pyo.value(plan_model.model.objective)),
+        objective_name=data.settings.objective, objective_unit=OBJECTIVE_UNITS[data.settings.objective],
+        allocation=evaluate.allocation(data, shares), totals=evaluate.totals(data, shares, gpus),
+        shadow_prices=prices, shadow_price_units=units, binding_constraints=binding,
+        tight_constraints=tight, demand_duals=demand_duals, gpus_on=gpus_frame,
+        per_period=evaluate.per_period(data, shares, gpus), model_info=info,
+        solver_info={"solver": solver}, shares=shares,
+    )

@@ -1,0 +1,143 @@
+"""report.md: a readable account of one run, figures embedded beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+from tpf.report.record import RunRecord
+
+
+def _number(value: object, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(_number(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _headline(record: RunRecord) -> str:
+    totals = record.totals
+    rows = [
+        ("status", record.status),
+        (f"objective ({record.objective_name})", record.objective),
+        ("queries", totals.get("queries")),
+        ("query-weighted accuracy", totals.get("accuracy")),
+        ("IT energy (kWh)", totals.get("it_energy_kwh")),
+        ("facility energy (kWh)", totals.get("facility_energy_kwh")),
+        ("carbon (kgCO2)", totals.get("carbon_kg")),
+        ("peak facility power (kW)", totals.get("peak_facility_kw")),
+        ("facility power cap (kW)", record.power_cap_kw),
+        ("binding constraints", ", ".join(record.binding_constraints) or "none"),
+    ]
+    return markdown_table(("quantity", "value"), rows)
+
+
+def _cards(record: RunRecord) -> str:
+    rows = [
+        (c.kind, c.model, c.hardware, c.source + (" (ESTIMATE)" if c.is_estimate else ""), c.method, f"`{c.path}`")
+        for c in record.cards
+    ]
+    text = markdown_table(("card", "model", "hardware", "source", "method", "file"), rows)
+    if any(c.is_estimate for c in record.cards):
+        text += (
+            "\n\nEstimates: at least one energy card is not a measurement on this hardware "
+            "(roofline or transferred from another GPU); every energy, power and carbon "
+            "figure below inherits that uncertainty."
+        )
+    return text
+
+
+def _shadow_prices(record: RunRecord) -> str:
+    if not record.shadow_prices:
+        return "No shadow prices (no constraint with a dual value)."
+    rows = sorted(record.shadow_prices.items(), key=lambda item: -abs(float(item[1] or 0.0)))
+    binding = set(record.binding_constraints)
+    return markdown_table(
+        ("constraint", "shadow price", "binding"),
+        [(name, value, "yes" if name in binding else "") for name, value in rows[:30]],
+    ) + ("\n\n(30 largest of %d shown; all in summary.json.)" % len(rows) if len(rows) > 30 else "")
+
+
+def _baselines(record: RunRecord) -> str:
+    if record.baselines is None or not len(record.baselines):
+        return "No baselines computed."
+    table = record.baselines
+    columns = [c for c in ("name", "accuracy", "facility_energy_kwh", "carbon_kg", "feasible", "note") if c in table]
+    text = markdown_table(columns, table[columns].itertuples(index=False))
+    plan_kwh = record.totals.get("facility_energy_kwh")
+    if plan_kwh and "facility_energy_kwh" in table:
+        lines = []
+        for row in table.itertuples(index=False):
+            other = getattr(row, "facility_energy_kwh", None)
+            if other and float(row.accuracy) <= float(record.totals.get("accuracy") or 0) + 1e-9:
+                saving = 100.0 * (1.0 - plan_kwh / other)
+                lines.append(f"- vs {row.name} (accuracy {float(row.accuracy):.3f}): plan energy {saving:+.1f}% saved")
+        if lines:
+            text += "\n\nPlan against the baselines it matches or beats in accuracy:\n" + "\n".join(lines)
+    return text
+
+
+def _routing_summary(allocation: pd.DataFrame) -> str:
+    if not len(allocation):
+        return "No allocation."
+    label = allocation["model"] + " " + allocation["strategy"].astype(str) + " " + allocation[
+        "budget_tokens"].astype(int).astype(str) + "t x" + allocation["votes"].astype(int).astype(str)
+    table = allocation.assign(option=label).groupby(["class_name", "option"])["queries"].sum().reset_index()
+    totals = table.groupby("class_name")["queries"].transform("sum")
+    table = table.assign(share=table["queries"] / totals).sort_values(["class_name", "share"], ascending=[True, False])
+    rows = [(r.class_name, r.option, r.share, r.queries) for r in table.itertuples() if r.share >= 0.005]
+    return markdown_table(("class", "option (model strategy budget votes)", "share of the day", "queries"), rows)
+
+
+def _simulation(record: RunRecord) -> str:
+    if record.simulation_hourly is None:
+        return ""
+    totals = record.simulation_totals
+    rows = [(k, v) for k, v in totals.items()]
+    text = "## Simulation\n\n" + markdown_table(("quantity", "value"), rows)
+    plan = record.totals
+    for key in ("it_energy_kwh", "carbon_kg", "accuracy"):
+        if key in totals and plan.get(key):
+            gap = 100.0 * (float(totals[key]) / float(plan[key]) - 1.0)
+            text += f"\n- simulated {key} vs plan: {gap:+.2f}%"
+    return text + "\n\nPer-hour figures: `hourly.csv`.\n"
+
+
+def report_markdown(record: RunRecord, figures: dict[str, str]) -> str:
+    """The whole report.md."""
+    parts = [f"# {record.title or record.scenario}", ""]
+    if record.description:
+        parts += [record.description, ""]
+    parts += [f"Command `tpf {record.command}`, scenario `{record.scenario}`.", ""]
+    if record.diagnosis is not None:
+        parts += ["## Infeasible: no plan meets the constraints", "", "```", record.diagnosis, "```", ""]
+    parts += ["## Result", "", _headline(record), ""]
+    if record.warnings:
+        parts += ["Warnings:", *[f"- {w}" for w in record.warnings], ""]
+    parts += ["## Cards (where the numbers come from)", "", _cards(record), ""]
+    if record.feasible:
+        parts += ["## Routing per class", "", _routing_summary(record.allocation), ""]
+        parts += ["## Shadow prices", "", "Objective units per unit of each constraint "
+                  "(e.g. accuracy points per kWh, per kW, per kgCO2).", "", _shadow_prices(record), ""]
+        parts += ["## Baselines", "", _baselines(record), ""]
+    if record.options_note:
+        parts += ["## Options", "", record.options_note, ""]
+    sim = _simulation(record)
+    if sim:
+        parts += [sim]
+    if figures:
+        parts += ["## Figures", ""]
+        for title, name in figures.items():
+            parts += [f"### {title}", "", f"![{title}]({name})", ""]
+    files = "summary.json, plan.csv, hourly_plan.csv" + (", hourly.csv" if sim else "")
+    files += ", policy.json" if record.policy_path else ""
+    parts += ["## Files", "", f"{files}; the resolved config is in `.hydra/config.yaml`.", ""]
+    return "\n".join(parts)

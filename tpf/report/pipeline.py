@@ -1,0 +1,151 @@
+"""One run of a scenario, end to end: plan, (simulate), policy, report.
+
+Plain library code: it takes the typed :class:`tpf.config.TpfConfig` and a run
+directory, and calls the planner, simulator and policy writer through
+:class:`Steps`, a small table of functions (the real ones by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tpf.config.build import ScenarioInputs, build_inputs, card_source_label
+from tpf.config.schema import TpfConfig
+from tpf.errors import InfeasiblePlanError
+from tpf.report.record import CardInfo, RunRecord
+from tpf.report.writer import write_run
+
+
+@dataclass
+class PlanOutcome:
+    """The planner's answer: its result (PlanResult contract) and the option table."""
+
+    result: Any
+    options: pd.DataFrame
+    options_note: str = ""
+    per_period: pd.DataFrame | None = None
+    diagnosis: str | None = None
+
+
+@dataclass
+class SimOutcome:
+    hourly: pd.DataFrame
+    totals: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The library calls a run makes; tests may swap in small fakes."""
+
+    plan: Callable[[ScenarioInputs, Path], PlanOutcome]
+    pareto: Callable[[ScenarioInputs, PlanOutcome, int], dict[str, pd.DataFrame]]
+    simulate: Callable[[ScenarioInputs, PlanOutcome], SimOutcome]
+    policy: Callable[[ScenarioInputs, PlanOutcome, str, Path], Path]
+
+
+def default_steps() -> Steps:
+    from tpf.report import engines
+
+    return Steps(plan=engines.plan_step, pareto=engines.pareto_step,
+                 simulate=engines.simulate_step, policy=engines.policy_step)
+
+
+# --- the run ------------------------------------------------------------------
+
+
+def card_infos(inputs: ScenarioInputs) -> list[CardInfo]:
+    cards = inputs.cards
+    infos = [
+        CardInfo("energy", model, card.hardware, card_source_label(card), card.method,
+                 str(cards.energy_paths[model]), card.is_estimate)
+        for model, card in cards.energy.items()
+    ]
+    acc_sources = sorted({c.source for c in cards.accuracy.curves}) or ["unknown"]
+    infos.append(CardInfo("accuracy", ", ".join(sorted({c.model for c in cards.accuracy.curves})), "-",
+                          "/".join(acc_sources), str(cards.accuracy.provenance.get("method", "fit")),
+                          str(cards.accuracy_path), "estimate" in acc_sources))
+    return infos
+
+
+def hourly_plan(inputs: ScenarioInputs, outcome: PlanOutcome) -> pd.DataFrame:
+    """Per period: queries, IT and facility energy and power, intensity, carbon.
+
+    Taken from the planner's per-period table when it gives one, else from the
+    allocation's dynamic energy (idle power then not included).
+    """
+    periods = np.arange(inputs.workload.n_periods)
+    intensity = np.array([inputs.grid.intensity_at(t) for t in periods])
+    pue = np.array([inputs.facility.pue_at(t) for t in periods])
+    period_h = inputs.workload.period_s / 3600.0
+    table = outcome.per_period
+    if table is None or not len(table):
+        alloc = outcome.result.allocation
+        it_kwh = (alloc["queries"] * alloc["energy_j"]).groupby(alloc["period"]).sum() / 3.6e6
+        queries = alloc.groupby("period")["queries"].sum()
+        table = pd.DataFrame({"period": periods, "queries": queries.reindex(periods, fill_value=0).to_numpy(),
+                              "it_energy_kwh": it_kwh.reindex(periods, fill_value=0).to_numpy()})
+    it_kwh_values = table["it_energy_kwh"].to_numpy(float)
+    return pd.DataFrame({
+        "period": periods,
+        "queries": table["queries"].to_numpy(float),
+        "it_energy_kwh": it_kwh_values,
+        "it_kw": it_kwh_values / period_h,
+        "facility_kw": it_kwh_values * pue / period_h,
+        "pue": pue,
+        "carbon_g_per_kwh": intensity,
+        "carbon_kg": it_kwh_values * pue * intensity / 1000.0,
+    })
+
+
+def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInputs,
+            outcome: PlanOutcome) -> RunRecord:
+    record = RunRecord(
+        command=command, scenario=scenario, title=config.scenario_title,
+        description=config.scenario_description, status="infeasible", objective=None,
+        objective_name=config.planner.objective, totals={}, shadow_prices={}, binding_constraints=[],
+        allocation=pd.DataFrame(), hourly_plan=pd.DataFrame(), power_cap_kw=config.facility.power_cap_kw,
+        cards=card_infos(inputs), config={}, options_note=outcome.options_note, diagnosis=outcome.diagnosis,
+    )
+    result = outcome.result
+    if outcome.diagnosis is None:
+        record.status = str(result.status)
+        record.objective = None if result.objective is None else float(result.objective)
+        record.totals = {str(k): float(v) for k, v in result.totals.items()}
+        record.shadow_prices = {
+            str(k): float(v) for k, v in (result.shadow_prices or {}).items() if abs(float(v)) > 1e-12
+        }
+        record.binding_constraints = [str(b) for b in result.binding_constraints or []]
+        record.allocation = result.allocation
+        record.hourly_plan = hourly_plan(inputs, outcome)
+        record.baselines = getattr(result, "baselines", None)
+    return record
+
+
+def run_scenario(config: TpfConfig, command: str, scenario: str, run_dir: Path,
+                 steps: Steps | None = None) -> dict[str, Any]:
+    """Plan (and for ``command == "simulate"`` simulate) one scenario; write its files.
+
+    Returns the summary (the content of summary.json). An infeasible plan
+    writes its report and summary, then raises :class:`InfeasiblePlanError`.
+    """
+    steps = steps or default_steps()
+    inputs = build_inputs(config)
+    outcome = steps.plan(inputs, run_dir)
+    record = _record(config, command, scenario, inputs, outcome)
+    if outcome.diagnosis is not None:
+        write_run(run_dir, record, inputs.cards, draw=False)
+        raise InfeasiblePlanError(outcome.diagnosis, outcome.diagnosis)
+    if config.report.pareto_points > 0:
+        record.fronts = steps.pareto(inputs, outcome, config.report.pareto_points)
+    if command == "simulate":
+        simulated = steps.simulate(inputs, outcome)
+        record.simulation_hourly, record.simulation_totals = simulated.hourly, simulated.totals
+    record.policy_path = str(steps.policy(inputs, outcome, scenario, run_dir / "policy.json"))
+    write_run(run_dir, record, inputs.cards, draw=config.report.figures, dpi=config.report.dpi)
+    return record.summary()

@@ -1,0 +1,98 @@
+"""What a run produced, as plain tables: the single input of the report writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+SUMMARY_KEYS = (
+    "status", "objective", "accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg",
+    "peak_facility_kw", "binding_constraints", "shadow_prices",
+)
+PLAN_COLUMNS = (
+    "class_name", "period", "model", "strategy", "budget_tokens", "votes", "share", "queries",
+)
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """One card a run used, and where its numbers come from."""
+
+    kind: str
+    model: str
+    hardware: str
+    source: str
+    method: str
+    path: str
+    is_estimate: bool
+    note: str = ""
+
+
+@dataclass
+class RunRecord:
+    """Everything the report, summary.json and plan.csv are written from.
+
+    ``hourly_plan`` has one row per period: ``period, queries, it_energy_kwh,
+    it_kw, facility_kw, carbon_g_per_kwh, carbon_kg``. ``totals`` holds the
+    plan's totals (PlanResult contract). ``fronts`` maps ``energy``/``carbon``
+    to Pareto tables; ``baselines`` has ``name, accuracy, facility_energy_kwh,
+    carbon_kg``. ``simulation`` holds the simulator's hourly table and totals.
+    """
+
+    command: str
+    scenario: str
+    title: str
+    description: str
+    status: str
+    objective: float | None
+    objective_name: str
+    totals: dict[str, float]
+    shadow_prices: dict[str, float]
+    binding_constraints: list[str]
+    allocation: pd.DataFrame
+    hourly_plan: pd.DataFrame
+    power_cap_kw: float | None
+    cards: list[CardInfo]
+    config: dict[str, Any]
+    baselines: pd.DataFrame | None = None
+    fronts: dict[str, pd.DataFrame] = field(default_factory=dict)
+    options_note: str = ""
+    diagnosis: str | None = None
+    simulation_hourly: pd.DataFrame | None = None
+    simulation_totals: dict[str, float] = field(default_factory=dict)
+    policy_path: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def feasible(self) -> bool:
+        return self.diagnosis is None and self.status in ("optimal", "feasible")
+
+    def summary(self) -> dict[str, Any]:
+        """The content of summary.json."""
+        data: dict[str, Any] = {
+            "status": self.status,
+            "objective": self.objective,
+            "objective_name": self.objective_name,
+            "accuracy": self.totals.get("accuracy"),
+            "it_energy_kwh": self.totals.get("it_energy_kwh"),
+            "facility_energy_kwh": self.totals.get("facility_energy_kwh"),
+            "carbon_kg": self.totals.get("carbon_kg"),
+            "peak_facility_kw": self.totals.get("peak_facility_kw"),
+            "queries": self.totals.get("queries"),
+            "binding_constraints": list(self.binding_constraints),
+            "shadow_prices": dict(self.shadow_prices),
+            "command": self.command,
+            "scenario": self.scenario,
+            "cards": [
+                {"kind": c.kind, "model": c.model, "hardware": c.hardware, "source": c.source,
+                 "method": c.method, "path": c.path, "estimate": c.is_estimate}
+                for c in self.cards
+            ],
+        }
+        if self.diagnosis is not None:
+            data["diagnosis"] = self.diagnosis
+        if self.simulation_totals:
+            data["simulation"] = dict(self.simulation_totals)
+        return data

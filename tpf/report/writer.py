@@ -1,0 +1,101 @@
+"""Write a run's files: summary.json, plan.csv, hourly.csv, report.md and its figures.
+
+Every file is written to a temporary name and renamed, so an interrupted run
+never leaves a half-written file behind; nothing outside the run directory is
+touched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tpf.report import figures
+from tpf.report.markdown import report_markdown
+from tpf.report.record import PLAN_COLUMNS, RunRecord
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_text_atomic(path, json.dumps(_json_safe(data), indent=2) + "\n")
+
+
+def write_csv(path: Path, table: pd.DataFrame) -> Path:
+    return write_text_atomic(path, table.to_csv(index=False))
+
+
+def plan_table(allocation: pd.DataFrame) -> pd.DataFrame:
+    """plan.csv: one row per (class, period, option) with a positive share."""
+    columns = [c for c in PLAN_COLUMNS if c in allocation.columns]
+    extra = [c for c in ("option_id", "hardware") if c in allocation.columns]
+    return allocation[columns + extra].sort_values(["period", "class_name", "model"]).reset_index(drop=True)
+
+
+def draw_figures(run_dir: Path, record: RunRecord, cards: Any, dpi: int) -> dict[str, str]:
+    """Draw every figure the record has data for; returns title -> file name."""
+    drawn: dict[str, str] = {}
+    if len(record.allocation):
+        figures.routing_mix(record.allocation, run_dir / "routing_mix.png", dpi)
+        drawn["Routing mix per hour"] = "routing_mix.png"
+    if len(record.hourly_plan):
+        figures.power_and_carbon(record.hourly_plan, record.power_cap_kw, run_dir / "power_carbon.png", dpi)
+        drawn["Facility power vs cap, and carbon intensity"] = "power_carbon.png"
+    if record.fronts or record.baselines is not None:
+        figures.pareto_fronts(record.fronts, record.totals, record.baselines, run_dir / "pareto.png", dpi)
+        drawn["Pareto fronts: accuracy vs energy and carbon"] = "pareto.png"
+    if cards is not None:
+        labels = {c.model: c.source for c in record.cards if c.kind == "energy"}
+        figures.energy_curves(cards.energy, labels, run_dir / "energy_curves.png", dpi=dpi)
+        drawn["Energy cards"] = "energy_curves.png"
+        categories = sorted(set(record.allocation.get("category", pd.Series(dtype=str)))) or sorted(
+            {c.category for c in cards.accuracy.curves}
+        )
+        figures.accuracy_curves(cards.accuracy, categories, run_dir / "accuracy_curves.png", dpi=dpi)
+        drawn["Accuracy cards"] = "accuracy_curves.png"
+    return drawn
+
+
+def write_run(run_dir: Path, record: RunRecord, cards: Any = None, draw: bool = True,
+              dpi: int = 110) -> dict[str, Path]:
+    """Write summary.json, plan.csv, hourly.csv (if simulated) and report.md (+ PNGs)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    written = {"summary": write_json(run_dir / "summary.json", record.summary())}
+    if len(record.allocation):
+        written["plan"] = write_csv(run_dir / "plan.csv", plan_table(record.allocation))
+    if record.simulation_hourly is not None:
+        written["hourly"] = write_csv(run_dir / "hourly.csv", record.simulation_hourly)
+    if len(record.hourly_plan):
+        written["hourly_plan"] = write_csv(run_dir / "hourly_plan.csv", record.hourly_plan)
+    drawn = draw_figures(run_dir, record, cards, dpi) if draw else {}
+    written["report"] = write_text_atomic(run_dir / "report.md", report_markdown(record, drawn))
+    return written
