@@ -6,7 +6,8 @@ Hydra) build these dataclasses and call :func:`run_sweep` or
 every problem reported at once with its place. The meter is made before the
 model is loaded, so a machine without NVML is told so at once.
 
-Output layout: ``<out_dir>/<model>/energy.csv`` (+ ``energy.meta.json``) and
+Output layout (``{hardware}`` in ``out_dir`` becomes the hardware label):
+``<out_dir>/<model>/energy.csv`` (+ ``energy.meta.json``) and
 ``<out_dir>/<model>/accuracy.csv`` (+ ``accuracy.meta.json``).
 """
 
@@ -102,6 +103,11 @@ def model_slug(name: str) -> str:
     """A folder name for a model: its last path component, lower case, safe characters."""
     last = Path(name.rstrip("/")).name or name
     return re.sub(r"[^A-Za-z0-9._-]+", "-", last).strip("-").lower() or "model"
+
+
+def output_folder(out_dir: str, hardware: str) -> Path:
+    """``out_dir`` with ``{hardware}`` replaced by the hardware label."""
+    return Path(out_dir.replace("{hardware}", hardware))
 
 
 def _arch_for_estimate(spec: ModelSpec) -> ModelArch:
@@ -201,7 +207,7 @@ def run_sweep(settings: SweepSettings, runner_factory: Any = None, meter: Meter 
     runner = (runner_factory or TorchRunner)(loaded, settings.model.seed)
     idle_power_w = meter.idle_power_w(settings.meter.idle_s)
     hardware = hardware_label(settings.hardware, meter)
-    table_path = Path(settings.out_dir) / model_slug(loaded.metadata["model"]) / "energy.csv"
+    table_path = output_folder(settings.out_dir, hardware) / model_slug(loaded.metadata["model"]) / "energy.csv"
     extra = {"grid": asdict(settings.grid), "idle_power_w": idle_power_w, "gpu_count": len(settings.meter.gpu_indices)}
     with open_table(table_path, MEASUREMENT_COLUMNS, _metadata("energy_sweep", loaded, meter, hardware, extra)) as table:
         context = RowContext(loaded.metadata["model"], hardware, loaded.dtype, loaded.metadata["weights"],
@@ -260,6 +266,8 @@ def run_accuracy_eval(settings: AccuracySettings) -> int:
     from calibration.models import tokenizer_for
 
     problems = settings.model.problems() + settings.meter.problems()
+    if not settings.items:
+        problems.append("accuracy.items: required (a JSONL file of multiple-choice items)")
     if settings.model.weights == "random-init" and not settings.allow_random_weights:
         problems.append(
             "model.weights: accuracy needs pretrained weights (a random-init model's accuracy means "
@@ -280,7 +288,7 @@ def run_accuracy_eval(settings: AccuracySettings) -> int:
         "temperature": settings.temperature, "forced_answer": settings.forced_answer,
         "idle_power_w": meter.idle_power_w(settings.meter.idle_s),
     }
-    table_path = Path(settings.out_dir) / model_slug(loaded.metadata["model"]) / "accuracy.csv"
+    table_path = output_folder(settings.out_dir, hardware) / model_slug(loaded.metadata["model"]) / "accuracy.csv"
     evaluator = Evaluator(loaded, tokenizer_for(loaded), meter, settings.temperature,
                           settings.forced_answer, settings.model.seed)
     context = {"model": loaded.metadata["model"], "hardware": hardware,

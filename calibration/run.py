@@ -42,7 +42,7 @@ def int_list(text: str) -> tuple[int, ...]:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="architecture id (random-init) or local path / Hub name (pretrained)")
-    parser.add_argument("--out", required=True, help="output folder, e.g. calibration/data/h100_sxm")
+    parser.add_argument("--out", required=True, help="output folder, e.g. calibration/data/{hardware} ({hardware}: the GPU's hardware id)")
     parser.add_argument("--weights", default="random-init", choices=("random-init", "pretrained"))
     parser.add_argument("--gguf-file", default=None, help="GGUF file name inside --model (pretrained)")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")

@@ -15,12 +15,12 @@ from tpf.errors import FitError
 from tpf.fit.accuracy import (
     AccuracyPriors,
     CurvePoints,
+    CurveRule,
     card_options,
     fit_accuracy,
     fit_isotonic,
     leave_one_x_out_mae,
     saturating,
-    CurveRule,
 )
 
 BUDGETS = np.array([0.0, 16, 32, 64, 128, 256, 512, 1024])
@@ -178,3 +178,21 @@ def test_card_options_offer_only_curves_the_card_has():
     cot = options[options["strategy"] == "cot"]
     assert list(cot["budget_tokens"]) == [64, 128, 256]  # 512 is outside the fitted range
     assert np.all(np.diff(cot["accuracy"]) > 0)
+
+
+def test_per_item_rows_fit_like_their_aggregate():
+    rng = np.random.default_rng(1)
+    items = []
+    for budget, acc in ((0, 0.2), (128, 0.4), (512, 0.5)):
+        correct = rng.random(200) < acc
+        items += [{"model": "m", "category": "c", "strategy": "cot", "budget_tokens": budget,
+                   "votes": 1, "item_id": f"q{i}", "correct": bool(flag)} for i, flag in enumerate(correct)]
+    per_item = pd.DataFrame(items)
+    aggregated = per_item.groupby("budget_tokens")["correct"].agg(["size", "sum"]).reset_index()
+    table = pd.DataFrame({"model": "m", "category": "c", "strategy": "cot",
+                          "budget_tokens": aggregated["budget_tokens"], "votes": 1,
+                          "n_items": aggregated["size"], "n_correct": aggregated["sum"]})
+    from_items = fit_accuracy(per_item).curve("m", "c", "cot")
+    from_counts = fit_accuracy(table).curve("m", "c", "cot")
+    assert from_items.params == pytest.approx(from_counts.params)
+    assert from_items.n_items == 200

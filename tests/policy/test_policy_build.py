@@ -131,3 +131,19 @@ def test_from_plan_result_records_status(allocation: pd.DataFrame, specs: list[C
     assert (policy.provenance.plan_status, policy.provenance.plan_objective) == ("optimal", 0.731)
     assert policy.provenance.scenario == "paper_l40s"
     assert policy.provenance.created_utc.endswith("Z")
+
+
+def test_partial_day_plan_fills_other_hours_with_the_all_day_split(specs: list[ClassSpec]) -> None:
+    rows = [(c, t, o, m, "L40S", "zero_shot", 0, 1, s, s * 10)
+            for t in (12, 13, 14)
+            for c, o, m, s in [("math-short", "a", "x", 1.0 if t == 14 else 0.0),
+                               ("math-short", "b", "y", 0.0 if t == 14 else 1.0),
+                               ("math-long", "a", "x", 1.0), ("other", "a", "x", 1.0)]]
+    table = pd.DataFrame(rows, columns=["class_name", "period", "option_id", "model", "hardware", "strategy",
+                                        "budget_tokens", "votes", "share", "queries"])
+    short = policy_from_plan(table, specs).classes[0]
+    assert [(c.decision.model, c.weight) for c in short.choices] == [("y", pytest.approx(2 / 3)),
+                                                                      ("x", pytest.approx(1 / 3))]
+    by_hours = {e.hours: [c.decision.model for c in e.choices] for e in short.by_hour}
+    assert by_hours == {(12, 13): ["y"], (14,): ["x"],
+                        tuple(h for h in range(24) if h not in (12, 13, 14)): ["y", "x"]}

@@ -78,3 +78,23 @@ def test_cli_reports_broken_file(tmp_path: Path, policy_file: Path, capsys: pyte
     out = tmp_path / "never.yaml"
     assert main(["policy", "export", "--format", "semantic-router", str(broken), "--out", str(out)]) == 1
     assert not out.exists()
+
+
+def test_mmlu_pro_names_are_matched_loosely() -> None:
+    from tpf.policy.export_semantic_router import mmlu_pro_category
+
+    assert mmlu_pro_category("computer_science") == "computer science"
+    assert mmlu_pro_category("Law") == "law"
+    assert mmlu_pro_category("humanities") is None
+
+
+def test_saved_policy_is_readable_by_others(tmp_path: Path, policy: Policy) -> None:
+    import os
+
+    from tpf.policy import save_policy
+
+    mode = save_policy(policy, tmp_path / "p.json").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]  # no temporary file left behind

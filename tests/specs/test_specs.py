@@ -149,6 +149,7 @@ def test_bad_hardware_catalog_reports_every_problem(tmp_path):
         assert fragment in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["llama-3.2-1b", "qwen2.5-7b", "falcon-7b", "mistral-7b-v0.3"])
 def test_hf_config_builds_the_same_architecture(name):
     torch = pytest.importorskip("torch")

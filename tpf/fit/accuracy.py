@@ -99,10 +99,6 @@ class CurvePoints:
     def accuracy(self) -> np.ndarray:
         return self.n_correct / self.n_items
 
-    def without(self, index: int) -> CurvePoints:
-        keep = np.arange(len(self.x)) != index
-        return CurvePoints(self.x[keep], self.n_items[keep], self.n_correct[keep])
-
     def plus(self, x: float, n_items: float, n_correct: float) -> CurvePoints:
         return CurvePoints(
             np.append(self.x, x), np.append(self.n_items, n_items), np.append(self.n_correct, n_correct)
@@ -208,8 +204,9 @@ def _parabola_vertex(grid: np.ndarray, values: np.ndarray) -> float:
     best = int(np.argmin(values))
     if best in (0, len(grid) - 1):
         return float(grid[best])
-    (x0, x1, x2), (y0, y1, y2) = grid[best - 1: best + 2], values[best - 1: best + 2]
-    curvature = (y0 - 2 * y1 + y2)
+    x0, x1 = grid[best - 1], grid[best]
+    y0, y1, y2 = values[best - 1], values[best], values[best + 1]
+    curvature = y0 - 2 * y1 + y2
     if curvature <= 0:
         return float(x1)
     return float(x1 + 0.5 * (x1 - x0) * (y0 - y2) / curvature)
@@ -323,13 +320,21 @@ def _anchor(table: pd.DataFrame, key: CurveKey, rows: pd.DataFrame) -> tuple[pd.
     return cot, f"cot accuracy at budget {budgets[0]:g} as the point at 1 vote"
 
 
+def _constant_heldout_mae(groups: CurvePoints) -> float | None:
+    """Zero-shot rows at several budgets: each group's accuracy predicted by the others' pooled one."""
+    if len(groups.x) < 2:
+        return None
+    rest_items = groups.n_items.sum() - groups.n_items
+    rest_correct = groups.n_correct.sum() - groups.n_correct
+    return float(np.abs(rest_correct / rest_items - groups.accuracy).mean())
+
+
 def _fit_one(table: pd.DataFrame, key: CurveKey, rows: pd.DataFrame, family: str,
              priors: AccuracyPriors, source: str) -> AccuracyCurve:
     model, category, strategy = key
     if strategy == "zero_shot":
         points = _pooled_points(rows, None)
-        by_budget = _pooled_points(rows, "budget_tokens")
-        heldout = float(np.abs(by_budget.accuracy - points.accuracy[0]).mean()) if len(by_budget.x) > 1 else None
+        heldout = _constant_heldout_mae(_pooled_points(rows, "budget_tokens"))
         return AccuracyCurve(model, category, strategy, "constant", {"acc": float(points.accuracy[0])},
                              n_items=int(points.n_items[0]), heldout_mae=heldout, source=source)
     if strategy == "mv" and rows["budget_tokens"].nunique() > 1:

@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="measurement table CSV to write")
     parser.add_argument("--hardware", default="A100-40GB", help="wilkins: GPU name (default A100-40GB)")
     parser.add_argument("--n-in-tokens", help="mlenergy-v2: input tokens, N or chat=N,code=M")
+    if argv and argv[0] == "import":  # called as `tpf import ...`
+        parser.prog, argv = "tpf import", argv[1:]
     args = parser.parse_args(argv)
     try:
         if args.format == "wilkins":

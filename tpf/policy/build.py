@@ -103,12 +103,13 @@ def _check_allocation(allocation: pd.DataFrame, specs: Mapping[str, ClassSpec]) 
 
 
 def _decision_key(row: Any, zero_shot_max_new_tokens: int) -> DecisionKey:
+    """(model, hardware, strategy, max_new_tokens, votes, option_id) of an allocation row."""
     budget = row.budget_tokens
     budget = 0.0 if budget is None or pd.isna(budget) else float(budget)
-    if budget <= 0:
-        if row.strategy != "zero_shot":
+    if budget <= 0:  # a short answer: zero-shot, or votes over zero-shot answers
+        if row.strategy == "cot":
             raise PolicyError(f"allocation class {row.class_name!r} option {row.option_id!r}: "
-                              f"strategy {row.strategy} needs budget_tokens > 0, got {row.budget_tokens!r}")
+                              f"strategy cot needs budget_tokens > 0, got {row.budget_tokens!r}")
         budget = zero_shot_max_new_tokens
     votes = 1 if pd.isna(row.votes) else int(row.votes)
     hardware = None if pd.isna(row.hardware) else str(row.hardware)
@@ -181,9 +182,9 @@ def _class_schedule(rows: pd.DataFrame, keys: pd.Series, where: str, period_s: f
         if level is not None:
             intensity_rows.setdefault(level, []).append(group.index)
     by_hour: tuple[HourEntry, ...] = ()
-    if len(hour_rows) == HOURS_PER_DAY and rows["period"].nunique() > 1:
-        per_hour = {h: _choices(_mix(rows.loc[_union(ix)], keys), min_weight, f"{where} hour {h}")
-                    for h, ix in hour_rows.items()}
+    if rows["period"].nunique() > 1:  # hours the plan does not cover use the all-day split
+        per_hour = {h: _choices(_mix(rows.loc[_union(hour_rows[h])], keys), min_weight, f"{where} hour {h}")
+                    if h in hour_rows else all_day for h in range(HOURS_PER_DAY)}
         by_hour = _hour_entries(per_hour)
     by_carbon = _carbon_bands({
         level: _choices(_mix(rows.loc[_union(ix)], keys), min_weight, f"{where} at {level} g/kWh")
@@ -309,7 +310,7 @@ def policy_from_plan(
         ))
     used = sorted({c.decision.model for cls in built for c in _all_choices(cls)})
     policy = Policy(
-        models=tuple(models) if models is not None else tuple(used),
+        models=tuple(dict.fromkeys(models)) if models is not None else tuple(used),
         default_category=default_category or _busiest_category(table, specs),
         classes=tuple(built),
         provenance=provenance or default_provenance(),

@@ -72,6 +72,12 @@ class ExportOptions:
         return out
 
 
+def mmlu_pro_category(category: str) -> str | None:
+    """The MMLU-Pro category a tpf category names (case, '_' and '-' ignored), or None."""
+    key = category.strip().lower().replace("_", " ").replace("-", " ")
+    return key if key in MMLU_PRO_CATEGORIES else None
+
+
 def _class_choices(cls: PolicyClass, options: ExportOptions) -> tuple[Choice, ...]:
     if options.carbon_g_per_kwh is not None and cls.by_carbon:
         for band in cls.by_carbon:
@@ -156,8 +162,9 @@ def semantic_router_config(policy: Policy, options: ExportOptions | None = None)
     for category, ranked in mixes.items():
         entry: dict[str, Any] = {"name": category,
                                  "description": f"tpf classes: {', '.join(c.name for c in grouped[category])}"}
-        if category in MMLU_PRO_CATEGORIES:
-            entry["mmlu_categories"] = [category]
+        mmlu = mmlu_pro_category(category)
+        if mmlu is not None:
+            entry["mmlu_categories"] = [mmlu]
         else:
             notes.append(f"category {category!r} is not an MMLU-Pro category: map the classifier's "
                          "labels to it (mmlu_categories) or it never matches")
@@ -205,7 +212,7 @@ def write_semantic_router(
     text = _header(checked, options, notes) + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, target)
     return target

@@ -12,7 +12,6 @@ import functools
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -289,14 +288,13 @@ def save_policy(policy: Policy, path: str | os.PathLike[str]) -> Path:
     check_policy_data(data, where=str(path))
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # same folder: os.replace is atomic
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with open(tmp, "w", encoding="utf-8") as handle:  # default permissions (umask), readable by routers
             json.dump(data, handle, indent=2, allow_nan=False)
             handle.write("\n")
         os.replace(tmp, target)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
     return target

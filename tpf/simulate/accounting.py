@@ -141,7 +141,8 @@ def option_energy_j(
 ) -> np.ndarray:
     """IT energy per query (J) of a strategy at ``batch_size``; ``n_out_tokens`` is the zero-shot length."""
     curves = _option_curves(card, n_in_tokens, n_out_tokens, strategy, budget_tokens, votes)
-    return curves.energy_j(batch_size)
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (n_in_tokens, n_out_tokens, budget_tokens, votes)))
+    return curves.energy_j(batch_size).reshape(shape)
 
 
 def option_gpu_s(
@@ -150,7 +151,8 @@ def option_gpu_s(
 ) -> np.ndarray:
     """GPU-seconds per query: ``window_s(B) / B * gpus_per_replica``."""
     curves = _option_curves(card, n_in_tokens, n_out_tokens, strategy, budget_tokens, votes)
-    return curves.window_s(batch_size) / batch_size * card.gpus_per_replica
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (n_in_tokens, n_out_tokens, budget_tokens, votes)))
+    return (curves.window_s(batch_size) / batch_size * card.gpus_per_replica).reshape(shape)
 
 
 def _option_curves(card, n_in_tokens, n_out_tokens, strategy, budget_tokens, votes) -> QueryCurves:
