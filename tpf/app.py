@@ -71,6 +71,9 @@ def hydra_arguments(command: str, args: list[str]) -> list[str]:
     hydra_args = list(args)
     if command == "sweep" and not any(a in MULTIRUN_FLAGS for a in hydra_args):
         hydra_args.insert(0, "--multirun")
+    launcher = [a.split("=", 1)[1] for a in hydra_args if a.startswith("hydra/launcher=")]
+    if any(a in MULTIRUN_FLAGS for a in hydra_args) and launcher in ([], ["joblib"]):
+        hydra_args.append("hydra.launcher.verbose=5")  # joblib prints its progress
     return [*hydra_args, f"hydra.job.name={command}"]
 
 

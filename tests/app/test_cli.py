@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -11,6 +12,8 @@ from tpf.app import main
 from tpf.errors import ConfigError
 
 SMALL = ["workload=small", "workload.n_periods=2", "report=minimal"]
+# Launchers that start worker processes take about 30 s here: run them with TPF_SLOW_TESTS=1.
+slow_launcher = pytest.mark.skipif(not os.environ.get("TPF_SLOW_TESTS"), reason="set TPF_SLOW_TESTS=1")
 
 
 def test_plan_writes_its_files_into_the_run_directory(tmp_path, capsys):
@@ -56,8 +59,9 @@ def test_help_lists_config_groups_and_their_options(capsys):
     assert "hardware: a100, h100, h200, l40s" in out
 
 
-def test_sweep_runs_points_in_parallel_and_writes_the_summary(tmp_path):
-    code = main(["sweep", *SMALL, "grid.scale=1,3", "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path}"])
+@pytest.mark.parametrize("launcher", ["basic", pytest.param("joblib", marks=[pytest.mark.slow, slow_launcher])])
+def test_sweep_runs_every_point_and_writes_the_summary(launcher, tmp_path):
+    code = main(["sweep", *SMALL, "grid.scale=1,3", f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path}"])
     assert code == 0
     table = pd.read_csv(tmp_path / "sweep_summary.csv")
     assert list(table["grid.scale"]) == [1, 3]
@@ -68,6 +72,7 @@ def test_sweep_runs_points_in_parallel_and_writes_the_summary(tmp_path):
 
 
 @pytest.mark.slow
+@slow_launcher
 def test_sweep_with_the_submitit_launcher_in_local_mode(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     code = main(["sweep", *SMALL, "grid.scale=1,2", "hydra/launcher=submitit_local",

@@ -11,7 +11,6 @@ from tpf.config.build import build_inputs, validate
 from tpf.config.catalog import catalog_markdown, check_ranges, load_catalog
 from tpf.config.compose import compose
 from tpf.config.overrides import override_problems
-from tpf.config.paths import scenario_names
 from tpf.config.schema import TpfConfig
 from tpf.errors import ConfigError
 
@@ -61,13 +60,6 @@ def test_catalog_markdown_has_one_row_per_parameter():
     table = catalog_markdown()
     assert table.count("\n") == len(load_catalog()) + 1
     assert "`facility.power_cap_kw` | kW" in table
-
-
-@pytest.mark.parametrize("scenario", scenario_names())
-def test_every_scenario_composes_and_validates(scenario):
-    config = compose([f"scenario={scenario}"])
-    assert validate(config) is config
-    assert config.scenario_title
 
 
 def test_scenarios_override_what_they_name():

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 
+from tpf.config.build import validate
 from tpf.config.compose import compose
 from tpf.config.paths import scenario_names
 from tpf.errors import InfeasiblePlanError
@@ -17,7 +18,9 @@ SMALL = ["workload=small", "workload.n_periods=3", "report=minimal"]
 
 @pytest.mark.parametrize("scenario", scenario_names())
 def test_every_scenario_runs_end_to_end_at_small_size(scenario, tmp_path):
-    summary = run_scenario(compose([f"scenario={scenario}", *SMALL]), "plan", scenario, tmp_path)
+    config = compose([f"scenario={scenario}", *SMALL])
+    assert validate(config).scenario_title
+    summary = run_scenario(config, "plan", scenario, tmp_path)
     assert summary["status"] == "optimal"
     written = json.loads((tmp_path / "summary.json").read_text())
     for key in ("status", "objective", "accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg",

@@ -111,3 +111,19 @@ def test_import_is_light() -> None:
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_decide_follows_the_documented_draw(policy: Policy) -> None:
+    """decide() picks the choice whose cumulative-weight interval holds uniform_from_id(id, salt)."""
+    from dataclasses import replace
+
+    salted = Router(replace(policy, salt="blue"))
+    for i in range(3000):
+        u = uniform_from_id(f"id{i}", salt="blue")
+        running, expected = 0.0, None
+        for choice in salted.split("math", 10, hour=i % 24):
+            running += choice.weight
+            if u < running:
+                expected = choice.decision
+                break
+        assert salted.decide(f"id{i}", "math", 10, hour=i % 24) == expected

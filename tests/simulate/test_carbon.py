@@ -6,8 +6,14 @@ import pytest
 
 from tpf.errors import ConfigError, DataError
 from tpf.simulate.carbon import (
-    CarbonGapWarning, constant_series, country_intensity, per_hour, pue_per_hour,
-    read_electricitymaps_csv, shipped_profile, window,
+    CarbonGapWarning,
+    constant_series,
+    country_intensity,
+    per_hour,
+    pue_per_hour,
+    read_electricitymaps_csv,
+    shipped_profile,
+    window,
 )
 
 

@@ -18,8 +18,18 @@ def test_majority_vote_energy_shares_one_prefill():
     prefill = card.energy_j(800, 0, 4)
     voted = option_energy_j(card, 800, 1, "mv", budget_tokens=200, votes=5, batch_size=4)
     assert voted == pytest.approx(prefill + 5 * (single - prefill), rel=1e-12)
-    assert single == pytest.approx(card.energy_j(800, 200, 4), rel=1e-12)
-    assert option_gpu_s(card, 800, 1, "cot", 200, batch_size=4) == pytest.approx(card.duration_s(800, 200, 4) / 4)
+    assert single == pytest.approx(card.energy_j(800, 201, 4), rel=1e-12)  # answer + budget
+    assert option_gpu_s(card, 800, 1, "cot", 200, batch_size=4) == pytest.approx(card.duration_s(800, 201, 4) / 4)
+
+
+def test_simulator_prices_options_like_the_planner():
+    options_module = pytest.importorskip("tpf.plan.options")
+    card = demo_card()
+    for strategy, budget, votes in (("zero_shot", 0, 1), ("cot", 256, 1), ("mv", 64, 5)):
+        mine = float(option_energy_j(card, 700, 3, strategy, budget, votes, batch_size=8))
+        n_out = 3 + (budget if strategy != "zero_shot" else 0)
+        planner = options_module._price_option(card, 700.0, float(n_out), votes, 8.0)[0]
+        assert mine == pytest.approx(planner, rel=1e-12)
 
 
 def test_non_affine_card_is_refused():

@@ -130,8 +130,9 @@ def test_policy_object_drives_the_simulator(data_dir):
     result = simulate(batch, FixedPolicy(), [Pool(integer_card("a")), Pool(integer_card("b"))], keep_records=True)
     records = result.records
     math = records["category"] == "math"
-    assert (records.loc[math, "n_out_tokens"] == 64).all()
-    assert (records.loc[math, "energy_j"] == records.loc[math, "n_in_tokens"] + 2 * 64).all()
+    math_out = batch.n_out_tokens[math.to_numpy()] + 64  # the answer plus the CoT budget
+    assert (records.loc[math, "n_out_tokens"].to_numpy() == math_out).all()
+    assert (records.loc[math, "energy_j"].to_numpy() == records.loc[math, "n_in_tokens"].to_numpy() + 2 * math_out).all()
     others = records[~math]
     own_out = batch.n_out_tokens[~math.to_numpy()]
     # majority voting: one prefill (1 J per input token) and 3 decodes (2 J per output token)

@@ -6,8 +6,15 @@ import pytest
 from tpf.domain import QueryClass, Workload
 from tpf.errors import ConfigError, DataError
 from tpf.simulate.workload import (
-    assign_categories, diurnal_profile, iter_trace_chunks, read_azure_trace, read_trace, scale_time,
-    synthetic_requests, tile_trace, write_trace,
+    assign_categories,
+    diurnal_profile,
+    iter_trace_chunks,
+    read_azure_trace,
+    read_trace,
+    scale_time,
+    synthetic_requests,
+    tile_trace,
+    write_trace,
 )
 
 

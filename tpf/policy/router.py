@@ -171,7 +171,14 @@ class Router:
         carbon_g_per_kwh: Any = None,
     ) -> Decision:
         """The decision for one request; the same arguments always give the same decision."""
-        split = self._table(category).lookup(n_in_tokens).split(hour, carbon_g_per_kwh)
+        try:
+            table = self._categories.get(category, self._default)
+        except TypeError:  # an unhashable category names no class
+            table = self._default
+        cls = table.single
+        if cls is None:
+            cls = table.lookup(n_in_tokens)
+        split = cls.split(hour, carbon_g_per_kwh)
         if split.only is not None:
             return split.only
         data = request_id if type(request_id) is str else str(request_id)

@@ -63,7 +63,7 @@ def _shadow_prices(record: RunRecord) -> str:
     return markdown_table(
         ("constraint", "shadow price", "binding"),
         [(name, value, "yes" if name in binding else "") for name, value in rows[:30]],
-    ) + ("\n\n(30 largest of %d shown; all in summary.json.)" % len(rows) if len(rows) > 30 else "")
+    ) + (f"\n\n(30 largest of {len(rows)} shown; all in summary.json.)" if len(rows) > 30 else "")
 
 
 def _baselines(record: RunRecord) -> str:

@@ -1,12 +1,14 @@
 """Per-query tokens, energy and GPU time from the cards; hourly accounting.
 
-Tokens of a strategy (``decode_tokens_per_vote``):
+Tokens of a strategy (``decode_tokens_per_vote``), as the planner's option
+table prices them (``tpf.plan.options``):
 
-* ``zero_shot``: the request's own output length (a trace's generated tokens,
-  or the class's ``n_answer_tokens``);
-* ``cot`` at budget ``b``: ``b`` tokens (reasoning plus answer, capped at the budget);
-* ``mv`` with ``k`` votes: ``k`` decodes of ``b`` tokens each (of the request's
-  own length when ``b`` is 0) after one shared prefill.
+* ``zero_shot``: the request's own output length ``n_answer`` (a trace's
+  generated tokens, or the class's ``n_answer_tokens``);
+* ``cot`` at budget ``b``: ``n_answer + f * b`` tokens, ``f`` the used fraction
+  of the budget (``cot_used_fraction``, default 1.0);
+* ``mv`` with ``k`` votes: ``k`` decodes of ``n_answer + f * b`` tokens each
+  (``b`` the per-vote CoT budget, 0 for short answers) after one shared prefill.
 
 Energy of a query (J), from an energy card ``E(n_in, n_out, B)``::
 
@@ -43,11 +45,15 @@ SECONDS_PER_HOUR = 3600.0
 J_PER_KWH = 3.6e6
 
 
-def decode_tokens_per_vote(strategy_code: np.ndarray, n_out_tokens: np.ndarray, budget_tokens: np.ndarray) -> np.ndarray:
-    """Tokens decoded per vote: own length for zero-shot, the budget for CoT and MV (own length if 0)."""
+def decode_tokens_per_vote(
+    strategy_code: np.ndarray, n_out_tokens: np.ndarray, budget_tokens: np.ndarray, cot_used_fraction: float = 1.0
+) -> np.ndarray:
+    """Tokens decoded per vote: ``n_answer`` for zero-shot, ``n_answer + f * budget`` otherwise."""
+    if not 0 < cot_used_fraction <= 1:
+        raise ConfigError(f"cot_used_fraction: must be in (0, 1], got {cot_used_fraction}")
     budget = np.asarray(budget_tokens, np.float64)
-    use_budget = (np.asarray(strategy_code) != STRATEGY_CODES["zero_shot"]) & (budget > 0)
-    return np.where(use_budget, budget, np.asarray(n_out_tokens, np.float64))
+    reasoning = np.where(np.asarray(strategy_code) != STRATEGY_CODES["zero_shot"], cot_used_fraction * budget, 0.0)
+    return np.asarray(n_out_tokens, np.float64) + reasoning
 
 
 @dataclass(frozen=True)

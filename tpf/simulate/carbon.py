@@ -193,7 +193,7 @@ def hour_of_day_means(series: pd.Series, start: str, end: str) -> pd.Series:
     part = series[(series.index >= pd.Timestamp(start, tz="UTC")) & (series.index < pd.Timestamp(end, tz="UTC"))]
     if part.empty:
         raise DataError(f"carbon series {series.name!r} has no hours in [{start}, {end})")
-    return part.groupby(part.index.hour).mean()
+    return part.groupby(pd.DatetimeIndex(part.index).hour).mean()
 
 
 def shipped_profile(zone: str, column: str = "direct", path: str | Path = SHIPPED_PROFILES) -> np.ndarray:

@@ -49,12 +49,11 @@ class PlanCheck:
 
 def _workload(allocation: pd.DataFrame, classes: pd.DataFrame, period_s: float, n_repeats: int) -> Workload:
     n_periods = int(allocation["period"].max()) + 1
-    demand = allocation.groupby(["class_name", "period"])["queries"].sum()
+    demand = allocation.groupby(["class_name", "period"])["queries"].sum().to_dict()
     query_classes = []
-    for row in classes.itertuples(index=False):
-        per_period = [float(demand.get((row.class_name, p), 0.0)) / period_s for p in range(n_periods)]
-        query_classes.append(QueryClass(str(row.class_name), str(row.category), float(row.n_in_tokens),
-                                        tuple(per_period * n_repeats), float(row.n_answer_tokens)))
+    for name, category, n_in, n_answer in classes[["class_name", "category", "n_in_tokens", "n_answer_tokens"]].to_numpy():
+        per_period = [float(demand.get((name, p), 0.0)) / period_s for p in range(n_periods)]
+        query_classes.append(QueryClass(str(name), str(category), float(n_in), tuple(per_period * n_repeats), float(n_answer)))
     return Workload(tuple(query_classes), n_periods=n_periods * n_repeats, period_s=period_s).validate()
 
 

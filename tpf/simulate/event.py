@@ -26,6 +26,7 @@ import numpy as np
 from tpf.errors import ConfigError
 from tpf.simulate.pools import PoolQueries
 
+
 @dataclass(frozen=True)
 class EventPoolOutput:
     """Per request: service start and batch size; per busy interval: start and GPU-busy seconds."""

@@ -67,12 +67,14 @@ def pool_map(pools: Mapping[str, Pool] | Sequence[Pool]) -> dict[str, Pool]:
     return {pool.model: pool for pool in pools}
 
 
-def split_by_pool(batch: RequestBatch, routed: Routed, pools: Mapping[str, Pool]) -> list[PoolQueries]:
+def split_by_pool(
+    batch: RequestBatch, routed: Routed, pools: Mapping[str, Pool], cot_used_fraction: float = 1.0
+) -> list[PoolQueries]:
     """Group requests by routed model and compute each query's curves from its pool's card."""
     unknown = sorted(set(routed.models[c] for c in np.unique(routed.model_code)) - set(pools))
     if unknown:
         raise ConfigError(f"pools: requests are routed to model(s) {unknown} without a pool; pools: {sorted(pools)}")
-    n_dec = decode_tokens_per_vote(routed.strategy_code, batch.n_out_tokens, routed.budget_tokens)
+    n_dec = decode_tokens_per_vote(routed.strategy_code, batch.n_out_tokens, routed.budget_tokens, cot_used_fraction)
     out = []
     for code, model in enumerate(routed.models):
         index = np.flatnonzero(routed.model_code == code)

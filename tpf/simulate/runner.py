@@ -21,7 +21,14 @@ from tpf.errors import ConfigError
 from tpf.simulate.accounting import SECONDS_PER_HOUR, STRATEGY_NAMES, HourlyLedger
 from tpf.simulate.event import make_pool_state, run_events
 from tpf.simulate.fluid import fluid_pool
-from tpf.simulate.pools import Pool, PoolQueries, check_capacity, idle_energy_per_bin, pool_map, split_by_pool
+from tpf.simulate.pools import (
+    Pool,
+    PoolQueries,
+    check_capacity,
+    idle_energy_per_bin,
+    pool_map,
+    split_by_pool,
+)
 from tpf.simulate.result import RECORD_COLUMNS, SimResult
 from tpf.simulate.routing import Routed, route_with_policy
 from tpf.simulate.workload import RequestBatch, concat_batches
@@ -122,19 +129,21 @@ def simulate(
     fixed_batch_size: float | None = None,
     batching: str = "continuous",
     keep_records: bool = False,
+    cot_used_fraction: float = 1.0,
 ) -> SimResult:
     """Simulate ``requests`` routed by ``routing`` on ``pools``; hourly and total results.
 
     ``carbon_g_per_kwh`` and ``pue``: a scalar, 24 daily values, or one per hour.
     ``fixed_batch_size`` (fluid engine) serves every query at that batch size
     (the planner's assumption) instead of the one the load produces.
+    ``cot_used_fraction``: share of a CoT budget generated (as in the option table).
     """
     if engine not in ENGINES:
         raise ConfigError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
     pools_by_model = pool_map(pools)
     hours = horizon_hours(requests, n_hours)
     routed = route(requests, routing)
-    groups = split_by_pool(requests, routed, pools_by_model)
+    groups = split_by_pool(requests, routed, pools_by_model, cot_used_fraction)
     if engine == "fluid":
         ledger = HourlyLedger(hours, bin_s)
         parts, busy = _fluid(groups, hours, bin_s, fixed_batch_size, ledger)
@@ -180,7 +189,7 @@ def simulate_stream(
     pools_by_model = pool_map(pools)
     ledger = HourlyLedger(n_hours, bin_s, exact_quantiles=False)
     replicas = {m: np.repeat(p.replicas_per_hour(n_hours), ledger.bins_per_hour) for m, p in pools_by_model.items()}
-    states = {m: {"backlog": 0.0, "busy": np.zeros(ledger.n_bins)} for m in pools_by_model}
+    states: dict[str, dict[str, Any]] = {m: {"backlog": 0.0, "busy": np.zeros(ledger.n_bins)} for m in pools_by_model}
     cursor, carry = 0, None
     for chunk in itertools.chain(chunks, [None]):
         batch = chunk if carry is None else (carry if chunk is None else concat_batches([carry, chunk]))

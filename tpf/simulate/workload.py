@@ -20,7 +20,7 @@ counts, timestamps that go backwards or repeat.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -80,6 +80,7 @@ def make_batch(
 ) -> RequestBatch:
     """Build a RequestBatch from plain arrays (categories as strings)."""
     count = len(arrival_s)
+    names: tuple[str, ...]
     if category is None:
         codes, names = np.zeros(count, np.int32), (DEFAULT_CATEGORY,)
     else:
@@ -215,6 +216,7 @@ def iter_trace_chunks(path: str | Path, chunk_rows: int = 1_000_000) -> Iterator
     """
     source, fmt = str(path), trace_format(path)
     try:
+        reader: Iterable[pd.DataFrame]
         if fmt == "jsonl":
             reader = pd.read_json(path, lines=True, chunksize=chunk_rows)
         else:
