@@ -135,6 +135,26 @@ def cell_keys(n_in: int, n_out: int, batch: int, repetitions: int) -> list[Key]:
     return keys
 
 
+def all_keys(grid: SweepGrid) -> set[Key]:
+    return {k for n_in, n_out, batch in grid.cells() for k in cell_keys(n_in, n_out, batch, grid.repetitions)}
+
+
+def pending_cells(grid: SweepGrid, done: set[Key]) -> list[tuple[tuple[int, int, int], list[Key]]]:
+    """Cells with windows left, each with the keys it measures (a prefill key goes to its first cell)."""
+    claimed = set(done)
+    cells = []
+    for n_in, n_out, batch in grid.cells():
+        keys = [k for k in cell_keys(n_in, n_out, batch, grid.repetitions) if k not in claimed]
+        claimed.update(keys)
+        if keys:
+            cells.append(((n_in, n_out, batch), keys))
+    return cells
+
+
+def window_key(window: Window, repetition: int) -> Key:
+    return (window.phase, window.n_in_tokens, window.n_out_tokens, window.batch_size, repetition)
+
+
 def make_row(
     context: RowContext, meter: Meter, window: Window, repetition: int, warmup: bool,
     measurement: Measurement | None, status: str = "ok", error: str = "",
@@ -168,7 +188,8 @@ class _CellRun:
         sweep.runner.synchronize()
         measurement = sweep.meter.end_window()
         sweep.write(make_row(sweep.context, sweep.meter, window, repetition, warmup, measurement))
-        self.pending.discard((window.phase, window.n_in_tokens, window.n_out_tokens, window.batch_size, repetition))
+        if not warmup:
+            self.pending.discard(window_key(window, repetition))
         return result
 
     def whole(self, repetition: int, warmup: bool) -> None:
@@ -210,10 +231,13 @@ class Sweep:
     progress: Any = None
     cost_s: Callable[[Window], float] | None = None
     summary: SweepSummary = field(default_factory=SweepSummary)
+    done: set[Key] = field(default_factory=set)
 
     def write(self, row: dict[str, Any]) -> None:
         self.table.append(row)
         self.summary.rows_written += 1
+        if not row["warmup"]:
+            self.done.add((row["phase"], row["n_in_tokens"], row["n_out_tokens"], row["batch_size"], row["repetition"]))
         if self.progress is not None:
             self.progress.update(self._cost(row))
 
@@ -225,22 +249,19 @@ class Sweep:
     def planned_cost(self, done: set[Key]) -> float:
         """Work left (windows, or estimated seconds where ``cost_s`` is given) for the progress bar."""
         total = 0.0
-        for n_in, n_out, batch in self.grid.cells():
-            pending = [k for k in cell_keys(n_in, n_out, batch, self.grid.repetitions) if k not in done]
-            if not pending:
-                continue
-            windows = [Window(k[0], k[1], k[2], k[3]) for k in pending]
+        for (n_in, n_out, batch), keys in pending_cells(self.grid, done):
+            windows = [Window(k[0], k[1], k[2], k[3]) for k in keys]
             windows += [Window("total", n_in, n_out, batch)] * self.grid.warmup
             total += sum(self._cost({"phase": w.phase, "n_in_tokens": w.n_in_tokens,
                                      "n_out_tokens": w.n_out_tokens, "batch_size": w.batch_size}) for w in windows)
         return total
 
     def run(self, done: set[Key]) -> SweepSummary:
-        """Measure every cell not in ``done``; out-of-memory cells are recorded and skipped."""
-        for n_in, n_out, batch in self.grid.cells():
-            keys = cell_keys(n_in, n_out, batch, self.grid.repetitions)
-            pending = {k for k in keys if k not in done}
-            self.summary.rows_skipped += len(keys) - len(pending)
+        """Measure every window not in ``done``; out-of-memory cells are recorded and skipped."""
+        self.done = set(done)
+        self.summary.rows_skipped = len(self.done & all_keys(self.grid))
+        for (n_in, n_out, batch), _ in pending_cells(self.grid, done):
+            pending = {k for k in cell_keys(n_in, n_out, batch, self.grid.repetitions) if k not in self.done}
             if not pending:
                 continue
             try:

@@ -134,3 +134,9 @@ def test_electricitymaps_csv_is_read_from_its_start(shared_data):
                                    "grid.start_utc='2023-06-01 00:00'"]))
     assert len(inputs.grid.carbon_g_per_kwh) == 4
     assert all(0 <= v < 100 for v in inputs.grid.carbon_g_per_kwh)
+
+
+def test_docs_carry_the_current_parameter_table():
+    from tpf.config.paths import REPO_DIR
+
+    assert catalog_markdown() in (REPO_DIR / "docs" / "scenarios.md").read_text()

@@ -43,9 +43,11 @@ def measured_keys(rows: list[dict[str, str]]) -> Counter:
 
 
 def expected_keys(grid: SweepGrid) -> Counter:
-    return Counter((k[0], str(k[1]), str(k[2]), str(k[3]), str(k[4]))
-                   for n_in, n_out, batch in grid.cells()
-                   for k in cell_keys(n_in, n_out, batch, grid.repetitions))
+    """Each window once: a prefill is measured once per (n_in, batch, repetition)."""
+    keys = {(k[0], str(k[1]), str(k[2]), str(k[3]), str(k[4]))
+            for n_in, n_out, batch in grid.cells()
+            for k in cell_keys(n_in, n_out, batch, grid.repetitions)}
+    return Counter(keys)
 
 
 def table(out_dir: Path) -> Path:

@@ -116,3 +116,7 @@ def catalog_markdown() -> str:
         cells = [f"`{p.key}`", p.unit, p.default, p.range.replace("|", " \\| "), p.meaning]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(catalog_markdown())

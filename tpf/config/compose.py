@@ -23,7 +23,7 @@ def register_all() -> None:
 
 def to_typed(cfg: DictConfig) -> TpfConfig:
     """Convert a composed config (without its ``hydra`` node) to :class:`TpfConfig`."""
-    body = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
+    body = OmegaConf.masked_copy(cfg, [str(k) for k in cfg if k != "hydra"]) if "hydra" in cfg else cfg
     missing = sorted(OmegaConf.missing_keys(body))
     if missing:
         raise ConfigError([f"{key}: required, got ??? (set it with {key}=VALUE)" for key in missing])

@@ -20,7 +20,7 @@ from tpf.plan.settings import OBJECTIVE_UNITS
 INFEASIBLE = {TerminationCondition.infeasible, TerminationCondition.infeasibleOrUnbounded,
               TerminationCondition.noSolution}
 TIGHT_TOL = 1e-6
-MAX_REBUILDS = 1
+MAX_REBUILDS = 0
 
 
 def make_solver(solver: str, *, time_limit_s: float | None, mip_gap: float | None,
@@ -110,7 +110,7 @@ def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float |
     ``method`` picks HiGHS's algorithm (``simplex``, ``ipm``, ``choose``).
     A model restricted by column generation is verified by pricing every
     column with the solver's duals; improving columns are added and the model
-    rebuilt once; if the (degenerate) duals still price columns out, the
+    rebuilt (``MAX_REBUILDS`` times); if the (degenerate) duals still price columns out, the
     optimum stands (column generation proved it) and the shadow prices come
     from the column-generation master, whose duals are feasible for the full LP
     (``solver_info["duals_from"]`` says which).

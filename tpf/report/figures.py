@@ -114,9 +114,10 @@ def _front_panel(axes: Axes, front: pd.DataFrame | None, x: str, xlabel: str,
         ordered = front.sort_values(x)
         axes.plot(ordered[x], ordered["accuracy"], marker="o", color="#34495e", label="Pareto front")
     if baselines is not None and x in baselines:
-        for index, row in enumerate(baselines.itertuples(index=False)):
-            axes.scatter(getattr(row, x), row.accuracy, marker="s", s=40,
-                         color=PALETTE[(index + 1) % len(PALETTE)], label=str(row.name), zorder=3)
+        points = zip(baselines["name"], baselines[x].astype(float), baselines["accuracy"].astype(float), strict=True)
+        for index, (name, x_value, accuracy) in enumerate(points):
+            axes.scatter(x_value, accuracy, marker="s", s=40,
+                         color=PALETTE[(index + 1) % len(PALETTE)], label=str(name), zorder=3)
     if x in chosen:
         axes.scatter(chosen[x], chosen["accuracy"], marker="*", s=220, color="#c0392b",
                      label="chosen plan", zorder=4)

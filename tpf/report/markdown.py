@@ -75,11 +75,12 @@ def _baselines(record: RunRecord) -> str:
     plan_kwh = record.totals.get("facility_energy_kwh")
     if plan_kwh and "facility_energy_kwh" in table:
         lines = []
-        for row in table.itertuples(index=False):
-            other = getattr(row, "facility_energy_kwh", None)
-            if other and float(row.accuracy) <= float(record.totals.get("accuracy") or 0) + 1e-9:
+        plan_accuracy = float(record.totals.get("accuracy") or 0.0)
+        for name, accuracy, other in zip(table["name"], table["accuracy"].astype(float),
+                                         table["facility_energy_kwh"].astype(float), strict=True):
+            if other > 0 and accuracy <= plan_accuracy + 1e-9:
                 saving = 100.0 * (1.0 - plan_kwh / other)
-                lines.append(f"- vs {row.name} (accuracy {float(row.accuracy):.3f}): plan energy {saving:+.1f}% saved")
+                lines.append(f"- vs {name} (accuracy {accuracy:.3f}): plan energy {saving:+.1f}% saved")
         if lines:
             text += "\n\nPlan against the baselines it matches or beats in accuracy:\n" + "\n".join(lines)
     return text
@@ -93,7 +94,8 @@ def _routing_summary(allocation: pd.DataFrame) -> str:
     table = allocation.assign(option=label).groupby(["class_name", "option"])["queries"].sum().reset_index()
     totals = table.groupby("class_name")["queries"].transform("sum")
     table = table.assign(share=table["queries"] / totals).sort_values(["class_name", "share"], ascending=[True, False])
-    rows = [(r.class_name, r.option, r.share, r.queries) for r in table.itertuples() if r.share >= 0.005]
+    table = table[table["share"] >= 0.005]
+    rows = list(zip(table["class_name"], table["option"], table["share"], table["queries"], strict=True))
     return markdown_table(("class", "option (model strategy budget votes)", "share of the day", "queries"), rows)
 
 

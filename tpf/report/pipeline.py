@@ -80,8 +80,8 @@ def hourly_plan(inputs: ScenarioInputs, outcome: PlanOutcome) -> pd.DataFrame:
     allocation's dynamic energy (idle power then not included).
     """
     periods = np.arange(inputs.workload.n_periods)
-    intensity = np.array([inputs.grid.intensity_at(t) for t in periods])
-    pue = np.array([inputs.facility.pue_at(t) for t in periods])
+    intensity = np.array([inputs.grid.intensity_at(int(t)) for t in periods])
+    pue = np.array([inputs.facility.pue_at(int(t)) for t in periods])
     period_h = inputs.workload.period_s / 3600.0
     table = outcome.per_period
     if table is None or not len(table):
