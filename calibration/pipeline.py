@@ -190,7 +190,10 @@ def estimated_cost(arch: ModelArch | None, hardware: str | None) -> Any:
         return None
     from calibration.estimate import estimate_window, roofline_assumptions
 
-    assumptions = roofline_assumptions(arch)
+    try:
+        assumptions = roofline_assumptions(arch)  # needs tpf.fit.roofline (numpy, scipy)
+    except ImportError:
+        return None
     return lambda window: estimate_window(arch, hardware, window, assumptions)[0]
 
 

@@ -17,8 +17,10 @@ from tpf.domain import Facility, Fleet, Grid
 from tpf.errors import InfeasiblePlanError
 from tpf.plan import PlannerSettings, plan
 
+FACILITY, GRID, NO_FLEET = Facility((1.0,)), Grid((500.0,)), Fleet(())
 
-def run(options, workload, settings, facility=Facility((1.0,)), grid=Grid((500.0,)), fleet=Fleet(())):
+
+def run(options, workload, settings, facility=FACILITY, grid=GRID, fleet=NO_FLEET):
     return plan(options, workload, facility, grid, fleet, settings)
 
 
@@ -116,3 +118,28 @@ def test_write_lp_on_request(micro_options, micro_workload, tmp_path):
     result = solve(model, write_lp=str(target))
     assert result.objective == pytest.approx(65.0)
     assert "it_energy_total" in target.read_text()
+
+
+def test_pareto_front_energy_axis_is_exact(micro_options, micro_workload):
+    from tpf.plan import pareto_front
+    front = pareto_front(micro_options, micro_workload, Facility((1.0,)), Grid((500.0,)), Fleet(()),
+                         axis="it_energy", n_points=5)
+    # caps 0.2 .. 0.6 kWh: A is upgraded first (100 points/kWh), then B (25 points/kWh)
+    assert front["cap"].tolist() == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.6])
+    assert front["accuracy"].tolist() == pytest.approx([0.55, 0.65, 0.75, 0.775, 0.8], abs=1e-9)
+    assert front["shadow_price"].iloc[1] == pytest.approx(100.0, rel=1e-7)
+    assert front["shadow_price"].iloc[3] == pytest.approx(25.0, rel=1e-7)
+
+
+def test_integer_gpus_with_gpu_cost(micro_options, micro_workload):
+    # One model, utilization 0.9 (3240 GPU-s per GPU-hour), 2 points per powered-on GPU.
+    # LP: all big needs 21600/3240 = 6.667 GPUs -> 80 - 13.333 = 66.667.
+    # MILP: 6 GPUs = 19440 GPU-s: A all big (10800), B small (3600) + 2520 B upgrades (+3.5 points)
+    # -> 55 + 20 + 3.5 - 12 = 66.5 (7 GPUs: 80 - 14 = 66).
+    options = micro_options.assign(model="one")
+    fleet = fleet_of({"one": 10}, utilization=0.9)
+    relaxed = run(options, micro_workload, PlannerSettings(gpu_cost=2.0), fleet=fleet)
+    assert relaxed.objective == pytest.approx(80 - 2 * 21600 / 3240, abs=1e-7)
+    integer = run(options, micro_workload, PlannerSettings(gpu_cost=2.0, integer_gpus=True), fleet=fleet)
+    assert integer.objective == pytest.approx(66.5, abs=1e-6)
+    assert integer.gpus_on["gpus_on"].iloc[0] == pytest.approx(6.0)

@@ -135,9 +135,9 @@ def column_generation(data: PlanData, lp: LinearProgram, *, method: str = "simpl
     master_index, rounds = _price_loop(highs, lp, zero_cost, master_index, data.col_demand_row,
                                        tol, max_rounds)
     phase1 = _read_solution(highs, False)
-    if phase1.objective > 1e-7:
-        return ColumnGenerationResult(np.sort(master_index[master_index >= 0][master_index[master_index >= 0] < n_x]),
-                                      phase1, False, rounds)
+    if phase1.objective > 1e-7:   # infeasible: the caller builds the full model and diagnoses
+        shares = master_index[(master_index >= 0) & (master_index < n_x)]
+        return ColumnGenerationResult(np.sort(shares), phase1, False, rounds)
     slack_pos = np.flatnonzero(master_index < 0).astype(np.int32)
     highs.changeColsBounds(len(slack_pos), slack_pos, np.zeros(len(slack_pos)), np.zeros(len(slack_pos)))
     real = np.flatnonzero(master_index >= 0).astype(np.int32)

@@ -10,7 +10,7 @@ import pandas as pd
 import pyomo.environ as pyo
 from pyomo.opt import TerminationCondition
 
-from tpf.errors import InfeasiblePlanError, SolverError
+from tpf.errors import SolverError
 from tpf.plan import evaluate
 from tpf.plan.lp import build_lp
 from tpf.plan.model import PlanModel, build_pyomo
