@@ -72,7 +72,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
     """True for a device or host out-of-memory error."""
     import torch
 
-    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None),
+                                  getattr(torch.cuda, "OutOfMemoryError", None), MemoryError) if t)
+    if isinstance(exc, oom_types):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 

@@ -108,6 +108,19 @@ def _torch_dtype(dtype: str, device: str) -> Any:
     return getattr(torch, dtype)
 
 
+def _dtype_kwargs(dtype: Any) -> dict[str, Any]:
+    """The dtype keyword of this transformers version (``dtype`` from 4.56, ``torch_dtype`` before)."""
+    from calibration.store import package_version
+
+    version = tuple(int(p) for p in (package_version("transformers") or "0").split(".")[:2] if p.isdigit())
+    return {"dtype": dtype} if version >= (4, 56) else {"torch_dtype": dtype}
+
+
+def _ensure_dtype(model: Any, dtype: Any) -> Any:
+    """The model in ``dtype`` (a no-op where it already is)."""
+    return model if model.dtype == dtype else model.to(dtype)
+
+
 def load_model(spec: ModelSpec) -> LoadedModel:
     """Build or load the model of ``spec``; raises a tpf error naming what failed."""
     problems = spec.problems()
@@ -128,7 +141,8 @@ def _random_init(spec: ModelSpec, arch: ModelArch, device: str, dtype: Any) -> L
     config = transformers.AutoConfig.for_model(arch.model_type, **hf_config)
     torch.manual_seed(spec.seed)
     with torch.device(device):
-        model = transformers.AutoModelForCausalLM.from_config(config, dtype=dtype)
+        model = transformers.AutoModelForCausalLM.from_config(config, **_dtype_kwargs(dtype))
+    model = _ensure_dtype(model, dtype)
     model.eval()
     metadata = {
         "model": arch.name,
@@ -149,13 +163,13 @@ def _pretrained(spec: ModelSpec, device: str, dtype: Any) -> LoadedModel:
     extra = {"gguf_file": spec.gguf_file} if spec.gguf_file else {}
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(spec.name, **extra)
-        model: Any = transformers.AutoModelForCausalLM.from_pretrained(spec.name, dtype=dtype, **extra)
+        model: Any = transformers.AutoModelForCausalLM.from_pretrained(spec.name, **_dtype_kwargs(dtype), **extra)
     except (OSError, ValueError) as exc:
         raise CalibrationError(
             f"model: cannot load pretrained weights from {spec.name!r}{' (' + spec.gguf_file + ')' if spec.gguf_file else ''}: "
             f"{exc}. Give a local folder with config.json and weights, or a Hub name this machine can reach"
         ) from exc
-    model = model.to(device)
+    model = _ensure_dtype(model.to(device), dtype)
     model.eval()
     config = model.config.to_dict()
     metadata = {

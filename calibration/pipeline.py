@@ -257,7 +257,7 @@ def sweep_plan(grid: SweepGrid, arch: ModelArch, hardware: str) -> dict[str, flo
     return {"cells": cells, "windows": windows, "estimated_duration_s": seconds}
 
 
-def run_accuracy_eval(settings: AccuracySettings) -> int:
+def run_accuracy_eval(settings: AccuracySettings, meter: Meter | None = None) -> int:
     """Evaluate the items of ``settings`` with every strategy config; returns rows written."""
     from calibration.accuracy import (
         ACCURACY_COLUMNS,
@@ -280,7 +280,7 @@ def run_accuracy_eval(settings: AccuracySettings) -> int:
         raise ConfigError(problems)
     configs = eval_configs(settings.strategies, settings.budgets_tokens, settings.votes)
     items = load_items(settings.items, settings.limit_per_category)
-    meter = build_meter(settings.meter, settings.model)
+    meter = meter or build_meter(settings.meter, settings.model)
     loaded = load_model(settings.model)
     from calibration.generation import TorchRunner
 

