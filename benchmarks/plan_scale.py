@@ -103,11 +103,11 @@ def run_tpf(inputs) -> dict:
             "timings": info["timings_s"]}
 
 
-def run_direct(inputs, method: str) -> dict:
+def run_direct(inputs, method: str, time_limit_s: float | None) -> dict:
     start = time.perf_counter()
     data = prepare(*inputs[:5], inputs[5].with_changes(prune_dominated=False))
     lp = build_lp(data)
-    highs = new_highs(method=method)
+    highs = new_highs(method=method, time_limit_s=time_limit_s)
     pass_lp(highs, lp)
     build_s = time.perf_counter() - start
     start = time.perf_counter()
@@ -121,7 +121,7 @@ def run_direct(inputs, method: str) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     inputs = instance(*SIZES[args.child], args.carbon_csv)
-    out = run_tpf(inputs) if args.engine == "tpf" else run_direct(inputs, args.direct_method)
+    out = run_tpf(inputs) if args.engine == "tpf" else run_direct(inputs, args.direct_method, args.direct_time_limit)
     out["peak_mb"] = peak_mb()
     print(json.dumps(out))
 
@@ -131,6 +131,8 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
     parser.add_argument("--engines", nargs="+", choices=["tpf", "direct"], default=["tpf", "direct"])
     parser.add_argument("--direct-method", default="ipm", choices=["ipm", "simplex", "choose"])
+    parser.add_argument("--direct-time-limit", type=float, default=None,
+                        help="HiGHS time limit (s) of the direct run; its status then says so")
     parser.add_argument("--carbon-csv", default=None, help="Electricity Maps hourly CSV (first hours used)")
     parser.add_argument("--child", choices=list(SIZES), help=argparse.SUPPRESS)
     parser.add_argument("--engine", choices=["tpf", "direct"], help=argparse.SUPPRESS)
@@ -144,6 +146,8 @@ def main() -> int:
         for engine in args.engines:
             command = [sys.executable, __file__, "--child", size, "--engine", engine,
                        "--direct-method", args.direct_method]
+            if args.direct_time_limit:
+                command += ["--direct-time-limit", str(args.direct_time_limit)]
             if args.carbon_csv:
                 command += ["--carbon-csv", args.carbon_csv]
             done = subprocess.run(command, capture_output=True, text=True, check=False)

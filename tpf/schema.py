@@ -275,12 +275,25 @@ def validate_measurements(frame: pd.DataFrame, where: str = "<table>") -> pd.Dat
     :class:`DataError` listing every problem with its row and column.
     """
     _check_required(frame.columns, MEASUREMENT_COLUMNS, where, "measurement table")
+    frame = _drop_failed_rows(frame)
     problems: list[str] = []
     text = _drop_blank_and_junk(frame.apply(_as_text), where, problems)
     parsed = _validate_columns(text, MEASUREMENT_COLUMNS, where, problems)
     _check_zero_output(parsed, where, problems)
     _raise_problems(where, problems)
     return _typed_measurements(parsed)
+
+
+def _drop_failed_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop rows a calibration run recorded as failed (``status`` other than ``ok``, e.g. ``oom``).
+
+    Such rows document what could not be measured and carry no energy; row
+    numbers in messages stay those of the file.
+    """
+    if "status" not in frame.columns:
+        return frame
+    status = frame["status"].astype(str).str.strip().str.lower()
+    return frame[status.isin(["ok", "", "nan", "none"])]
 
 
 def _check_zero_output(parsed: pd.DataFrame, where: str, problems: list[str]) -> None:

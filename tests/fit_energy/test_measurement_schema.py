@@ -138,3 +138,18 @@ def test_accuracy_needs_a_layout(tmp_path):
     path = _write(tmp_path, ["model,category,strategy", "m,math,cot"], "acc.csv")
     with pytest.raises(DataError, match="n_items and n_correct .* or item_id and correct"):
         read_accuracy(path)
+
+
+def test_rows_recorded_as_failed_are_dropped_not_rejected(tmp_path):
+    from tpf.schema import read_measurements
+
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "model,hardware,n_in_tokens,n_out_tokens,batch_size,energy_j,duration_s,status\n"
+        "m,h,16,8,1,10.0,0.5,ok\n"
+        "m,h,16,8,64,,,oom\n"
+        "m,h,32,8,1,12.0,0.6,ok\n"
+    )
+    table = read_measurements(path)
+    assert list(table["batch_size"]) == [1, 1]
+    assert list(table["energy_j"]) == [10.0, 12.0]

@@ -63,13 +63,14 @@ def _single_model_rows(data: PlanData, table: pd.DataFrame) -> list[dict]:
     rows = []
     keys = ["model", "strategy", "budget_tokens", "votes"]
     groups = sorted(table.groupby(keys, sort=True).groups.items(),
-                    key=lambda item: (item[0][1] != "zero_shot", item[0]))
-    for (model, strategy, budget, votes), index in groups[:MAX_VARIANT_BASELINES]:
+                    key=lambda item: (item[0][1] != "zero_shot", item[0]))  # type: ignore[index]
+    for key, index in groups[:MAX_VARIANT_BASELINES]:
+        model, strategy, budget, votes = (str(key[0]), str(key[1]), int(key[2]), int(key[3]))  # type: ignore[index]
         variant = table.loc[index].drop_duplicates("class_name")
         if variant["class_name"].nunique() < len(data.class_names):
             continue
         sub = with_options(data, variant)
-        label = _variant_label(str(model), str(strategy), int(budget), int(votes))
+        label = _variant_label(model, strategy, budget, votes)
         rows.append(_evaluate(label, sub, np.ones(sub.n_columns)))
     return rows
 

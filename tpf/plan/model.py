@@ -69,7 +69,8 @@ def build_pyomo(data: PlanData, columns: np.ndarray, *, elastic: bool = False) -
         add_diagnosis_objective(model, list(blocks.values()))
     else:
         add_objective(model, data)
-    model.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+    if not data.settings.integer_gpus:   # a MILP has no duals
+        model.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
     return model
 
 

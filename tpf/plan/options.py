@@ -128,9 +128,9 @@ def _per_model_specs(strategies: StrategiesArg, models: Iterable[str]) -> dict[s
             f"strategies.{m}: unknown model (no energy card); known models: {sorted(models)}"
             for m in unknown
         ])
-    out = {}
-    for model, spec in strategies.items():
-        out[model] = spec if isinstance(spec, StrategySpec) else StrategySpec.from_mapping(spec)
+    out: dict[str, StrategySpec] = {}
+    for model, item in strategies.items():
+        out[model] = item if isinstance(item, StrategySpec) else StrategySpec.from_mapping(item)
     return out
 
 
@@ -252,7 +252,7 @@ def dominated_mask(table: pd.DataFrame, *, same_model: bool = True,
         idle = table["model"].map(lambda m: float(idle_power_w.get(m, 0.0))).to_numpy(float)
         lower_better.append(energy - idle * gpu)
     keys = ["class_name", "model"] if same_model else ["class_name"]
-    groups = table.groupby(keys, sort=False).indices.values()
+    groups = [np.asarray(index) for index in table.groupby(keys, sort=False).indices.values()]
     return dominated_in_groups(groups, table["accuracy"].to_numpy(float), lower_better)
 
 

@@ -43,12 +43,12 @@ class PlanResult:
     def savings(self) -> dict[str, dict[str, float]]:
         """Per baseline: energy and carbon saved by the plan (only where the plan is as accurate)."""
         out: dict[str, dict[str, float]] = {}
-        for row in self.baselines.itertuples():
-            if bool(row.plan_at_least_as_accurate):
-                out[str(row.baseline)] = {
-                    "it_energy_kwh": float(row.it_energy_saving_kwh),
-                    "it_energy_pct": float(row.it_energy_saving_pct),
-                    "carbon_kg": float(row.carbon_saving_kg),
+        for row in self.baselines.to_dict(orient="records"):
+            if bool(row["plan_at_least_as_accurate"]):
+                out[str(row["baseline"])] = {
+                    "it_energy_kwh": float(row["it_energy_saving_kwh"]),
+                    "it_energy_pct": float(row["it_energy_saving_pct"]),
+                    "carbon_kg": float(row["carbon_saving_kg"]),
                 }
         return out
 

@@ -68,7 +68,9 @@ def run_solver(opt: Any, plan_model: PlanModel) -> tuple[str, Any]:
 def row_duals(plan_model: PlanModel) -> np.ndarray:
     """Every row's dual (d objective / d rhs), in the matrix row order; NaN where unavailable."""
     model = plan_model.model
-    out = []
+    if not hasattr(model, "dual"):
+        return np.full(sum(b.size for b in plan_model.blocks), np.nan)
+    out: list[float] = []
     for block in plan_model.blocks:
         component = getattr(model, block.name)
         out.extend(model.dual.get(component[i], np.nan) for i in range(block.size))
