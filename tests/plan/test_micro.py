@@ -143,3 +143,17 @@ def test_integer_gpus_with_gpu_cost(micro_options, micro_workload):
     integer = run(options, micro_workload, PlannerSettings(gpu_cost=2.0, integer_gpus=True), fleet=fleet)
     assert integer.objective == pytest.approx(66.5, abs=1e-6)
     assert integer.gpus_on["gpus_on"].iloc[0] == pytest.approx(6.0)
+
+
+def test_max_accuracy_powers_on_only_the_gpus_it_needs(micro_options, micro_workload):
+    # All-big: 7200 queries * 3 GPU-s = 21600 GPU-s = 6 GPUs for the hour (utilization 1).
+    # With 100 W idle per GPU and a fleet of 10 big GPUs, the objective does not price
+    # GPUs, so the plan must report 6 powered GPUs, not the fleet's 10:
+    # IT energy = dynamic above idle (7200 * (300 - 100 * 3) J = 0) + 6 GPUs * 0.1 kW * 1 h.
+    options = micro_options.assign(idle_power_w=100.0)
+    result = run(options, micro_workload, PlannerSettings(), fleet=fleet_of({"small": 10, "big": 10}))
+    assert result.objective == pytest.approx(80.0, abs=1e-9)
+    big = result.gpus_on[result.gpus_on["model"] == "big"]
+    assert float(big["gpus_on"].iloc[0]) == pytest.approx(6.0, rel=1e-9)
+    assert float(result.gpus_on[result.gpus_on["model"] == "small"]["gpus_on"].iloc[0]) == 0.0
+    assert result.totals["it_energy_kwh"] == pytest.approx(0.6, rel=1e-9)

@@ -228,8 +228,10 @@ def build_options(
                              "accuracy": acc, "energy_j": energy_j, "gpu_s": gpu_s,
                              "latency_s": latency_s, "n_in_tokens": float(query_class.n_in_tokens),
                              "n_out_tokens": n_out, "batch_size": batch,
-                             "extrapolated": not in_range, "energy_source": card.source})
-    table = pd.DataFrame(rows, columns=[*OPTION_COLUMNS, "batch_size", "extrapolated", "energy_source"])
+                             "extrapolated": not in_range, "energy_source": card.source,
+                             "idle_power_w": float(card.idle_power_w)})
+    table = pd.DataFrame(rows, columns=[*OPTION_COLUMNS, "batch_size", "extrapolated", "energy_source",
+                                        "idle_power_w"])
     return OptionTable(table, pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS))
 
 

@@ -12,6 +12,7 @@ from pyomo.opt import TerminationCondition
 
 from tpf.errors import SolverError
 from tpf.plan import evaluate
+from tpf.plan.data import PlanData
 from tpf.plan.lp import build_lp
 from tpf.plan.model import PlanModel, build_pyomo
 from tpf.plan.result import PlanResult
@@ -153,7 +154,24 @@ def _shares_and_gpus(plan_model: PlanModel) -> tuple[np.ndarray, np.ndarray | No
     if not data.gpu_vars:
         return shares, None
     gpus = np.array([pyo.value(model.gpus_on[i], exception=False) or 0.0 for i in model.model_periods])
+    if data.settings.objective == "max_accuracy" and data.settings.gpu_cost == 0:
+        gpus = _fewest_gpus(data, shares, gpus)
     return shares, gpus
+
+
+def _fewest_gpus(data: PlanData, shares: np.ndarray, gpus: np.ndarray) -> np.ndarray:
+    """Power on only the GPUs the allocation needs.
+
+    When the objective prices neither energy nor GPUs, any powered-on count
+    between the need and the fleet is optimal and the solver may return the
+    fleet. Powering fewer GPUs only lowers idle energy and power, so the
+    fewest (rounded up for integer counts) is an equally optimal, feasible
+    solution, and the one whose idle energy the totals should report.
+    """
+    needed = evaluate.required_gpus(data, shares)
+    if data.settings.integer_gpus:
+        needed = np.ceil(needed - 1e-9)
+    return np.minimum(gpus, np.maximum(needed, 0.0))
 
 
 def shadow_prices(plan_model: PlanModel, duals: np.ndarray) -> tuple[dict[str, float], dict[str, str]]:

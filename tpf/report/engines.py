@@ -122,7 +122,8 @@ def pareto_step(inputs: ScenarioInputs, outcome: PlanOutcome, n_points: int) -> 
 
 
 def _pools(inputs: ScenarioInputs, outcome: PlanOutcome) -> list:
-    """One pool per model: the GPUs the plan needs each period (rounded up), else the fleet."""
+    """One pool per model: the GPUs the plan needs each period (rounded up; none where the
+    plan sends the model no query), else the fleet."""
     from tpf.simulate import Pool
 
     n_periods = inputs.workload.n_periods
@@ -135,7 +136,8 @@ def _pools(inputs: ScenarioInputs, outcome: PlanOutcome) -> list:
             mine = gpus_on[gpus_on["model"] == entry.model].sort_values("period")
             if len(mine) == n_periods:
                 column = "gpus_needed" if "gpus_needed" in mine else "gpus_on"
-                gpus = tuple(max(1, int(np.ceil(v - 1e-6))) for v in mine[column])
+                # A pool the plan leaves unused in a period is powered off.
+                gpus = tuple(int(np.ceil(v - 1e-6)) if v > 1e-9 else 0 for v in mine[column])
         pools.append(Pool(card=card, gpus=gpus, max_batch_size=inputs.config.planner.batch_size))
     return pools
 

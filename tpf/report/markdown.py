@@ -110,6 +110,13 @@ def _simulation(record: RunRecord) -> str:
         if key in totals and plan.get(key):
             gap = 100.0 * (float(totals[key]) / float(plan[key]) - 1.0)
             text += f"\n- simulated {key} vs plan: {gap:+.2f}%"
+    if "idle_energy_j" in totals and "query_energy_j" in totals:
+        text += (
+            "\n\nWhere the two differ: the simulator powers whole GPUs (the plan's GPU counts rounded "
+            "up, none where a model gets no query) and serves each query at the batch size its load "
+            f"produces; its IT energy splits into {float(totals['query_energy_j']) / 3.6e6:.4g} kWh "
+            f"spent on queries and {float(totals['idle_energy_j']) / 3.6e6:.4g} kWh of idle power."
+        )
     return text + "\n\nPer-hour figures: `hourly.csv`.\n"
 
 
