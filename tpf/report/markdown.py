@@ -55,15 +55,27 @@ def _cards(record: RunRecord) -> str:
     return text
 
 
-def _shadow_prices(record: RunRecord) -> str:
+def _shadow_prices(record: RunRecord, max_rows: int = 12) -> str:
     if not record.shadow_prices:
         return "No shadow prices (no constraint with a dual value)."
-    rows = sorted(record.shadow_prices.items(), key=lambda item: -abs(float(item[1] or 0.0)))
     binding = set(record.binding_constraints)
-    return markdown_table(
-        ("constraint", "shadow price", "binding"),
-        [(name, value, "yes" if name in binding else "") for name, value in rows[:30]],
-    ) + (f"\n\n(30 largest of {len(rows)} shown; all in summary.json.)" if len(rows) > 30 else "")
+    # binding constraints first, then by size; the GPU-linking rows (gpu_busy) last
+    rows = sorted(record.shadow_prices.items(),
+                  key=lambda item: (item[0] not in binding, item[0].startswith("gpu_busy["),
+                                    -abs(float(item[1] or 0.0))))
+
+    def unit(name: str) -> str:
+        row_unit = record.shadow_price_units.get(name, "")
+        return f"{record.objective_unit} per {row_unit}" if record.objective_unit and row_unit else ""
+
+    table = markdown_table(
+        ("constraint", "shadow price", "unit", "binding"),
+        [(name, value, unit(name), "yes" if name in binding else "")
+         for name, value in rows[:max_rows]],
+    )
+    if len(rows) > max_rows:
+        table += f"\n\n({max_rows} of {len(rows)} non-zero shadow prices shown; all in summary.json.)"
+    return table
 
 
 def _baselines(record: RunRecord) -> str:
@@ -80,7 +92,9 @@ def _baselines(record: RunRecord) -> str:
                                          table["facility_energy_kwh"].astype(float), strict=True):
             if other > 0 and accuracy <= plan_accuracy + 1e-9:
                 saving = 100.0 * (1.0 - plan_kwh / other)
-                lines.append(f"- vs {name} (accuracy {accuracy:.3f}): plan energy {saving:+.1f}% saved")
+                verdict = (f"the plan needs {saving:.1f}% less facility energy" if saving >= 0
+                           else f"the plan uses {-saving:.1f}% more facility energy")
+                lines.append(f"- vs {name} (accuracy {accuracy:.3f}): {verdict}")
         if lines:
             text += "\n\nPlan against the baselines it matches or beats in accuracy:\n" + "\n".join(lines)
     return text

@@ -121,6 +121,8 @@ def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInpu
             str(k): float(v) for k, v in (result.shadow_prices or {}).items() if abs(float(v)) > 1e-12
         }
         record.binding_constraints = [str(b) for b in result.binding_constraints or []]
+        record.shadow_price_units = dict(getattr(result, "shadow_price_units", None) or {})
+        record.objective_unit = str(getattr(result, "objective_unit", "") or "")
         record.allocation = result.allocation
         record.hourly_plan = hourly_plan(inputs, outcome)
         record.baselines = getattr(result, "baselines", None)

@@ -57,6 +57,8 @@ class RunRecord:
     cards: list[CardInfo]
     config: dict[str, Any]
     baselines: pd.DataFrame | None = None
+    shadow_price_units: dict[str, str] = field(default_factory=dict)
+    objective_unit: str = ""
     fronts: dict[str, pd.DataFrame] = field(default_factory=dict)
     options_note: str = ""
     diagnosis: str | None = None
