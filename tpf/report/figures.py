@@ -123,7 +123,23 @@ def _front_panel(axes: Axes, front: pd.DataFrame | None, x: str, xlabel: str,
                      label="chosen plan", zorder=4)
     axes.set_xlabel(xlabel)
     axes.set_ylabel("query-weighted accuracy")
-    axes.grid(alpha=0.3)
+    axes.grid(alpha=0.3, which="both")
+    positive = [v for v in _panel_x_values(front, baselines, chosen, x) if v > 0]
+    if positive and max(positive) > 20 * min(positive):
+        # chain-of-thought baselines can cost 100x zero-shot: a log axis keeps both readable
+        axes.set_xscale("log")
+        axes.set_xlabel(xlabel + ", log scale")
+
+
+def _panel_x_values(front: pd.DataFrame | None, baselines: pd.DataFrame | None,
+                    chosen: dict[str, float], x: str) -> list[float]:
+    values: list[float] = []
+    for table in (front, baselines):
+        if table is not None and x in table:
+            values += [float(v) for v in table[x] if np.isfinite(v)]
+    if x in chosen:
+        values.append(float(chosen[x]))
+    return values
 
 
 def pareto_fronts(fronts: dict[str, pd.DataFrame], chosen: dict[str, float],
