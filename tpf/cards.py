@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import numpy as np
 import yaml
 from numpy.typing import ArrayLike
 
+from tpf.atomic import write_text_atomic
 from tpf.errors import CardError
 from tpf.fit.families import FloatArray, get_family
 
@@ -331,18 +331,7 @@ def card_sha256(card: Card) -> str:
 
 def save_card(card: Card, path: str | os.PathLike[str]) -> Path:
     """Write a card atomically: an existing file is replaced only once the new one is complete."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(_plain(card.to_dict()), sort_keys=False)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(path, yaml.safe_dump(_plain(card.to_dict()), sort_keys=False))
 
 
 def load_card(path: str | os.PathLike[str]) -> Card:

@@ -13,13 +13,11 @@ lies in the fitted range) and ``source``.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
+from tpf.atomic import write_text_atomic
 from tpf.cards import SOURCES, AccuracyCard, load_card, save_card, sha256_file
 from tpf.errors import CardError, DataError
 from tpf.fit.accuracy import (
@@ -89,16 +87,7 @@ def _print_summary(card: AccuracyCard) -> None:
 
 
 def _write_csv_atomically(frame: pd.DataFrame, path: str) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            frame.to_csv(handle, index=False)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, frame.to_csv(index=False))
 
 
 def _predict(argv: list[str]) -> int:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tpf.atomic import write_text_atomic
 from tpf.errors import DataError
 from tpf.schema import read_csv_text, validate_measurements
 
@@ -197,12 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write a CSV atomically (an existing file is replaced only when complete)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    table.to_csv(partial, index=False)
-    os.replace(partial, target)
-    return target
+    return write_text_atomic(path, table.to_csv(index=False))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tpf.atomic import write_text_atomic
 from tpf.errors import PolicyError
 from tpf.policy.format import HOURS_PER_DAY, Choice, Policy, PolicyClass
 from tpf.policy.validate import load_policy
@@ -210,9 +211,4 @@ def write_semantic_router(
     options = options or ExportOptions()
     config, notes = semantic_router_config(checked, options)
     text = _header(checked, options, notes) + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return write_text_atomic(out, text)

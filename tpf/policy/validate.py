@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from tpf.atomic import write_text_atomic
 from tpf.errors import PolicyError
 from tpf.policy.format import (
     FORMAT_NAME,
@@ -286,15 +287,5 @@ def save_policy(policy: Policy, path: str | os.PathLike[str]) -> Path:
     """Check ``policy`` and write it as JSON atomically (a failed write leaves the old file)."""
     data = policy_to_dict(policy)
     check_policy_data(data, where=str(path))
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # same folder: os.replace is atomic
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:  # default permissions (umask), readable by routers
-            json.dump(data, handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+    # default permissions (umask), so routers can read it
+    return write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
