@@ -104,6 +104,13 @@ def _grid_problems(grid: GridConfig, n_periods: int) -> list[str]:
     return []
 
 
+def _trace_problems(workload: WorkloadConfig) -> list[str]:
+    from tpf.config.trace import trace_path_problem
+
+    problem = trace_path_problem(workload.trace)
+    return [problem] if problem else []
+
+
 def validate(config: TpfConfig) -> TpfConfig:
     """Check ranges (from the parameter catalog) and cross-field rules; raise every problem."""
     problems = check_ranges(asdict(config))
@@ -111,6 +118,7 @@ def validate(config: TpfConfig) -> TpfConfig:
     problems += _planner_problems(config)
     problems += _fleet_problems(config)
     problems += _grid_problems(config.grid, config.workload.n_periods)
+    problems += _trace_problems(config.workload)
     if config.facility.hourly_pue and len(config.facility.hourly_pue) != config.workload.n_periods:
         problems.append(
             f"facility.hourly_pue: needs {config.workload.n_periods} values (one per period), "
@@ -307,10 +315,25 @@ class ScenarioInputs:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+def build_trace(config: TpfConfig, workload: Workload) -> tuple[Workload, dict[str, Any]]:
+    """With ``workload.trace.path``: the replayed requests (``extras["requests"]``) and,
+    with ``plan_from_trace``, the workload whose demand is counted from them."""
+    from tpf.config.trace import replay_requests, trace_workload
+
+    spec = config.workload
+    if not spec.trace.path:
+        return workload, {}
+    profile = _cyclic(spec.hourly_profile, spec.start_hour, spec.n_periods)
+    requests = replay_requests(spec, profile, config.simulate.seed, config.simulate.max_queries)
+    if spec.trace.plan_from_trace:
+        workload = trace_workload(workload, requests, spec.trace.answer_tokens == "trace")
+    return workload, {"requests": requests}
+
+
 def build_inputs(config: TpfConfig) -> ScenarioInputs:
     """Validate the config, then build every domain object and load the cards."""
     validate(config)
-    workload = build_workload(config.workload)
+    workload, extras = build_trace(config, build_workload(config.workload))
     return ScenarioInputs(
         config=config,
         workload=workload,
@@ -318,4 +341,5 @@ def build_inputs(config: TpfConfig) -> ScenarioInputs:
         grid=build_grid(config.grid, config.workload),
         fleet=build_fleet(config.fleet),
         cards=load_cards(config.cards),
+        extras=extras,
     )

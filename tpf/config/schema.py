@@ -88,6 +88,28 @@ class QueryClassConfig:
 
 
 @dataclass
+class TraceConfig:
+    """A request trace replayed instead of synthetic arrivals (``path`` null: none).
+
+    ``format``: ``azure`` (``TIMESTAMP, ContextTokens, GeneratedTokens``),
+    ``generic`` (CSV or JSONL ``arrival_s, n_in_tokens, n_out_tokens[, category]``)
+    or ``auto`` (from the header and suffix). Arrival times are multiplied by
+    ``time_scale``; with ``tile`` the trace's first period is repeated over the
+    horizon at the workload's hourly profile. ``answer_tokens``: ``class`` (a
+    zero-shot answer has the class's ``n_answer_tokens``) or ``trace`` (the
+    trace's generated tokens). ``plan_from_trace``: the plan's demand per class
+    and period, and the classes' mean input tokens, are counted from the replay.
+    """
+
+    path: str | None = None
+    format: str = "auto"
+    time_scale: float = 1.0
+    tile: bool = True
+    answer_tokens: str = "class"
+    plan_from_trace: bool = True
+
+
+@dataclass
 class WorkloadConfig:
     name: str = MISSING
     n_periods: int = 24
@@ -96,8 +118,7 @@ class WorkloadConfig:
     total_rate_per_s: float = 30.0
     hourly_profile: list[float] = field(default_factory=lambda: [1.0])
     classes: list[QueryClassConfig] = field(default_factory=list)
-    trace_path: str | None = None
-    trace_format: str = "azure"
+    trace: TraceConfig = field(default_factory=TraceConfig)
 
 
 @dataclass

@@ -13,7 +13,6 @@ import pandas as pd
 
 from tpf.cards import card_sha256
 from tpf.config.build import ScenarioInputs, card_source_label
-from tpf.config.paths import resolve_path
 from tpf.config.schema import PlannerConfig
 from tpf.errors import ConfigError, InfeasiblePlanError
 from tpf.report.pipeline import PlanOutcome, SimOutcome
@@ -143,12 +142,11 @@ def _pools(inputs: ScenarioInputs, outcome: PlanOutcome) -> list:
 
 
 def _requests(inputs: ScenarioInputs):  # -> tpf.simulate.workload.RequestBatch
-    from tpf.simulate.workload import assign_categories, read_trace, synthetic_requests
+    from tpf.simulate.workload import synthetic_requests
 
     workload, sim = inputs.config.workload, inputs.config.simulate
-    if workload.trace_path:
-        mix = {c.category: c.share for c in workload.classes}
-        return assign_categories(read_trace(resolve_path(workload.trace_path)), mix, sim.seed)
+    if "requests" in inputs.extras:  # the replayed trace (tpf.config.trace)
+        return inputs.extras["requests"]
     expected = sum(c.rate_at(t) for c in inputs.workload.classes for t in range(workload.n_periods))
     expected *= workload.period_s
     if expected > sim.max_queries:
