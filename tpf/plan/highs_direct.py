@@ -114,13 +114,16 @@ def _slack_matrix(lp: LinearProgram) -> tuple[sp.csc_matrix, np.ndarray]:
     return slack, 1.0 / np.maximum(np.abs(rhs), 1e-6)
 
 
-def column_generation(data: PlanData, lp: LinearProgram, *, method: str = "simplex",
-                      tol: float = 1e-9, max_rounds: int = 200) -> ColumnGenerationResult:
-    """Find a small column set whose restricted LP has the full LP's optimum (see module doc)."""
+def _elastic_master(data: PlanData, lp: LinearProgram, slack: sp.csc_matrix,
+                    slack_price: np.ndarray, method: str) -> tuple[highspy.Highs, np.ndarray]:
+    """Phase-1 master: a few columns per demand row, every GPU column, the elastic slacks.
+
+    Returns HiGHS holding it (share and GPU columns at cost 0, slacks at
+    ``slack_price``) and ``master_index``: the data column of every master
+    column (share columns ``< n_x``, GPU columns ``>= n_x``, slacks -1).
+    """
     n_x, n_other = lp.n_x, lp.matrix.shape[1] - lp.n_x
-    slack, slack_price = _slack_matrix(lp)
     selected = initial_columns(data, lp.cost)
-    # data index of every master column, in master order; slacks are -1
     master_index = np.concatenate([selected, n_x + np.arange(n_other), -np.ones(slack.shape[1], int)])
     master_cols = master_index[: len(selected) + n_other]
     n_master = len(master_index)
@@ -131,11 +134,20 @@ def column_generation(data: PlanData, lp: LinearProgram, *, method: str = "simpl
         np.zeros(n_master, dtype=np.int64), lp.blocks, False, len(selected))
     highs = new_highs(method=method)
     pass_lp(highs, master, np.concatenate([np.zeros(len(master_cols)), slack_price]))
+    return highs, master_index
+
+
+def column_generation(data: PlanData, lp: LinearProgram, *, method: str = "simplex",
+                      tol: float = 1e-9, max_rounds: int = 200) -> ColumnGenerationResult:
+    """Find a small column set whose restricted LP has the full LP's optimum (see module doc)."""
+    n_x = lp.n_x
+    slack, slack_price = _slack_matrix(lp)
+    highs, master_index = _elastic_master(data, lp, slack, slack_price, method)
     zero_cost = np.zeros(lp.matrix.shape[1])
     master_index, rounds = _price_loop(highs, lp, zero_cost, master_index, data.col_demand_row,
                                        tol, max_rounds)
     phase1 = _read_solution(highs, False)
-    if phase1.objective > 1e-7:   # infeasible: the caller builds the full model and diagnoses
+    if phase1.objective > 1e-7:   # infeasible: ``solve`` goes straight to the diagnosis
         shares = master_index[(master_index >= 0) & (master_index < n_x)]
         return ColumnGenerationResult(np.sort(shares), phase1, False, rounds)
     slack_pos = np.flatnonzero(master_index < 0).astype(np.int32)
@@ -147,6 +159,51 @@ def column_generation(data: PlanData, lp: LinearProgram, *, method: str = "simpl
     shares = master_index[(master_index >= 0) & (master_index < n_x)]
     return ColumnGenerationResult(np.sort(shares), _read_solution(highs, lp.maximize), True,
                                   rounds + more)
+
+
+def min_relaxation(data: PlanData, lp: LinearProgram, relaxable: np.ndarray, *,
+                   generate_columns: bool, method: str = "simplex", tol: float = 1e-9,
+                   max_rounds: int = 200) -> tuple[float, np.ndarray]:
+    """The least total relative relaxation ``sum_i s_i / max(|rhs_i|, 1e-6)`` making ``lp`` feasible.
+
+    ``relaxable`` marks the rows that get a slack ``s_i >= 0`` (in the row's
+    unit); GPU counts lose their fleet bound (the fleet is the relaxable
+    ``gpu_capacity`` row). Returns (optimum, slack per row, 0 on the others).
+    With ``generate_columns`` (LPs only) the elastic LP is solved by column
+    generation from a small master, which prices every column to the same
+    optimum; otherwise in full (a MILP keeps its integer GPU counts).
+    """
+    rows = np.flatnonzero(relaxable)
+    sense = np.concatenate([np.full(b.size, -1.0 if b.sense == "<=" else 1.0) for b in lp.blocks])
+    rhs = np.concatenate([b.rhs for b in lp.blocks])
+    slack = sp.csc_matrix((sense[rows], (rows, np.arange(len(rows)))), shape=(lp.matrix.shape[0], len(rows)))
+    price = 1.0 / np.maximum(np.abs(rhs[rows]), 1e-6)
+    col_upper = lp.col_upper.copy()
+    col_upper[lp.n_x:] = np.inf
+    unbounded = LinearProgram(lp.cost, lp.matrix, lp.row_lower, lp.row_upper, lp.col_lower, col_upper,
+                              lp.integrality, lp.blocks, lp.maximize, lp.n_x)
+    if generate_columns and not lp.integrality.any():
+        highs, master_index = _elastic_master(data, unbounded, slack, price, method)
+        master_index, _ = _price_loop(highs, unbounded, np.zeros(lp.matrix.shape[1]), master_index,
+                                      data.col_demand_row, tol, max_rounds)
+        values = np.asarray(highs.getSolution().col_value)[master_index < 0]
+    else:
+        n = lp.matrix.shape[1]
+        full = LinearProgram(
+            np.concatenate([np.zeros(n), price]), sp.hstack([lp.matrix, slack]).tocsc(),
+            lp.row_lower, lp.row_upper, np.zeros(n + len(rows)),
+            np.concatenate([col_upper, np.full(len(rows), np.inf)]),
+            np.concatenate([lp.integrality, np.zeros(len(rows), dtype=np.int64)]), lp.blocks, False, lp.n_x)
+        highs = new_highs(method="choose" if lp.integrality.any() else method)
+        pass_lp(highs, full)
+        highs.run()
+        status = highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise SolverError(f"the relaxed (diagnosis) model did not solve: {highs.modelStatusToString(status)}")
+        values = np.asarray(highs.getSolution().col_value)[n:]
+    out = np.zeros(lp.matrix.shape[0])
+    out[rows] = np.maximum(values, 0.0)
+    return float(np.dot(price, values)), out
 
 
 def _price_loop(highs: highspy.Highs, lp: LinearProgram, cost: np.ndarray,

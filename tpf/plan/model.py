@@ -38,6 +38,11 @@ class PlanModel:
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
+    def is_milp(self) -> bool:
+        """Integer GPU counts are modelled (``integer_gpus`` with GPU capacity rows)."""
+        return self.data.settings.integer_gpus and self.data.gpu_vars
+
+    @property
     def restricted(self) -> bool:
         return len(self.columns) < self.data.n_columns
 
@@ -69,7 +74,7 @@ def build_pyomo(data: PlanData, columns: np.ndarray, *, elastic: bool = False) -
         add_diagnosis_objective(model, list(blocks.values()))
     else:
         add_objective(model, data)
-    if not data.settings.integer_gpus:   # a MILP has no duals
+    if not (data.settings.integer_gpus and data.gpu_vars):   # a MILP has no duals (see solve)
         model.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
     return model
 
@@ -89,6 +94,8 @@ def build_model(options: OptionTable | pd.DataFrame, workload: Workload, facilit
     ``settings.column_generation == "on"``) are first reduced by column
     generation on the matrix form; :func:`tpf.plan.solve` then proves the
     restricted model's optimum is the full LP's by pricing every column.
+    When column generation's phase 1 proves the LP infeasible, the model is
+    built over its few columns and ``solve`` goes straight to the diagnosis.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -99,8 +106,8 @@ def build_model(options: OptionTable | pd.DataFrame, workload: Workload, facilit
         start = time.perf_counter()
         lp = build_lp(data)
         generated = column_generation(data, lp)
-        if generated.feasible:
-            columns = generated.columns
+        # infeasible: the restricted model is too, and ``solve`` diagnoses without solving it
+        columns = generated.columns
         timings["column_generation"] = time.perf_counter() - start
     start = time.perf_counter()
     model = build_pyomo(data, columns)

@@ -15,7 +15,7 @@ from tpf.errors import ConfigError
 from tpf.plan.model import build_model
 from tpf.plan.options import OptionTable
 from tpf.plan.settings import PlannerSettings
-from tpf.plan.solve import make_solver, read_result, row_duals, run_solver, solve
+from tpf.plan.solve import make_solver, read_result, solve, solve_for_duals
 
 AXES = {"it_energy": ("min_it_energy", "it_energy_kwh_total", "it_energy_kwh", "it_energy_total"),
         "carbon": ("min_carbon", "carbon_budget_kg", "carbon_kg", "carbon_budget")}
@@ -55,10 +55,10 @@ def pareto_front(options: OptionTable | pd.DataFrame, workload: Workload, facili
     rows = []
     for cap in np.linspace(low, high, n_points):
         rhs[0] = float(cap) * (1 + 1e-12) + 1e-12
-        status, _ = run_solver(opt, plan_model)
+        status, duals, _ = solve_for_duals(opt, plan_model)   # MILP: duals with GPU counts fixed
         if status != "optimal":
             continue
-        result = read_result(plan_model, status, row_duals(plan_model), solver)
+        result = read_result(plan_model, status, duals, solver)
         rows.append({"cap": float(cap), **{k: result.totals[k] for k in (
             "accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg", "peak_facility_kw")},
             "shadow_price": result.shadow_prices.get(row_name, 0.0),

@@ -13,7 +13,7 @@ from pyomo.opt import TerminationCondition
 from tpf.errors import SolverError
 from tpf.plan import evaluate
 from tpf.plan.data import PlanData
-from tpf.plan.lp import build_lp
+from tpf.plan.lp import build_lp, objective_vector
 from tpf.plan.model import PlanModel, build_pyomo
 from tpf.plan.result import PlanResult
 from tpf.plan.settings import OBJECTIVE_UNITS
@@ -22,6 +22,9 @@ INFEASIBLE = {TerminationCondition.infeasible, TerminationCondition.infeasibleOr
               TerminationCondition.noSolution}
 TIGHT_TOL = 1e-6
 MAX_REBUILDS = 0
+#: ``solver_info["duals_from"]`` of an integer-GPU plan: its shadow prices are the
+#: duals of the LP with the GPU counts fixed at the MILP's values.
+FIXED_LP = "lp with integer gpus fixed"
 
 
 def make_solver(solver: str, *, time_limit_s: float | None, mip_gap: float | None,
@@ -78,6 +81,81 @@ def row_duals(plan_model: PlanModel) -> np.ndarray:
     return np.asarray(out, float)
 
 
+def solve_for_duals(opt: Any, plan_model: PlanModel) -> tuple[str, np.ndarray, float | None]:
+    """Solve; return (status, row duals, MILP objective or None).
+
+    An LP's duals come from the solver. A MILP has none: its GPU counts are
+    fixed at the incumbent's values and the remaining LP re-solved
+    (:func:`fixed_gpu_duals`); its solution and duals are then the model's.
+    """
+    status, _ = run_solver(opt, plan_model)
+    if status == "infeasible" or not plan_model.is_milp:
+        return status, row_duals(plan_model), None
+    mip_objective = float(pyo.value(plan_model.model.objective))
+    return status, fixed_gpu_duals(opt, plan_model), mip_objective
+
+
+def fixed_gpu_duals(opt: Any, plan_model: PlanModel) -> np.ndarray:
+    """Duals of the LP left when the integer GPU counts are fixed at the MILP's values.
+
+    The counts are rounded (and, where the objective prices neither energy
+    nor GPUs, lowered to the fewest the allocation needs, rounded up: an
+    equally optimal MILP solution), fixed, and the LP over the shares solved
+    with duals; the variables are then released and integer again, so the
+    model can be re-solved. The duals are shadow prices *conditional on the
+    GPU counts*. The ``gpu_capacity`` rows, constant once the counts are
+    fixed, are priced by :func:`_fleet_prices`. NaN if the fixed LP fails.
+    """
+    model = plan_model.model
+    _, gpus = _shares_and_gpus(plan_model)
+    counts = np.round(gpus if gpus is not None else np.zeros(0))
+    variables = [model.gpus_on[i] for i in model.model_periods]
+    for var, count in zip(variables, counts, strict=True):
+        var.domain = pyo.NonNegativeReals
+        var.fix(float(count))
+    model.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+    try:
+        status, _ = run_solver(opt, plan_model)
+        duals = row_duals(plan_model) if status == "optimal" else np.full(len(row_duals(plan_model)), np.nan)
+    finally:
+        for var in variables:
+            var.unfix()
+            var.domain = pyo.NonNegativeIntegers
+        model.del_component(model.dual)
+    return _fleet_prices(plan_model, duals, counts)
+
+
+def _fleet_prices(plan_model: PlanModel, duals: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Price ``gpu_capacity[m, t]`` in the fixed-GPU LP: the value of one more GPU where the
+    count is the fleet size (the fleet is what stops more), else 0.
+
+    One more GPU of m in t changes every row's activity by its column ``a_n``
+    (``-period_h * U_m`` GPU-h on ``gpu_busy``, idle energy on the energy and
+    power rows) and the objective by its coefficient; its value is that
+    coefficient's improvement plus the rows' marginal values times the
+    loosening. Negative values (more GPUs would not help) price at 0.
+    """
+    block = next((b for b in plan_model.blocks if b.name == "gpu_capacity"), None)
+    if block is None or np.isnan(duals).all():
+        return duals
+    data = plan_model.data
+    if plan_model.lp is None:
+        plan_model.lp = build_lp(data)
+    lp, maximize = plan_model.lp, data.settings.objective == "max_accuracy"
+    # per row: improvement per unit the row's activity falls (for <=) or rises (for >=)
+    loosen = np.concatenate([np.full(b.size, 1.0 if b.sense == "<=" else -1.0) for b in lp.blocks])
+    marginal = loosen * (1.0 if maximize else -1.0) * np.nan_to_num(duals)
+    marginal[block.start: block.start + block.size] = 0.0
+    columns = lp.matrix[:, lp.n_x:]
+    direct = objective_vector(data)[lp.n_x:] * (1.0 if maximize else -1.0)
+    value = direct - columns.T @ (loosen * marginal)
+    at_fleet = counts >= block.rhs - 1e-9
+    out = duals.copy()
+    out[block.start: block.start + block.size] = (np.where(at_fleet, np.maximum(value, 0.0), 0.0)
+                                                  * (1.0 if maximize else -1.0))
+    return out
+
+
 def _improving_columns(plan_model: PlanModel, duals: np.ndarray, tol: float = 1e-9) -> np.ndarray:
     """Columns outside the model whose reduced cost would improve the objective."""
     if plan_model.lp is None:
@@ -116,19 +194,28 @@ def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float |
     rebuilt (``MAX_REBUILDS`` times); if the (degenerate) duals still price columns out, the
     optimum stands (column generation proved it) and the shadow prices come
     from the column-generation master, whose duals are feasible for the full LP
-    (``solver_info["duals_from"]`` says which).
+    (``solver_info["duals_from"]`` says which). An integer-GPU plan (MILP)
+    is re-solved as an LP with its GPU counts fixed; its shadow prices are
+    that LP's duals, conditional on the counts (``duals_from`` is
+    :data:`FIXED_LP`, ``solver_info["mip_objective"]`` the MILP's value).
+    A plan column generation proved infeasible is diagnosed without a solve.
     """
     if write_lp:
         plan_model.model.write(str(write_lp), io_options={"symbolic_solver_labels": True})
     opt = make_solver(solver, time_limit_s=time_limit_s, mip_gap=mip_gap, method=method)
-    duals_from = "solver"
+    from tpf.plan.diagnose import raise_infeasible
+    generated = plan_model.column_generation
+    if generated is not None and not generated.feasible:   # phase 1 proved the LP infeasible
+        raise_infeasible(plan_model, solver=solver)
+    duals_from, mip_objective = "solver", None
     for rebuild in range(MAX_REBUILDS + 1):
-        status, _ = run_solver(opt, plan_model)
+        status, duals, mip_objective = solve_for_duals(opt, plan_model)
         if status == "infeasible":
-            from tpf.plan.diagnose import raise_infeasible
             raise_infeasible(plan_model, solver=solver)
-        duals = row_duals(plan_model)
-        if not plan_model.restricted or plan_model.data.settings.integer_gpus:
+        if plan_model.is_milp:
+            duals_from = FIXED_LP if not np.isnan(duals).all() else "none: the fixed-GPU LP did not solve"
+            break
+        if not plan_model.restricted:
             break
         missing = _improving_columns(plan_model, np.nan_to_num(duals))
         if len(missing) == 0:
@@ -140,13 +227,15 @@ def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float |
         plan_model.model = build_pyomo(plan_model.data, plan_model.columns)
     result = read_result(plan_model, status, duals, solver)
     result.solver_info["duals_from"] = duals_from
+    if mip_objective is not None:
+        result.solver_info["mip_objective"] = mip_objective
     if baselines:
         from tpf.plan.baselines import attach_baselines
         attach_baselines(result, plan_model)
     return result
 
 
-def _shares_and_gpus(plan_model: PlanModel) -> tuple[np.ndarray, np.ndarray | None]:
+def _shares_and_gpus(plan_model: PlanModel, fewest: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     model, data = plan_model.model, plan_model.data
     shares = np.zeros(data.n_columns)
     values = np.array([pyo.value(model.x[k], exception=False) or 0.0 for k in range(len(plan_model.columns))])
@@ -154,7 +243,7 @@ def _shares_and_gpus(plan_model: PlanModel) -> tuple[np.ndarray, np.ndarray | No
     if not data.gpu_vars:
         return shares, None
     gpus = np.array([pyo.value(model.gpus_on[i], exception=False) or 0.0 for i in model.model_periods])
-    if data.settings.objective == "max_accuracy" and data.settings.gpu_cost == 0:
+    if fewest and data.settings.objective == "max_accuracy" and data.settings.gpu_cost == 0:
         gpus = _fewest_gpus(data, shares, gpus)
     return shares, gpus
 
@@ -189,6 +278,14 @@ def shadow_prices(plan_model: PlanModel, duals: np.ndarray) -> tuple[dict[str, f
     return prices, units
 
 
+def current_rhs(plan_model: PlanModel, name: str, built: np.ndarray) -> np.ndarray:
+    """A block's right-hand sides as the model holds them now (sweeps change the mutable ones)."""
+    param = getattr(plan_model.model, f"{name}_rhs", None)
+    if param is None:
+        return built
+    return np.array([pyo.value(param[i]) for i in range(len(built))], float)
+
+
 def _tight_rows(plan_model: PlanModel, shares: np.ndarray, gpus: np.ndarray | None) -> list[str]:
     if plan_model.lp is None:
         plan_model.lp = build_lp(plan_model.data)
@@ -197,8 +294,9 @@ def _tight_rows(plan_model: PlanModel, shares: np.ndarray, gpus: np.ndarray | No
     activity = lp.matrix @ values
     tight = []
     for block in plan_model.blocks[1:]:
+        rhs_now = current_rhs(plan_model, block.name, block.rhs)
         for i, name in enumerate(block.row_names()):
-            rhs = block.rhs[i]
+            rhs = rhs_now[i]
             if abs(activity[block.start + i] - rhs) <= TIGHT_TOL * max(1.0, abs(rhs)):
                 tight.append(name)
     return tight
@@ -206,7 +304,8 @@ def _tight_rows(plan_model: PlanModel, shares: np.ndarray, gpus: np.ndarray | No
 
 def read_result(plan_model: PlanModel, status: str, duals: np.ndarray, solver: str) -> PlanResult:
     data = plan_model.data
-    shares, gpus = _shares_and_gpus(plan_model)
+    # integer counts were fixed (at the fewest) before the duals' LP: report those
+    shares, gpus = _shares_and_gpus(plan_model, fewest=not plan_model.is_milp)
     prices, units = shadow_prices(plan_model, duals)
     tight = _tight_rows(plan_model, shares, gpus)
     binding = sorted((n for n in tight if abs(prices.get(n, 0.0)) > 1e-9
