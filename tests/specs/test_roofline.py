@@ -9,8 +9,12 @@ import yaml
 from tpf.cards import load_card
 from tpf.errors import CardError, ConfigError
 from tpf.fit.roofline import (
+    OVERHEAD_PRESETS,
     SHIPPED_CARDS,
+    SHIPPED_PRESET,
     RooflineAssumptions,
+    method_label,
+    roofline_assumptions,
     roofline_card,
     roofline_point,
     shipped_card_name,
@@ -58,6 +62,62 @@ def test_step_overhead_costs_idle_power():
                           assumptions=RooflineAssumptions(step_overhead_s=0.01))
     assert slow.duration_s - base.duration_s == pytest.approx(10 * 0.01)
     assert slow.energy_j - base.energy_j == pytest.approx(10 * 0.01 * hardware_spec("l40s").idle_power_w)
+
+
+def test_overhead_power_share_and_request_overhead_by_hand():
+    hw = hardware_spec("l40s")
+    base = roofline_point("llama-3.2-1b", hw, 100, 10, 4)
+    a = RooflineAssumptions(step_overhead_s=0.02, request_overhead_s=0.3, overhead_power_share=0.25)
+    slow = roofline_point("llama-3.2-1b", hw, 100, 10, 4, assumptions=a)
+    power_w = hw.idle_power_w + 0.25 * (hw.tdp_w - hw.idle_power_w)
+    # 10 passes (prefill + 9 steps) and one request overhead per window, shared by the batch of 4
+    assert slow.duration_s - base.duration_s == pytest.approx(10 * 0.02 + 0.3)
+    assert slow.energy_j - base.energy_j == pytest.approx(power_w * (10 * 0.02 + 0.3) / 4)
+    assert slow.prefill_s - base.prefill_s == pytest.approx(0.02 + 0.3)
+
+
+def test_without_kv_cache_each_step_is_a_prefill_of_the_sequence():
+    arch = model_architecture("llama-3.2-1b")
+    a = RooflineAssumptions(kv_cache=False, compute_efficiency=1.0, bandwidth_efficiency=1.0)
+    one = roofline_point(arch, TOY_GPU, 100, 1, 1, assumptions=a)
+    two = roofline_point(arch, TOY_GPU, 100, 2, 1, assumptions=a)
+    step_s = max(arch.prefill_flops(101) / 1e12, arch.weight_bytes() / 1e9)
+    assert two.duration_s - one.duration_s == pytest.approx(step_s)
+    cached = roofline_point(arch, "l40s", 2000, 50, 1)
+    uncached = roofline_point(arch, "l40s", 2000, 50, 1, assumptions=RooflineAssumptions(kv_cache=False))
+    assert uncached.prefill_energy_j == pytest.approx(cached.prefill_energy_j)
+    assert uncached.decode_energy_j > 5 * cached.decode_energy_j
+
+
+def test_presets_and_method_labels():
+    assert roofline_assumptions("none") == RooflineAssumptions()
+    assert method_label(RooflineAssumptions()) == "roofline"
+    hf = roofline_assumptions("hf_generate")
+    assert hf.step_overhead_s == OVERHEAD_PRESETS["hf_generate"].step_overhead_s > 0
+    assert method_label(hf) == "roofline+overhead (hf_generate, calibrated on Wilkins 2024 A100)"
+    assert "custom" in method_label(RooflineAssumptions(step_overhead_s=0.001))
+    assert method_label(RooflineAssumptions(kv_cache=False)) == "roofline (no KV cache)"
+    assert roofline_assumptions("hf_generate", compute_efficiency=0.4).step_overhead_s == hf.step_overhead_s
+
+
+def test_bad_preset_and_overrides_are_reported():
+    with pytest.raises(ConfigError, match=r"overhead_preset: must be one of \['hf_generate', 'none'\]"):
+        roofline_assumptions("vllm")
+    with pytest.raises(ConfigError, match="unknown assumption.*step_overhead_ms"):
+        roofline_assumptions("none", step_overhead_ms=3)
+    with pytest.raises(ConfigError) as info:
+        RooflineAssumptions(overhead_power_share=2.0, request_overhead_s=-1.0, kv_cache="yes")  # type: ignore[arg-type]
+    assert all(k in str(info.value) for k in ("overhead_power_share", "request_overhead_s", "kv_cache"))
+
+
+def test_hf_generate_overhead_narrows_the_table1_gap():
+    """EuroMLSys'25 Table 1 prints energy(8B)/energy(1B) of 1.36..1.65 at batch 1, one token."""
+    def ratio(a: RooflineAssumptions) -> float:
+        big = roofline_point("llama-3.1-8b", "l40s", 128, 1, 1, assumptions=a).energy_j
+        return big / roofline_point("llama-3.2-1b", "l40s", 128, 1, 1, assumptions=a).energy_j
+
+    pure, hf = ratio(roofline_assumptions("none")), ratio(roofline_assumptions("hf_generate"))
+    assert pure > 6 and 1.65 < hf < pure - 1
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +187,6 @@ def test_shipped_cards_are_reproducible(tmp_path):
         assert fresh["data_sha256"] == shipped["data_sha256"]
         card = load_card(shipped_cards_dir() / name)
         assert card.source == "estimate" and card.model == model and card.hardware == hardware
+        assert card.method == method_label(roofline_assumptions(SHIPPED_PRESET))
+        assert card.method == "roofline+overhead (hf_generate, calibrated on Wilkins 2024 A100)"
+        assert card.provenance["assumptions"]["step_overhead_s"] == OVERHEAD_PRESETS["hf_generate"].step_overhead_s

@@ -1,6 +1,6 @@
 """``tpf card``: energy cards for hardware nobody measured (labelled estimates).
 
-    tpf card roofline --model M --hardware H --out CARD.yaml [--gpus N] [efficiency options]
+    tpf card roofline --model M --hardware H --out CARD.yaml [--gpus N] [--overhead-preset hf_generate] [efficiency options]
     tpf card transfer --card CARD.yaml --to H --out CARD.yaml
     tpf card shipped [--out-dir DIR]     # regenerate tpf/data/cards/ (the shipped estimates)
 
@@ -10,11 +10,17 @@ A card is written only once it is complete; an existing file is replaced atomica
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
 from tpf.cards import EnergyCard, load_card, save_card
 from tpf.errors import CardError
-from tpf.fit.roofline import DEFAULT_FAMILY, RooflineAssumptions, roofline_card, write_shipped_cards
+from tpf.fit.roofline import (
+    DEFAULT_FAMILY,
+    OVERHEAD_PRESETS,
+    RooflineAssumptions,
+    roofline_assumptions,
+    roofline_card,
+    write_shipped_cards,
+)
 from tpf.fit.transfer import transfer_card
 
 _ASSUMPTION_HELP = {
@@ -22,21 +28,28 @@ _ASSUMPTION_HELP = {
     "bandwidth_efficiency": "achieved / peak bandwidth when memory-bound",
     "compute_power_share": "share of tdp-idle drawn when compute-bound",
     "memory_power_share": "share of tdp-idle drawn when memory-bound",
-    "step_overhead_s": "host/launch time per forward pass at idle power, s",
+    "step_overhead_s": "host/launch time per forward pass, s",
+    "request_overhead_s": "host time per batch window, s",
+    "overhead_power_share": "share of tdp-idle drawn during host time",
 }
 
 
 def _add_assumptions(parser: argparse.ArgumentParser) -> None:
-    defaults = RooflineAssumptions()
+    parser.add_argument("--overhead-preset", choices=sorted(OVERHEAD_PRESETS), default="none",
+                        help="host-overhead preset of a software stack (default none: pure roofline; "
+                             "hf_generate: calibrated on Wilkins 2024 A100 HF generate, batch 1)")
+    parser.add_argument("--no-kv-cache", action="store_true",
+                        help="decode recomputes the whole sequence each step (use_cache=False)")
     for name, text in _ASSUMPTION_HELP.items():
-        default = getattr(defaults, name)
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=default,
-                            help=f"{text} (default {default})")
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=None,
+                            help=f"{text} (default: the preset's, else {getattr(RooflineAssumptions(), name)})")
 
 
 def _assumptions(args: argparse.Namespace) -> RooflineAssumptions:
-    names = {f.name for f in fields(RooflineAssumptions)} & set(_ASSUMPTION_HELP)
-    return RooflineAssumptions(**{name: getattr(args, name) for name in names})
+    overrides = {name: getattr(args, name) for name in _ASSUMPTION_HELP if getattr(args, name) is not None}
+    if args.no_kv_cache:
+        overrides["kv_cache"] = False
+    return roofline_assumptions(args.overhead_preset, **overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:
