@@ -181,7 +181,8 @@ def energy_curves(cards: dict[str, EnergyCard], labels: dict[str, str], path: Pa
             axes.scatter(mine["n_out_tokens"], mine["energy_j"], s=10, color=color, alpha=0.6)
     axes.set_xlabel("output tokens per request")
     axes.set_ylabel("GPU energy per request (J), batch 1")
-    axes.set_title("Energy cards: fitted request energy (dots: data points)")
+    has_points = points is not None and len(points) > 0
+    axes.set_title("Energy cards: fitted request energy" + (" (dots: data points)" if has_points else ""))
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     return _save(figure, path)
@@ -219,7 +220,8 @@ def accuracy_curves(card: AccuracyCard, categories: list[str], path: Path,
         panel.grid(alpha=0.3)
     panels[0].set_ylabel("accuracy")
     panels[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    figure.suptitle("Accuracy cards: fitted curves (dots: data points)")
+    has_points = points is not None and len(points) > 0
+    figure.suptitle("Accuracy cards: fitted curves" + (" (dots: data points)" if has_points else ""))
     return _save(figure, path)
 
 
