@@ -9,9 +9,10 @@ fitted on the budgets {0, 32, 64, 128, 256, 512} words (in tokens:
 approx_budget_tokens) and evaluated on every other budget of the file; the
 table prints, per (model, category), the mean absolute error on the held-out
 budgets inside the fitted range (16..384 words: interpolation) and beyond it
-(768, 1024 words: extrapolation), for the saturating family (the card default)
-and for the monotone interpolated family, plus the card's own
-leave-one-budget-out MAE and the fitted tau.
+(768, 1024 words: extrapolation), for the saturating family (the card default),
+the delayed saturating family, the monotone interpolated family and
+``family="auto"``, with each card's own leave-one-budget-out MAE, the fitted
+tau and (delayed family) b0, and the family ``auto`` picked.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def accuracy_table(curves: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+FAMILIES = ("saturating", "delayed", "interpolated", "auto")
+SHORT = {"saturating": "sat", "delayed": "del", "interpolated": "iso", "auto": "auto"}
+
+
 def heldout_errors(curves: pd.DataFrame, family: str, fit_words: tuple[int, ...]) -> pd.DataFrame:
     """Fit on ``fit_words`` budgets; absolute error on every other budget, one row per point."""
     fit_rows = curves[curves["budget_words"].isin(fit_words)]
@@ -51,10 +56,12 @@ def heldout_errors(curves: pd.DataFrame, family: str, fit_words: tuple[int, ...]
     held = held.reset_index(drop=True)
     held["abs_error"] = (predicted["accuracy_pred"] - held["accuracy_truncated"]).abs()
     held["extrapolated"] = held["budget_words"] > max(fit_words)
-    lobo = {(c.model, c.category): c.heldout_mae for c in card.curves}
-    tau = {(c.model, c.category): c.params.get("tau_tokens", np.nan) for c in card.curves}
-    held["lobo_mae"] = [lobo[(m, c)] for m, c in zip(held["model"], held["category"], strict=True)]
-    held["tau_tokens"] = [tau[(m, c)] for m, c in zip(held["model"], held["category"], strict=True)]
+    by_key = {(c.model, c.category): c for c in card.curves}
+    keys = list(zip(held["model"], held["category"], strict=True))
+    held["lobo_mae"] = [by_key[k].heldout_mae for k in keys]
+    held["tau_tokens"] = [by_key[k].params.get("tau_tokens", np.nan) for k in keys]
+    held["b0_tokens"] = [by_key[k].params.get("b0_tokens", np.nan) for k in keys]
+    held["family"] = [by_key[k].family for k in keys]
     return held
 
 
@@ -63,12 +70,32 @@ def summarize(errors: pd.DataFrame) -> pd.DataFrame:
         inside = group.loc[~group["extrapolated"], "abs_error"]
         beyond = group.loc[group["extrapolated"], "abs_error"]
         return pd.Series({
-            "mae_all": group["abs_error"].mean(), "mae_interp": inside.mean(),
-            "mae_extrap": beyond.mean(), "max_err": group["abs_error"].max(),
-            "lobo_mae": group["lobo_mae"].iloc[0], "tau_tokens": group["tau_tokens"].iloc[0],
+            "all": group["abs_error"].mean(), "int": inside.mean(), "ext": beyond.mean(),
+            "max": group["abs_error"].max(), "lobo": group["lobo_mae"].iloc[0],
+            "tau": group["tau_tokens"].iloc[0], "b0": group["b0_tokens"].iloc[0],
+            "family": group["family"].iloc[0],
         })
 
     return errors.groupby(["model", "category"], sort=True)[list(errors.columns)].apply(one)
+
+
+def comparison_table(summaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per curve: each family's held-out MAE side by side, and a mean row."""
+    kept = {
+        "saturating": ["all", "int", "ext", "max", "lobo", "tau"],
+        "delayed": ["all", "int", "ext", "max", "lobo", "tau", "b0"],
+        "interpolated": ["all", "int", "ext", "lobo"],
+        "auto": ["all", "lobo"],
+    }
+    parts = [summaries[f][cols].add_prefix(SHORT[f] + "_") for f, cols in kept.items()]
+    table = pd.concat(parts, axis=1).astype(float)
+    table["auto_picks"] = summaries["auto"]["family"].str.replace("saturating_budget", "sat").str.replace(
+        "sat_delayed", "del").str.replace("interpolated", "iso")
+    means = table.mean(numeric_only=True)
+    table.loc[("(mean)", "(all curves)"), means.index] = means
+    table.loc[("(mean)", "(all curves)"), "auto_picks"] = " ".join(
+        f"{name}:{count}" for name, count in table["auto_picks"].value_counts().items())
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,20 +107,23 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"{args.data}: missing column(s) {missing}", file=sys.stderr)
         return 2
-    start = time.perf_counter()
-    saturating = summarize(heldout_errors(curves, "saturating", FIT_BUDGETS_WORDS))
-    interpolated = summarize(heldout_errors(curves, "interpolated", FIT_BUDGETS_WORDS))
-    elapsed = time.perf_counter() - start
-    isotonic = interpolated[["mae_all", "mae_interp"]].add_suffix("_isotonic")
-    table = saturating.join(isotonic)
-    table.loc[("(mean)", "(all curves)"), :] = table.mean(numeric_only=True)
+    summaries, seconds = {}, {}
+    for family in FAMILIES:
+        start = time.perf_counter()
+        summaries[family] = summarize(heldout_errors(curves, family, FIT_BUDGETS_WORDS))
+        seconds[family] = time.perf_counter() - start
+    table = comparison_table(summaries)
     held_words = sorted(set(curves["budget_words"]) - set(FIT_BUDGETS_WORDS))
     print(f"fit budgets (words): {list(FIT_BUDGETS_WORDS)}; held-out budgets (words): {held_words}")
-    print("MAE in accuracy points (fraction); saturating = card default family; "
-          "isotonic = monotone interpolated family\n")
-    with pd.option_context("display.width", 200, "display.max_rows", 200, "display.float_format", "{:.4f}".format):
-        print(table.rename(columns={"tau_tokens": "tau_tok"}).to_string())
-    print(f"\n{len(saturating)} curves; fits and predictions took {elapsed:.1f} s")
+    print("MAE in accuracy (fraction) on the held-out budgets: all, int (inside the fitted range), "
+          "ext (beyond it), max (worst point); lobo = the card's leave-one-budget-out MAE; "
+          "tau, b0 in tokens.\nsat = saturating_budget (card default), del = saturating_budget_delayed, "
+          "iso = monotone interpolated, auto = family='auto' (smallest lobo)\n")
+    with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 50,
+                           "display.float_format", "{:.4f}".format):
+        print(table.to_string())
+    print(f"\n{len(table) - 1} curves; fit + predict time (s): "
+          + ", ".join(f"{f} {s:.1f}" for f, s in seconds.items()))
     return 0
 
 

@@ -167,7 +167,9 @@ class EnergyCard:
 
 # --- accuracy curves -------------------------------------------------------
 
-ACCURACY_FAMILIES = ("constant", "saturating_budget", "saturating_votes", "interpolated")
+ACCURACY_FAMILIES = (
+    "constant", "saturating_budget", "saturating_budget_delayed", "saturating_votes", "interpolated"
+)
 
 
 def evaluate_accuracy_family(family: str, params: dict[str, Any], x: ArrayLike) -> FloatArray:
@@ -176,6 +178,9 @@ def evaluate_accuracy_family(family: str, params: dict[str, Any], x: ArrayLike) 
     * ``constant``: ``acc``.
     * ``saturating_budget`` (x = CoT budget in tokens):
       ``a_inf - (a_inf - a_0) * exp(-x / tau_tokens)``; monotone in x.
+    * ``saturating_budget_delayed`` (x = CoT budget in tokens): ``a_0`` up to
+      ``x = b0_tokens``, then ``a_inf - (a_inf - a_0) * exp(-(x - b0_tokens) / tau_tokens)``;
+      monotone in x (the saturating curve with its start delayed by ``b0_tokens >= 0``).
     * ``saturating_votes`` (x = vote count k >= 1):
       ``a_inf - (a_inf - a_1) * exp(-(k - 1) / tau_votes)``; monotone in k.
     * ``interpolated``: piecewise-linear through ``knots_x``/``knots_acc``
@@ -187,6 +192,10 @@ def evaluate_accuracy_family(family: str, params: dict[str, Any], x: ArrayLike) 
     if family == "saturating_budget":
         a_inf, a_0, tau = float(params["a_inf"]), float(params["a_0"]), float(params["tau_tokens"])
         return a_inf - (a_inf - a_0) * np.exp(-np.maximum(x_arr, 0.0) / tau)
+    if family == "saturating_budget_delayed":
+        a_inf, a_0, tau = float(params["a_inf"]), float(params["a_0"]), float(params["tau_tokens"])
+        b0 = float(params["b0_tokens"])
+        return a_inf - (a_inf - a_0) * np.exp(-np.maximum(x_arr - b0, 0.0) / tau)
     if family == "saturating_votes":
         a_inf, a_1, tau = float(params["a_inf"]), float(params["a_1"]), float(params["tau_votes"])
         return a_inf - (a_inf - a_1) * np.exp(-np.maximum(x_arr - 1.0, 0.0) / tau)

@@ -30,7 +30,8 @@ import pandas as pd
 
 from tpf.cards import AccuracyCard, save_card, sha256_file
 from tpf.errors import DataError
-from tpf.fit.accuracy import AccuracyPriors, CurvePoints, fit_accuracy, fit_saturating
+from tpf.fit.accuracy import AccuracyPriors, CurvePoints, fit_accuracy
+from tpf.fit.accuracy_families import fit_delayed
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TABLE1_CSV = DATA_DIR / "euromlsys25_table1.csv"
@@ -164,22 +165,23 @@ def table1_energy_ratios() -> pd.DataFrame:
 # --- the paper scenario's accuracy card -------------------------------------
 
 
-def cot_tau_from_truncation_curves(
+def cot_shape_from_truncation_curves(
     curves: pd.DataFrame, model: str = TAU_SOURCE_MODEL, max_budget_words: float = 512
-) -> dict[str, float]:
-    """CoT time constant (tokens) per tpf category from MMLU-Pro truncation curves.
+) -> dict[str, tuple[float, float]]:
+    """CoT curve shape ``(tau_tokens, b0_tokens)`` per tpf category from MMLU-Pro truncation curves.
 
     For each category of :data:`MMLU_PRO_CATEGORY_MAP`, the mapped MMLU-Pro
     categories are pooled per budget (counts ``n``, ``n * accuracy_truncated``)
-    over budgets up to ``max_budget_words``, and the saturating curve is fitted
-    in ``approx_budget_tokens``; its ``tau`` is returned.
+    over budgets up to ``max_budget_words``, and the delayed saturating curve
+    (``saturating_budget_delayed``) is fitted in ``approx_budget_tokens``; its
+    time constant and delayed start are returned.
     """
     needed = {"model", "category", "budget_words", "approx_budget_tokens", "n", "accuracy_truncated"}
     missing = needed - set(curves.columns)
     if missing:
         raise DataError(f"MMLU-Pro truncation curves: missing column(s) {sorted(missing)}")
     rows = curves[(curves["model"] == model) & (curves["budget_words"] <= max_budget_words)]
-    taus = {}
+    shapes = {}
     for category_id, sources in MMLU_PRO_CATEGORY_MAP.items():
         part = rows[rows["category"].isin(sources)]
         if set(part["category"]) != set(sources):
@@ -189,8 +191,9 @@ def cot_tau_from_truncation_curves(
             "approx_budget_tokens")[["n", "correct"]].sum()
         points = CurvePoints(pooled.index.to_numpy(float), pooled["n"].to_numpy(float),
                              pooled["correct"].to_numpy(float))
-        taus[category_id] = fit_saturating(points)["tau"]
-    return taus
+        fit = fit_delayed(points)
+        shapes[category_id] = (fit["tau"], fit["b_0"])
+    return shapes
 
 
 def paper_l40s_accuracy_card(
@@ -199,25 +202,29 @@ def paper_l40s_accuracy_card(
     """The accuracy card of the paper scenario (L40S, Llama-3.2-1B and Llama-3.1-8B).
 
     Zero-shot curves are Table 1's constants (``source: published``). The 1B CoT
-    curve passes through (0, zero-shot) and (512, CoT) with its ``tau`` taken
-    from the MMLU-Pro truncation curves of the mapped categories; the 1B MV
-    curve passes through (1 vote, zero-shot) and (16 votes, MV) with the default
-    vote prior. Both are ``source: estimate``. Table 1 has no 8B CoT or MV, so
-    the card has none.
+    curve (``saturating_budget_delayed``) passes through (0, zero-shot) and
+    (512, CoT) with its shape (``tau_tokens``, ``b0_tokens``) taken from the
+    MMLU-Pro truncation curves of the mapped categories; the 1B MV curve passes
+    through (1 vote, zero-shot) and (16 votes, MV) with the default vote prior.
+    Both are ``source: estimate``. Table 1 has no 8B CoT or MV, so the card has none.
     """
     curves_path = Path(mmlu_pro_curves_csv)
     try:
         truncation = pd.read_csv(curves_path)
     except (OSError, pd.errors.ParserError) as exc:
         raise DataError(f"{curves_path}: cannot read MMLU-Pro truncation curves: {exc}") from exc
-    taus = cot_tau_from_truncation_curves(truncation)
-    per_curve_tau = {(MODEL_1B, category, "cot"): tau for category, tau in taus.items()}
+    shapes = cot_shape_from_truncation_curves(truncation)
+    keys = {category: (MODEL_1B, category, "cot") for category in shapes}
     notes = {
-        (MODEL_1B, category, "cot"): f"tau from MMLU-Pro {TAU_SOURCE_MODEL} CoT truncation curves of "
+        keys[category]: f"shape from MMLU-Pro {TAU_SOURCE_MODEL} CoT truncation curves of "
         f"{' + '.join(MMLU_PRO_CATEGORY_MAP[category])}"
-        for category in taus
+        for category in shapes
     }
-    priors = AccuracyPriors(per_curve_tau=per_curve_tau, per_curve_note=notes)
+    priors = AccuracyPriors(
+        per_curve_tau={keys[c]: tau for c, (tau, _) in shapes.items()},
+        per_curve_b0_tokens={keys[c]: b0 for c, (_, b0) in shapes.items()},
+        per_curve_note=notes,
+    )
     return fit_accuracy(
         table1_accuracy_table(n_items_per_category), priors=priors, source="published",
         data_sha256=sha256_file(TABLE1_CSV), table_name=str(TABLE1_CSV),
@@ -233,7 +240,8 @@ def _paper_provenance(curves_path: Path, n_items: int, priors: AccuracyPriors) -
         "n_items_per_category": f"{n_items} (assumed: the paper gives no item counts)",
         "cot_shape_source": (
             f"MMLU-Pro CoT truncation curves of {TAU_SOURCE_MODEL} (TIGER-AI-Lab/MMLU-Pro eval_results), "
-            f"file {curves_path.name}, sha256 {sha256_file(curves_path)}"
+            f"file {curves_path.name}, sha256 {sha256_file(curves_path)}; delayed saturating family "
+            "(tau_tokens, b0_tokens) fitted to budgets up to 512 words"
         ),
         "category_map_table1_to_mmlu_pro": {k: list(v) for k, v in MMLU_PRO_CATEGORY_MAP.items()},
         "mv_shape_source": f"default vote prior tau_votes = {priors.tau_votes:g} (assumption)",
@@ -258,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     save_card(card, args.out)
     for curve in card.curves:
         x = COT_BUDGET_TOKENS if curve.strategy == "cot" else MV_VOTES if curve.strategy == "mv" else 0
-        print(f"{curve.model:13s} {curve.category:17s} {curve.strategy:9s} {curve.family:18s} "
+        print(f"{curve.model:13s} {curve.category:17s} {curve.strategy:9s} {curve.family:25s} "
               f"acc({x:g})={float(curve.accuracy(x)):.3f} source={curve.source}")
     print(f"wrote {args.out}")
     return 0

@@ -97,6 +97,7 @@ def test_shipped_card_passes_through_table1_points():
             table.loc[(category, MODEL_8B, "zero_shot"), "accuracy"])
         values = cot.accuracy(np.linspace(0, 1024, 100))
         assert np.all(np.diff(values) >= -1e-12)
+        assert cot.family == "saturating_budget_delayed" and cot.params["b0_tokens"] > 0
         assert cot.source == "estimate" and mv.source == "estimate"
         assert card.curve(MODEL_1B, category, "zero_shot").source == "published"
         assert not card.has(MODEL_8B, category, "cot")
@@ -115,6 +116,7 @@ def test_shipped_card_is_reproducible_from_the_shared_data(shared_data):
     assert [(c.model, c.category, c.strategy) for c in rebuilt.curves] == [
         (c.model, c.category, c.strategy) for c in shipped.curves]
     for new, old in zip(rebuilt.curves, shipped.curves, strict=True):
-        for key in ("a_0", "a_1", "a_inf", "tau_tokens", "tau_votes", "acc"):
+        assert new.family == old.family
+        for key in ("a_0", "a_1", "a_inf", "tau_tokens", "b0_tokens", "tau_votes", "acc"):
             if key in old.params:
                 assert new.params[key] == pytest.approx(old.params[key], rel=1e-6, abs=1e-9)

@@ -17,8 +17,8 @@ shape is not identifiable and a documented fallback applies:
 1. the zero-shot accuracy of the same (model, category) is added as the point
    at ``b = 0`` (for ``mv`` without a reasoning budget, as the point at
    ``k = 1``: one vote is a zero-shot answer), unless the curve already has it;
-2. ``tau`` is fixed at a prior (:class:`AccuracyPriors`), and only ``a_0`` and
-   ``a_inf`` are fitted.
+2. ``tau`` (and, where the prior gives one, the delayed start ``b0``) is fixed
+   at a prior (:class:`AccuracyPriors`), and only ``a_0`` and ``a_inf`` are fitted.
 
 Such curves carry ``params["fallback"]`` naming the rule and ``source:
 estimate``. Every curve carries its leave-one-x-out mean absolute error
@@ -26,10 +26,19 @@ estimate``. Every curve carries its leave-one-x-out mean absolute error
 fitted without it) where it has at least two distinct points; the card's
 intervals are Wilson score intervals for the curve's ``n_items``.
 
-The optional family ``interpolated`` (``family="interpolated"``) fits a
-monotone piecewise-linear curve instead (weighted isotonic regression through
-the points), for data whose shape is not exponential; ``family="auto"``
-keeps, per curve, whichever of the two has the smaller held-out error.
+``family="delayed"`` fits cot curves with a delayed start instead (family
+``saturating_budget_delayed``): ``a(b) = a_0`` for ``b <= b0``, else
+``a_inf - (a_inf - a_0) * exp(-(b - b0) / tau_tokens)``, with ``b0 >= 0``
+bounded by the second largest budget; it needs at least four distinct budgets
+(with three the saturating family is kept and ``params["family_note"]`` says
+so) and leaves mv curves saturating. The optional family ``interpolated``
+(``family="interpolated"``) fits a monotone piecewise-linear curve (weighted
+isotonic regression through the points). ``family="auto"`` keeps, per curve,
+whichever of saturating, delayed (cot curves with at least four distinct
+budgets only) and interpolated has the smallest held-out error, ties going to
+the earlier one, and records every candidate's error in
+``params["auto_heldout_mae"]``. The family math lives in
+:mod:`tpf.fit.accuracy_families`.
 """
 
 from __future__ import annotations
@@ -44,6 +53,14 @@ import pandas as pd
 
 from tpf.cards import STRATEGIES, AccuracyCard, AccuracyCurve
 from tpf.errors import DataError, FitError
+from tpf.fit.accuracy_families import (
+    CurvePoints,
+    delayed_saturating,
+    fit_delayed,
+    fit_isotonic,
+    fit_saturating,
+    saturating,
+)
 from tpf.schema import aggregate_accuracy, validate_accuracy
 
 # Prior time constants for the fallback rule; curves using them say so.
@@ -54,31 +71,38 @@ from tpf.schema import aggregate_accuracy, validate_accuracy
 # 99% by 16.
 DEFAULT_TAU_TOKENS = 92.0
 DEFAULT_TAU_VOTES = 3.0
-FIT_FAMILIES = ("saturating", "interpolated", "auto")
+FIT_FAMILIES = ("saturating", "delayed", "interpolated", "auto")
+AUTO_CANDIDATES = ("saturating", "delayed", "interpolated")  # in this order; ties keep the first
 MIN_POINTS_FOR_SHAPE = 3
-ZOOM_ROUNDS = 4  # tau search: a 33-point log grid, zoomed 4 times (step / 16 each)
+MIN_POINTS_FOR_DELAY = 4
 
 CurveKey = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
 class AccuracyPriors:
-    """Time constants used when a curve has too few points to fit its shape.
+    """Curve shapes used when a curve has too few points to fit its shape.
 
     ``tau_tokens`` (tokens) for chain-of-thought curves, ``tau_votes`` (votes)
     for majority-vote curves; ``per_curve_tau`` overrides either for one
     (model, category, strategy), with ``per_curve_note`` saying where it came from.
+    ``per_curve_b0_tokens`` gives a cot curve a delayed start ``b0`` (tokens;
+    default 0): its fallback curve is then ``saturating_budget_delayed``.
     """
 
     tau_tokens: float = DEFAULT_TAU_TOKENS
     tau_votes: float = DEFAULT_TAU_VOTES
     per_curve_tau: Mapping[CurveKey, float] = field(default_factory=dict)
     per_curve_note: Mapping[CurveKey, str] = field(default_factory=dict)
+    per_curve_b0_tokens: Mapping[CurveKey, float] = field(default_factory=dict)
 
     def tau(self, key: CurveKey) -> float:
         if key in self.per_curve_tau:
             return float(self.per_curve_tau[key])
         return self.tau_votes if key[2] == "mv" else self.tau_tokens
+
+    def b0(self, key: CurveKey) -> float:
+        return float(self.per_curve_b0_tokens.get(key, 0.0)) if key[2] == "cot" else 0.0
 
     def note(self, key: CurveKey) -> str:
         if key in self.per_curve_note:
@@ -87,176 +111,77 @@ class AccuracyPriors:
         return f"default prior tau = {self.tau(key):g} {unit}"
 
 
-@dataclass(frozen=True)
-class CurvePoints:
-    """The pooled points of one curve: x (budget or votes - 1), items and correct counts."""
-
-    x: np.ndarray
-    n_items: np.ndarray
-    n_correct: np.ndarray
-
-    @property
-    def accuracy(self) -> np.ndarray:
-        return self.n_correct / self.n_items
-
-    def plus(self, x: float, n_items: float, n_correct: float) -> CurvePoints:
-        return CurvePoints(
-            np.append(self.x, x), np.append(self.n_items, n_items), np.append(self.n_correct, n_correct)
-        )
-
-
-# --- the saturating family ---------------------------------------------------
-
-
-def saturating(x: np.ndarray, a_0: float, a_inf: float, tau: float) -> np.ndarray:
-    """``a_inf - (a_inf - a_0) * exp(-x / tau)`` for x >= 0 (x = budget, or votes - 1)."""
-    return a_inf - (a_inf - a_0) * np.exp(-np.maximum(x, 0.0) / tau)
-
-
-def _tau_bounds(x: np.ndarray) -> tuple[float, float]:
-    positive = x[x > 0]
-    low = max(float(positive.min()) / 20.0, 1e-3) if positive.size else 1e-3
-    high = max(float(x.max()) * 20.0, 1.0)
-    return low, high
-
-
-def _weighted_ends(
-    u: np.ndarray, v: np.ndarray, y: np.ndarray, w: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least squares of ``y ~ a_0 * u + a_inf * v`` under ``0 <= a_0 <= a_inf <= 1``.
-
-    One problem per row of ``u, v, w`` (shape ``(n_taus, n_points)``). The
-    optimum is the unconstrained one when feasible, else the best of the optima
-    on the three edges (``a_0 = a_inf``, ``a_0 = 0``, ``a_inf = 1``).
-    """
-    suu, svv, suv = (w * u * u).sum(1), (w * v * v).sum(1), (w * u * v).sum(1)
-    suy, svy, sy = (w * u * y).sum(1), (w * v * y).sum(1), (w * y).sum(1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        flat = np.clip(sy / w.sum(1), 0, 1)
-        zero_start = np.where(svv > 0, np.clip(svy / svv, 0, 1), 0.0)
-        full_end = np.where(suu > 0, np.clip((suy - suv) / suu, 0, 1), 1.0)
-        det = suu * svv - suv * suv
-        free_0, free_inf = (svv * suy - suv * svy) / det, (suu * svy - suv * suy) / det
-    ones, zeros = np.ones_like(flat), np.zeros_like(flat)
-    starts = np.stack([flat, zeros, full_end, np.nan_to_num(free_0)], axis=1)
-    ends = np.stack([flat, zero_start, ones, np.nan_to_num(free_inf)], axis=1)
-    feasible = (det > 1e-12 * suu * svv) & (free_0 >= -1e-12) & (free_0 <= free_inf + 1e-12) & (free_inf <= 1 + 1e-12)
-    residual = y[None, :, None] - starts[:, None, :] * u[:, :, None] - ends[:, None, :] * v[:, :, None]
-    losses = (w[:, :, None] * residual**2).sum(1)
-    losses[:, 3] = np.where(feasible, losses[:, 3], np.inf)
-    pick = np.argmin(losses, axis=1)
-    rows = np.arange(len(pick))
-    return np.clip(starts[rows, pick], 0, 1), np.clip(ends[rows, pick], 0, 1)
-
-
-def _fit_ends(
-    points: CurvePoints, taus: np.ndarray, iterations: int = 12
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Maximum-likelihood ``(a_0, a_inf)`` for each fixed tau, and the likelihoods.
-
-    For a fixed tau the curve is linear in ``(a_0, a_inf)``; Fisher scoring
-    (weighted least squares with weights ``n / (p (1 - p))``, re-weighted
-    ``iterations`` times at most) converges to the binomial maximum-likelihood
-    estimate.
-    """
-    decay = np.exp(-np.maximum(points.x, 0.0)[None, :] / taus[:, None])
-    y = points.accuracy
-    p = np.broadcast_to(np.clip(y, 0.02, 0.98), decay.shape)
-    for _ in range(iterations):
-        a_0, a_inf = _weighted_ends(decay, 1.0 - decay, y, points.n_items / (p * (1.0 - p)))
-        p_new = np.clip(a_0[:, None] * decay + a_inf[:, None] * (1.0 - decay), 1e-6, 1 - 1e-6)
-        converged = np.max(np.abs(p_new - p)) < 1e-13
-        p = p_new
-        if converged:
-            break
-    curve = np.clip(a_inf[:, None] - (a_inf - a_0)[:, None] * decay, 1e-12, 1 - 1e-12)
-    n_wrong = points.n_items - points.n_correct
-    loglik = (points.n_correct * np.log(curve) + n_wrong * np.log1p(-curve)).sum(1)
-    return a_0, a_inf, -loglik / points.n_items.sum()
-
-
-def fit_saturating(points: CurvePoints, tau_fixed: float | None = None) -> dict[str, float]:
-    """Binomial maximum-likelihood fit of ``(a_0, a_inf, tau)`` under ``0 <= a_0 <= a_inf <= 1``.
-
-    The likelihood is profiled over tau: for each tau the end points are fitted
-    exactly (:func:`_fit_ends`); tau is searched on a log grid between
-    ``min(x > 0) / 20`` and ``20 * max(x)``, then on finer grids around the
-    best point (each round narrows the step 16-fold). ``tau_fixed`` fixes tau
-    (the fallback rule). Returns ``{"a_0", "a_inf", "tau"}``.
-    """
-    if tau_fixed is not None:
-        a_0, a_inf, _ = _fit_ends(points, np.asarray([float(tau_fixed)]))
-        return {"a_0": float(a_0[0]), "a_inf": float(a_inf[0]), "tau": float(tau_fixed)}
-    low, high = np.log(_tau_bounds(points.x))
-    grid = np.linspace(low, high, 33)
-    for _ in range(ZOOM_ROUNDS):
-        nll = _fit_ends(points, np.exp(grid), iterations=4)[2]
-        best = int(np.argmin(nll))
-        step = grid[1] - grid[0]
-        grid = np.linspace(max(grid[best] - step, low), min(grid[best] + step, high), 33)
-    log_tau = _parabola_vertex(grid, _fit_ends(points, np.exp(grid), iterations=4)[2])
-    a_0, a_inf, _ = _fit_ends(points, np.asarray([math.exp(log_tau)]))
-    return {"a_0": float(a_0[0]), "a_inf": float(a_inf[0]), "tau": math.exp(log_tau)}
-
-
-def _parabola_vertex(grid: np.ndarray, values: np.ndarray) -> float:
-    """The minimum of the parabola through the best grid point and its neighbours."""
-    best = int(np.argmin(values))
-    if best in (0, len(grid) - 1):
-        return float(grid[best])
-    x0, x1 = grid[best - 1], grid[best]
-    y0, y1, y2 = values[best - 1], values[best], values[best + 1]
-    curvature = y0 - 2 * y1 + y2
-    if curvature <= 0:
-        return float(x1)
-    return float(x1 + 0.5 * (x1 - x0) * (y0 - y2) / curvature)
-
-
-# --- the interpolated (isotonic) family ------------------------------------
-
-
-def fit_isotonic(points: CurvePoints) -> dict[str, list[float]]:
-    """Weighted isotonic regression (pool adjacent violators), weights ``n_items``.
-
-    Returns the knots of a non-decreasing piecewise-linear curve.
-    """
-    order = np.argsort(points.x, kind="stable")
-    xs = points.x[order]
-    blocks: list[list[float]] = []  # [weighted sum, weight, count]
-    for value, weight in zip(points.accuracy[order], points.n_items[order], strict=True):
-        blocks.append([value * weight, weight, 1])
-        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
-            total, weight_sum, count = blocks.pop()
-            blocks[-1] = [blocks[-1][0] + total, blocks[-1][1] + weight_sum, blocks[-1][2] + count]
-    fitted = [b[0] / b[1] for b in blocks for _ in range(int(b[2]))]
-    return {"knots_x": [float(x) for x in xs], "knots_acc": [float(a) for a in fitted]}
-
-
 # --- one curve --------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class CurveRule:
-    """How one curve is fitted: the family, whether tau is fixed, and why."""
+    """How one curve is fitted: the family, whether its shape is fixed, and why.
 
-    family: str  # "saturating" or "interpolated"
+    ``family`` is ``saturating``, ``delayed`` or ``interpolated``; ``tau_fixed``
+    (and for ``delayed`` ``b0_fixed``) fix the shape under the fallback rule;
+    ``note`` says why a requested family was replaced by another.
+    """
+
+    family: str
     tau_fixed: float | None = None
     fallback: str = ""
+    b0_fixed: float = 0.0
+    note: str = ""
 
 
-def _choose_rule(points: CurvePoints, family: str, prior_tau: float, prior_note: str) -> CurveRule:
-    if len(np.unique(points.x)) >= MIN_POINTS_FOR_SHAPE:
+def _shape_rule(n_distinct: int, family: str, strategy: str) -> CurveRule:
+    """The rule for a curve with at least MIN_POINTS_FOR_SHAPE distinct points."""
+    if family != "delayed":
         return CurveRule(family)
-    return CurveRule("saturating", prior_tau, f"fewer than {MIN_POINTS_FOR_SHAPE} distinct points: "
-                     f"tau fixed at {prior_tau:g} ({prior_note})")
+    if strategy != "cot":
+        return CurveRule("saturating", note="the delayed family applies to cot curves only")
+    if n_distinct < MIN_POINTS_FOR_DELAY:
+        return CurveRule("saturating", note=f"fewer than {MIN_POINTS_FOR_DELAY} distinct budgets: "
+                         "b0 not fitted (saturating family)")
+    return CurveRule("delayed")
+
+
+def _choose_rule(points: CurvePoints, family: str, key: CurveKey, priors: AccuracyPriors) -> CurveRule:
+    n_distinct = len(np.unique(points.x))
+    if n_distinct >= MIN_POINTS_FOR_SHAPE:
+        return _shape_rule(n_distinct, family, key[2])
+    tau, b0 = priors.tau(key), priors.b0(key)
+    prefix = f"fewer than {MIN_POINTS_FOR_SHAPE} distinct points: "
+    if b0 > 0:
+        return CurveRule("delayed", tau, prefix + f"tau fixed at {tau:g} and b0 at {b0:g} tokens "
+                         f"({priors.note(key)})", b0_fixed=b0)
+    return CurveRule("saturating", tau, prefix + f"tau fixed at {tau:g} ({priors.note(key)})")
+
+
+def _fit_params(points: CurvePoints, rule: CurveRule) -> dict[str, Any]:
+    """``{"a_0", "a_inf", "tau"[, "b_0"]}`` or the isotonic knots, fitted under ``rule``."""
+    if rule.family == "interpolated":
+        return dict(fit_isotonic(points))
+    if rule.family == "delayed":
+        fixed = None if rule.tau_fixed is None else (rule.tau_fixed, rule.b0_fixed)
+        return fit_delayed(points, fixed)
+    return fit_saturating(points, rule.tau_fixed)
 
 
 def _predict(points: CurvePoints, rule: CurveRule, x_new: np.ndarray) -> np.ndarray:
+    fit = _fit_params(points, rule)
     if rule.family == "interpolated":
-        knots = fit_isotonic(points)
-        return np.interp(x_new, knots["knots_x"], knots["knots_acc"])
-    params = fit_saturating(points, rule.tau_fixed)
-    return saturating(x_new, params["a_0"], params["a_inf"], params["tau"])
+        return np.interp(x_new, fit["knots_x"], fit["knots_acc"])
+    if rule.family == "delayed":
+        return delayed_saturating(x_new, fit["a_0"], fit["a_inf"], fit["tau"], fit["b_0"])
+    return saturating(x_new, fit["a_0"], fit["a_inf"], fit["tau"])
+
+
+def _rule_without_one(rule: CurveRule, n_distinct: int, prior_tau: float) -> CurveRule:
+    """The rule for a held-out fit left with ``n_distinct`` distinct points."""
+    if rule.tau_fixed is not None:
+        return rule
+    if n_distinct < MIN_POINTS_FOR_SHAPE:
+        return CurveRule("saturating", prior_tau)
+    if rule.family == "delayed" and n_distinct < MIN_POINTS_FOR_DELAY:
+        return CurveRule("saturating")
+    return rule
 
 
 def leave_one_x_out_mae(points: CurvePoints, rule: CurveRule, prior_tau: float) -> float | None:
@@ -265,7 +190,7 @@ def leave_one_x_out_mae(points: CurvePoints, rule: CurveRule, prior_tau: float) 
     Defined for curves with at least three distinct points (with two, leaving
     one out leaves nothing to learn a slope from: ``None``). A held-out fit left
     with fewer than three distinct points uses the fallback rule (tau fixed at
-    ``prior_tau``).
+    ``prior_tau``); a delayed fit left with three uses the saturating family.
     """
     if len(np.unique(points.x)) < MIN_POINTS_FOR_SHAPE:
         return None
@@ -275,24 +200,41 @@ def leave_one_x_out_mae(points: CurvePoints, rule: CurveRule, prior_tau: float) 
         rest = CurvePoints(points.x[~held], points.n_items[~held], points.n_correct[~held])
         if rest.x.size == 0:
             continue
-        rest_rule = rule if len(np.unique(rest.x)) >= MIN_POINTS_FOR_SHAPE else CurveRule(
-            "saturating", rule.tau_fixed if rule.tau_fixed is not None else prior_tau
-        )
+        rest_rule = _rule_without_one(rule, len(np.unique(rest.x)), prior_tau)
         observed = points.n_correct[held].sum() / points.n_items[held].sum()
         errors.append(abs(float(_predict(rest, rest_rule, np.asarray([x_out]))[0]) - observed))
     return float(np.mean(errors)) if errors else None
 
 
+def _auto_rule(
+    points: CurvePoints, strategy: str, prior_tau: float
+) -> tuple[CurveRule, float | None, dict[str, float]]:
+    """The candidate family with the smallest leave-one-x-out error (ties keep the earlier one).
+
+    Candidates, in order: saturating, delayed (cot curves with at least
+    MIN_POINTS_FOR_DELAY distinct budgets only), interpolated. Returns the
+    rule, its error and every candidate's error.
+    """
+    n_distinct = len(np.unique(points.x))
+    families = [f for f in AUTO_CANDIDATES
+                if f != "delayed" or (strategy == "cot" and n_distinct >= MIN_POINTS_FOR_DELAY)]
+    maes = {f: leave_one_x_out_mae(points, CurveRule(f), prior_tau) for f in families}
+    best = min(families, key=lambda f: (math.inf if maes[f] is None else maes[f], families.index(f)))
+    return CurveRule(best), maes[best], {f: m for f, m in maes.items() if m is not None}
+
+
 def _curve_params(points: CurvePoints, rule: CurveRule, strategy: str) -> tuple[str, dict[str, Any]]:
+    fit = _fit_params(points, rule)
     if rule.family == "interpolated":
-        knots = fit_isotonic(points)
         if strategy == "mv":
-            knots["knots_x"] = [x + 1.0 for x in knots["knots_x"]]
-        return "interpolated", dict(knots)
-    fit = fit_saturating(points, rule.tau_fixed)
+            fit["knots_x"] = [x + 1.0 for x in fit["knots_x"]]
+        return "interpolated", fit
     if strategy == "mv":
         return "saturating_votes", {"a_inf": fit["a_inf"], "a_1": fit["a_0"], "tau_votes": fit["tau"]}
-    return "saturating_budget", {"a_inf": fit["a_inf"], "a_0": fit["a_0"], "tau_tokens": fit["tau"]}
+    params = {"a_inf": fit["a_inf"], "a_0": fit["a_0"], "tau_tokens": fit["tau"]}
+    if rule.family == "delayed":
+        return "saturating_budget_delayed", {**params, "b0_tokens": fit["b_0"]}
+    return "saturating_budget", params
 
 
 # --- the table --------------------------------------------------------------
@@ -350,16 +292,17 @@ def _fit_one(table: pd.DataFrame, key: CurveKey, rows: pd.DataFrame, family: str
             points = points.plus(0.0, float(anchor_rows["n_items"].sum()), float(anchor_rows["n_correct"].sum()))
             params_extra["anchor"] = anchor_note
     prior_tau = priors.tau(key)
-    rule = _choose_rule(points, "saturating" if family == "auto" else family, prior_tau, priors.note(key))
-    heldout = leave_one_x_out_mae(points, rule, prior_tau)
+    rule = _choose_rule(points, "saturating" if family == "auto" else family, key, priors)
     if family == "auto" and not rule.fallback:
-        other = CurveRule("interpolated")
-        other_mae = leave_one_x_out_mae(points, other, prior_tau)
-        if heldout is None or (other_mae is not None and other_mae < heldout):
-            rule, heldout = other, other_mae
+        rule, heldout, scores = _auto_rule(points, strategy, prior_tau)
+        params_extra["auto_heldout_mae"] = scores
+    else:
+        heldout = leave_one_x_out_mae(points, rule, prior_tau)
     card_family, params = _curve_params(points, rule, strategy)
     if rule.fallback:
         params_extra["fallback"] = rule.fallback
+    if rule.note:
+        params_extra["family_note"] = rule.note
     x_low, x_high = float(points.x.min() + x_offset), float(points.x.max() + x_offset)
     return AccuracyCurve(
         model, category, strategy, card_family, {**params, **params_extra},
@@ -384,8 +327,9 @@ def fit_accuracy(
     ``table`` holds aggregated rows (``n_items``, ``n_correct``) or per-item
     rows (``item_id``, ``correct``); it is validated first (``DataError``
     naming ``table_name``, row and column). ``family`` is ``saturating``
-    (default), ``interpolated`` or ``auto`` for cot and mv curves; ``source``
-    labels curves not fitted by a fallback rule.
+    (default), ``delayed`` (cot curves with >= 4 distinct budgets; others stay
+    saturating), ``interpolated`` or ``auto`` (smallest leave-one-x-out error);
+    ``source`` labels curves not fitted by a fallback rule.
     """
     if family not in FIT_FAMILIES:
         raise FitError(f"family must be one of {FIT_FAMILIES}, got {family!r}")

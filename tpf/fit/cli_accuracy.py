@@ -1,6 +1,6 @@
 """``tpf fit accuracy`` and ``tpf predict accuracy``.
 
-    tpf fit accuracy --data ACCURACY.csv --out CARD.yaml [--family saturating|interpolated|auto]
+    tpf fit accuracy --data ACCURACY.csv --out CARD.yaml [--family saturating|delayed|interpolated|auto]
     tpf predict accuracy --card CARD.yaml --data POINTS.csv --out PRED.csv
 
 ``fit`` writes an accuracy card (atomically: an existing card is replaced only
@@ -76,13 +76,13 @@ def _fit(argv: list[str]) -> int:
 
 
 def _print_summary(card: AccuracyCard) -> None:
-    print(f"{'model':24s} {'category':18s} {'strategy':9s} {'family':18s} {'x_range':>13s} "
+    print(f"{'model':24s} {'category':18s} {'strategy':9s} {'family':25s} {'x_range':>13s} "
           f"{'heldout_mae':>11s}  source")
     for curve in card.curves:
         x_range = "-" if curve.strategy == "zero_shot" else f"{curve.x_range[0]:g}..{curve.x_range[1]:g}"
         mae = "-" if curve.heldout_mae is None else f"{curve.heldout_mae:.4f}"
         flag = " (fallback)" if "fallback" in curve.params else ""
-        print(f"{curve.model:24s} {curve.category:18s} {curve.strategy:9s} {curve.family:18s} "
+        print(f"{curve.model:24s} {curve.category:18s} {curve.strategy:9s} {curve.family:25s} "
               f"{x_range:>13s} {mae:>11s}  {curve.source}{flag}")
 
 
