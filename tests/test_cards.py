@@ -57,3 +57,22 @@ def test_load_card_rejects_non_card(tmp_path):
     path.write_text("just: text\n")
     with pytest.raises(CardError, match="not a tpf card"):
         load_card(path)
+
+
+def test_fitted_accuracy_curves_carry_their_points(tmp_path):
+    import pandas as pd
+
+    from tpf.fit.accuracy import fit_accuracy
+
+    table = pd.DataFrame({
+        "model": ["m"] * 5, "category": ["math"] * 5,
+        "strategy": ["zero_shot", "cot", "cot", "cot", "cot"],
+        "budget_tokens": [0, 64, 128, 256, 512], "votes": [1] * 5,
+        "n_items": [100] * 5, "n_correct": [20, 30, 40, 45, 47],
+    })
+    card = fit_accuracy(table)
+    loaded = load_card(save_card(card, tmp_path / "acc.yaml"))
+    cot = loaded.curve("m", "math", "cot")
+    assert [p[0] for p in cot.points] == [64.0, 128.0, 256.0, 512.0]
+    assert [p[1] for p in cot.points] == pytest.approx([0.30, 0.40, 0.45, 0.47])
+    assert loaded.curve("m", "math", "zero_shot").points == [[0.0, 0.2, 100.0]]

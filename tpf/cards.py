@@ -212,6 +212,8 @@ class AccuracyCurve:
     for ``mv`` it is the vote count (``votes``; each vote may itself carry a
     budget, ``budget_tokens``); for ``zero_shot`` it is ignored.
     ``n_items`` is the number of graded items behind the curve (for intervals).
+    ``points`` are the data the curve was fitted on, ``[x, accuracy, n_items]``
+    with x in the curve's own argument (tokens or votes), for plots and audits.
     """
 
     model: str
@@ -224,6 +226,7 @@ class AccuracyCurve:
     budget_tokens: int = 0
     heldout_mae: float | None = None
     source: str = "measured"
+    points: list[list[float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

@@ -278,7 +278,8 @@ def _fit_one(table: pd.DataFrame, key: CurveKey, rows: pd.DataFrame, family: str
         points = _pooled_points(rows, None)
         heldout = _constant_heldout_mae(_pooled_points(rows, "budget_tokens"))
         return AccuracyCurve(model, category, strategy, "constant", {"acc": float(points.accuracy[0])},
-                             n_items=int(points.n_items[0]), heldout_mae=heldout, source=source)
+                             n_items=int(points.n_items[0]), heldout_mae=heldout, source=source,
+                             points=_point_list(points, 0.0))
     if strategy == "mv" and rows["budget_tokens"].nunique() > 1:
         raise FitError(f"{model}/{category}/mv: rows carry several budget_tokens "
                        f"{sorted(rows['budget_tokens'].unique())}; a card holds one mv curve per "
@@ -309,7 +310,14 @@ def _fit_one(table: pd.DataFrame, key: CurveKey, rows: pd.DataFrame, family: str
         n_items=int(points.n_items.min()), x_range=(x_low, x_high),
         budget_tokens=int(rows["budget_tokens"].iloc[0]) if strategy == "mv" else 0,
         heldout_mae=heldout, source="estimate" if rule.fallback else source,
+        points=_point_list(points, x_offset),
     )
+
+
+def _point_list(points: CurvePoints, x_offset: float) -> list[list[float]]:
+    """``[x, accuracy, n_items]`` per pooled point, x in the curve's own argument."""
+    return [[float(x + x_offset), float(acc), float(n)]
+            for x, acc, n in zip(points.x, points.accuracy, points.n_items, strict=True)]
 
 
 def fit_accuracy(

@@ -214,15 +214,27 @@ def accuracy_curves(card: AccuracyCard, categories: list[str], path: Path,
             if points is not None and len(points):
                 mine = points[(points["model"] == model) & (points["category"] == category)]
                 panel.scatter(mine["budget_tokens"], mine["accuracy"], s=14, color=color)
+            else:
+                _draw_card_points(panel, shown, model, category, color)
         panel.set_title(f"{model}")
         panel.set_xlim(*budgets_tokens)
         panel.set_xlabel("CoT budget (tokens); dotted: zero-shot")
         panel.grid(alpha=0.3)
     panels[0].set_ylabel("accuracy")
     panels[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    has_points = points is not None and len(points) > 0
+    has_points = (points is not None and len(points) > 0) or any(
+        c.points for c in shown if c.strategy in ("cot", "zero_shot"))
     figure.suptitle("Accuracy cards: fitted curves" + (" (dots: data points)" if has_points else ""))
     return _save(figure, path)
+
+
+def _draw_card_points(panel: Axes, curves: list, model: str, category: str, color: str) -> None:
+    """The points a card's CoT and zero-shot curves were fitted on (x = budget in tokens)."""
+    for curve in curves:
+        if (curve.model, curve.category) != (model, category) or curve.strategy == "mv":
+            continue
+        for x, accuracy, _ in curve.points:
+            panel.scatter(x if curve.strategy == "cot" else 0.0, accuracy, s=16, color=color, zorder=3)
 
 
 def sweep_plot(summary: pd.DataFrame, parameter: str, path: Path, dpi: int = 110) -> Path:
