@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tpf.atomic import write_text_atomic
 from tpf.simulate.carbon import hour_of_day_means, read_electricitymaps_csv
 
 ZONES = ("US-CAL-CISO", "US-MIDW-LGEE", "NO")
@@ -41,7 +42,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("tpf/data/carbon_profiles.csv"))
     args = parser.parse_args()
     table = profiles(args.data_dir)
-    table.to_csv(args.out, index=False)
+    write_text_atomic(args.out, table.to_csv(index=False))
     print(table.groupby("zone")["carbon_g_per_kwh_direct"].agg(["min", "mean", "max"]).round(1))
     print(f"wrote {args.out}")
 

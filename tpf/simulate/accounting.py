@@ -35,11 +35,12 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from tpf.cards import EnergyCard
+from tpf.domain import STRATEGIES
 from tpf.errors import CardError, ConfigError
 from tpf.simulate.carbon import carbon_per_hour, pue_per_hour
 from tpf.simulate.result import SimResult
 
-STRATEGY_CODES = {"zero_shot": 0, "cot": 1, "mv": 2}
+STRATEGY_CODES = {name: code for code, name in enumerate(STRATEGIES)}  # zero_shot 0, cot 1, mv 2
 STRATEGY_NAMES = tuple(STRATEGY_CODES)
 SECONDS_PER_HOUR = 3600.0
 J_PER_KWH = 3.6e6
@@ -289,7 +290,7 @@ class HourlyLedger:
             "query_energy_j": query_j, "idle_energy_j": idle_j, "it_energy_j": it_j,
             "it_energy_kwh": it_j / J_PER_KWH, "pue": pue_hour, "facility_energy_kwh": facility_kwh,
             "carbon_g_per_kwh": carbon, "carbon_kg": facility_kwh * carbon / 1000.0,
-            "avg_facility_kw": facility_kwh / (SECONDS_PER_HOUR / 3600.0),
+            "avg_facility_kw": facility_kwh,  # kWh over one hour
             "peak_facility_kw": bin_kw.reshape(self.n_hours, self.bins_per_hour).max(axis=1),
             "busy_gpu_s": self._per_hour(self.busy_gpu_s_bin), "powered_gpus": self.powered_gpus,
             "expected_accuracy": accuracy,

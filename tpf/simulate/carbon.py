@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from tpf.domain import Facility, Grid
 from tpf.errors import ConfigError, DataError
 
 INTENSITY_COLUMNS = {
@@ -219,18 +220,23 @@ def per_hour(values: ArrayLike, n_hours: int, name: str) -> np.ndarray:
     return out
 
 
+def _checked_per_hour(values: ArrayLike, n_hours: int, name: str, check: Callable[[tuple[float, ...]], object]) -> np.ndarray:
+    """:func:`per_hour`, then the domain object's own range check on every hour (first 10 problems)."""
+    hourly = per_hour(values, n_hours, name)
+    try:
+        check(tuple(hourly.tolist()))
+    except ConfigError as exc:
+        raise ConfigError(exc.problems[:10]) from None
+    return hourly
+
+
 def pue_per_hour(pue: ArrayLike, n_hours: int) -> np.ndarray:
-    """Hourly PUE (constant or one value per hour); each must be >= 1."""
-    values = per_hour(pue, n_hours, "facility.pue")
-    bad = [f"facility.pue[{i}]: must be >= 1.0, got {v}" for i, v in enumerate(values) if not v >= 1.0]
-    if bad:
-        raise ConfigError(bad[:10])
-    return values
+    """Hourly PUE (constant or one value per hour); each must be >= 1 (:meth:`Facility.validate`)."""
+    return _checked_per_hour(pue, n_hours, "facility.pue", lambda v: Facility(pue=v).validate(n_hours))
 
 
 def carbon_per_hour(carbon_g_per_kwh: ArrayLike, n_hours: int) -> np.ndarray:
-    values = per_hour(carbon_g_per_kwh, n_hours, "grid.carbon_g_per_kwh")
-    bad = [f"grid.carbon_g_per_kwh[{i}]: must be >= 0, got {v}" for i, v in enumerate(values) if not v >= 0]
-    if bad:
-        raise ConfigError(bad[:10])
-    return values
+    """Hourly grid intensity (gCO2/kWh); each must be >= 0 (:meth:`Grid.validate`)."""
+    return _checked_per_hour(
+        carbon_g_per_kwh, n_hours, "grid.carbon_g_per_kwh", lambda v: Grid(carbon_g_per_kwh=v).validate(n_hours)
+    )

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from tpf.atomic import write_text_atomic
+
 HOURLY_COLUMNS = (
     "hour", "served_queries", "output_tokens", "output_tokens_per_s",
     "latency_p50_s", "latency_p95_s", "latency_p99_s",
@@ -43,11 +45,14 @@ class SimResult:
     notes: dict[str, Any] = field(default_factory=dict)
 
     def write(self, directory: str | Path) -> Path:
-        """Write ``hourly.csv``, ``totals.csv`` and, if kept, ``records.csv`` to ``directory``."""
+        """Write ``hourly.csv``, ``totals.csv`` and, if kept, ``records.csv`` to ``directory``.
+
+        Each file is replaced only once its new content is complete (:mod:`tpf.atomic`).
+        """
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        self.hourly.to_csv(out / "hourly.csv", index=False)
-        pd.Series(self.totals, name="value").rename_axis("quantity").to_csv(out / "totals.csv")
+        write_text_atomic(out / "hourly.csv", self.hourly.to_csv(index=False))
+        write_text_atomic(out / "totals.csv", pd.Series(self.totals, name="value").rename_axis("quantity").to_csv())
         if self.records is not None:
-            self.records.to_csv(out / "records.csv", index=False)
+            write_text_atomic(out / "records.csv", self.records.to_csv(index=False))
         return out

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tpf.atomic import write_text_atomic
 from tpf.domain import Workload
 from tpf.errors import ConfigError, DataError
 
@@ -280,10 +281,8 @@ def write_trace(batch: RequestBatch, path: str | Path) -> Path:
         "category": batch.category_names(),
     })
     if path.suffix == ".jsonl":
-        path.write_text("".join(json.dumps(r) + "\n" for r in frame.to_dict("records")))
-    else:
-        frame.to_csv(path, index=False, float_format="%.6f")
-    return path
+        return write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in frame.to_dict("records")))
+    return write_text_atomic(path, frame.to_csv(index=False, float_format="%.6f"))
 
 
 # --- transformations ---------------------------------------------------------
