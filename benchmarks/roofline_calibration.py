@@ -35,17 +35,16 @@ from scipy.optimize import least_squares
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tpf.cards import EnergyCard, load_card  # noqa: E402
 from tpf.errors import ConfigError  # noqa: E402
 from tpf.fit.importers import import_wilkins  # noqa: E402
 from tpf.fit.roofline import (  # noqa: E402
     OVERHEAD_PRESETS,
     RooflineAssumptions,
+    load_shipped_card,
     roofline_assumptions,
     roofline_point,
-    shipped_card_name,
-    shipped_cards_dir,
 )
+from tpf.published import table1_zero_shot_ratios  # noqa: E402
 from tpf.specs import hardware_spec, model_architecture  # noqa: E402
 
 WILKINS_HARDWARE = "a100_40gb"
@@ -58,9 +57,6 @@ SECOND_FACTORS = {
     "memory_power_share": (0.5, 0.0, 1.0),
     "compute_efficiency": (0.5, 0.05, 1.0),
 }
-# EuroMLSys'25 Table 1, Llama-3.1-8B zero-shot energy change vs Llama-3.2-1B zero-shot (printed, %).
-TABLE1_8B_VS_1B_PCT = {"computer_science": 42, "economics": 65, "engineering": 36, "health": 44,
-                       "humanities": 63, "math": 37, "natural_sciences": 41, "sociology": 40}
 
 
 def load_wilkins_points(path: Path) -> pd.DataFrame:
@@ -213,7 +209,7 @@ def mlenergy_report(path: Path, n_in: float) -> list[str]:
 
 
 def table1_report() -> list[str]:
-    printed = {k: 1 + v / 100 for k, v in TABLE1_8B_VS_1B_PCT.items()}
+    printed = table1_zero_shot_ratios()  # EuroMLSys'25 Table 1, Llama-3.1-8B vs -3.2-1B zero-shot
     lines = [f"\nEuroMLSys'25 Table 1 (L40S, batch 1, 1 output token): energy(8B)/energy(1B) printed "
              f"{min(printed.values()):.2f} .. {max(printed.values()):.2f} (mean {np.mean(list(printed.values())):.2f})"]
     for name in OVERHEAD_PRESETS:
@@ -224,16 +220,10 @@ def table1_report() -> list[str]:
             small = roofline_point("llama-3.2-1b", "l40s", n_in, 1, 1, assumptions=a).energy_j
             ratios.append(f"n_in={n_in} {big:.2f}/{small:.2f} J = {big / small:.2f}")
         lines.append(f"  preset {name:12s} " + "; ".join(ratios))
-    card_8b, card_1b = _shipped("llama-3.1-8b"), _shipped("llama-3.2-1b")
+    card_8b, card_1b = load_shipped_card("llama-3.1-8b", "l40s"), load_shipped_card("llama-3.2-1b", "l40s")
     cards = [f"n_in={n} {float(card_8b.energy_j(n, 1, 1) / card_1b.energy_j(n, 1, 1)):.2f}" for n in (64, 128, 256, 512)]
     lines.append(f"  shipped cards ({card_8b.method}): " + "; ".join(cards))
     return lines
-
-
-def _shipped(model: str) -> EnergyCard:
-    card = load_card(shipped_cards_dir() / shipped_card_name(model, "l40s"))
-    assert isinstance(card, EnergyCard)
-    return card
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,24 +40,19 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tpf.cards import EnergyCard, load_card  # noqa: E402
 from tpf.errors import ConfigError  # noqa: E402
 from tpf.fit.roofline import (  # noqa: E402
     OVERHEAD_PRESETS,
     RooflineAssumptions,
+    load_shipped_card,
     roofline_assumptions,
     roofline_point,
-    shipped_card_name,
-    shipped_cards_dir,
 )
 from tpf.fit.transfer import transfer_values  # noqa: E402
+from tpf.published import table1_zero_shot_ratios  # noqa: E402
 from tpf.specs import hardware_spec, model_architecture  # noqa: E402
 
 KEYS = ["task", "Model", "TP", "PP", "max_batch_size_cfg"]
-# EuroMLSys'25 (Wilhelm, Wittkopp, Kao), Table 1: Llama 8B zero-shot energy change vs
-# Llama 1B zero-shot, as printed; used when tpf.published is unavailable.
-TABLE1_8B_VS_1B_PCT = {"computer_science": 42, "economics": 65, "engineering": 36, "health": 44,
-                       "humanities": 63, "math": 37, "natural_sciences": 41, "sociology": 40}
 
 
 def load_pairs(path: Path) -> tuple[pd.DataFrame, list[str]]:
@@ -140,26 +135,9 @@ def _pct(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return shown
 
 
-def table1_ratios() -> dict[str, float]:
-    """Printed 8B-vs-1B energy ratio per category, from tpf.published where present."""
-    try:
-        from tpf.published import table1_energy_ratios
-    except ImportError:
-        return {k: 1 + v / 100 for k, v in TABLE1_8B_VS_1B_PCT.items()}
-    table = table1_energy_ratios()
-    rows = table[(table["model"] == "Llama-3.1-8B") & (table["strategy"] == "zero_shot")]
-    return dict(zip(rows["category"], rows["energy_ratio"], strict=True))
-
-
-def _shipped(model: str) -> EnergyCard:
-    card = load_card(shipped_cards_dir() / shipped_card_name(model, "l40s"))
-    assert isinstance(card, EnergyCard)
-    return card
-
-
 def table1_comparison() -> str:
-    printed = table1_ratios()
-    small, large = _shipped("llama-3.2-1b"), _shipped("llama-3.1-8b")
+    printed = table1_zero_shot_ratios()  # EuroMLSys'25 Table 1, as printed
+    small, large = load_shipped_card("llama-3.2-1b", "l40s"), load_shipped_card("llama-3.1-8b", "l40s")
     lines = ["EuroMLSys'25 Table 1 (L40S, batch 1, 1 output token): energy(8B) / energy(1B)",
              f"  printed per category: {', '.join(f'{k} {v:.2f}' for k, v in printed.items())}",
              f"  printed range {min(printed.values()):.2f} .. {max(printed.values()):.2f}, "

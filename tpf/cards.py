@@ -189,12 +189,9 @@ def evaluate_accuracy_family(family: str, params: dict[str, Any], x: ArrayLike) 
     x_arr = np.asarray(x, dtype=np.float64)
     if family == "constant":
         return np.full_like(x_arr, float(params["acc"]))
-    if family == "saturating_budget":
+    if family in ("saturating_budget", "saturating_budget_delayed"):
         a_inf, a_0, tau = float(params["a_inf"]), float(params["a_0"]), float(params["tau_tokens"])
-        return a_inf - (a_inf - a_0) * np.exp(-np.maximum(x_arr, 0.0) / tau)
-    if family == "saturating_budget_delayed":
-        a_inf, a_0, tau = float(params["a_inf"]), float(params["a_0"]), float(params["tau_tokens"])
-        b0 = float(params["b0_tokens"])
+        b0 = float(params["b0_tokens"]) if family == "saturating_budget_delayed" else 0.0
         return a_inf - (a_inf - a_0) * np.exp(-np.maximum(x_arr - b0, 0.0) / tau)
     if family == "saturating_votes":
         a_inf, a_1, tau = float(params["a_inf"]), float(params["a_1"]), float(params["tau_votes"])

@@ -162,6 +162,13 @@ def table1_energy_ratios() -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def table1_zero_shot_ratios(model: str = MODEL_8B) -> dict[str, float]:
+    """Printed zero-shot energy of ``model`` relative to the 1B zero-shot run, per category id."""
+    table = table1_energy_ratios()
+    rows = table[(table["model"] == model) & (table["strategy"] == "zero_shot")]
+    return dict(zip(rows["category"], rows["energy_ratio"].astype(float), strict=True))
+
+
 # --- the paper scenario's accuracy card -------------------------------------
 
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-import pandas as pd
-
-from tpf.atomic import write_text_atomic
 from tpf.cards import SOURCES, AccuracyCard, load_card, save_card, sha256_file
 from tpf.errors import CardError, DataError
 from tpf.fit.accuracy import (
@@ -28,6 +25,7 @@ from tpf.fit.accuracy import (
     fit_accuracy,
     predict_accuracy,
 )
+from tpf.fit.importers import write_table
 from tpf.schema import read_accuracy, read_csv_text
 
 
@@ -86,10 +84,6 @@ def _print_summary(card: AccuracyCard) -> None:
               f"{x_range:>13s} {mae:>11s}  {curve.source}{flag}")
 
 
-def _write_csv_atomically(frame: pd.DataFrame, path: str) -> None:
-    write_text_atomic(path, frame.to_csv(index=False))
-
-
 def _predict(argv: list[str]) -> int:
     args = _predict_parser().parse_args(argv)
     card = load_card(args.card)
@@ -97,7 +91,7 @@ def _predict(argv: list[str]) -> int:
         raise CardError(f"{args.card}: an energy card; tpf predict accuracy needs an accuracy card")
     points = read_csv_text(args.data)
     predicted = predict_accuracy(card, points, table_name=str(args.data))
-    _write_csv_atomically(predicted, args.out)
+    write_table(predicted, args.out)
     outside = int((~predicted["in_range"].astype(bool)).sum())
     print(f"wrote {args.out}: {len(predicted)} rows"
           + (f", {outside} outside their curve's fitted range (in_range=False)" if outside else ""))

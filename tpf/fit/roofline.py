@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-from tpf.cards import CurveFit, EnergyCard, ValidRange, save_card
+from tpf.cards import CurveFit, EnergyCard, ValidRange, load_card, save_card
 from tpf.errors import CardError, ConfigError
 from tpf.fit.families import FloatArray, get_family
 from tpf.specs import HardwareSpec, ModelArch, hardware_spec, model_architecture
@@ -290,8 +290,9 @@ def roofline_grid(
     assumptions: RooflineAssumptions | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Energy per request (J) and window duration (s) at each point of equal-length arrays."""
+    arch, hw = model_architecture(model), hardware_spec(hardware)  # resolved once, not per point
     points = [
-        roofline_point(model, hardware, i, o, b, gpus, assumptions)
+        roofline_point(arch, hw, i, o, b, gpus, assumptions)
         for i, o, b in zip(n_in, n_out, batch_size, strict=True)
     ]
     return (np.array([p.energy_j for p in points]), np.array([p.duration_s for p in points]))
@@ -440,6 +441,15 @@ def shipped_cards_dir() -> Path:
 
 def shipped_card_name(model: str, hardware: str) -> str:
     return f"{model}@{hardware}.yaml"
+
+
+def load_shipped_card(model: str, hardware: str) -> EnergyCard:
+    """The shipped estimated energy card of ``model`` on ``hardware`` (catalog keys)."""
+    path = shipped_cards_dir() / shipped_card_name(model, hardware)
+    card = load_card(path)
+    if not isinstance(card, EnergyCard):
+        raise CardError(f"{path}: an accuracy card; a shipped energy card was expected")
+    return card
 
 
 def write_shipped_cards(directory: str | Path | None = None) -> list[Path]:

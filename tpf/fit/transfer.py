@@ -45,25 +45,6 @@ from tpf.fit.roofline import (
 )
 from tpf.specs import HardwareSpec, ModelArch, hardware_spec, model_architecture
 
-
-def transfer_ratio(
-    model: str | ModelArch,
-    from_hardware: str | HardwareSpec,
-    to_hardware: str | HardwareSpec,
-    n_in: FloatArray,
-    n_out: FloatArray,
-    batch_size: FloatArray,
-    gpus: int = 1,
-    assumptions: RooflineAssumptions | None = None,
-) -> tuple[FloatArray, FloatArray]:
-    """Roofline energy and duration ratios ``to / from`` at each point (arrays of equal length)."""
-    arrays = [np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (n_in, n_out, batch_size)]
-    n_in_a, n_out_a, batch_a = np.broadcast_arrays(*arrays)
-    e_from, t_from = roofline_grid(model, from_hardware, n_in_a, n_out_a, batch_a, gpus, assumptions)
-    e_to, t_to = roofline_grid(model, to_hardware, n_in_a, n_out_a, batch_a, gpus, assumptions)
-    return e_to / e_from, t_to / t_from
-
-
 TRANSFER_METHODS = ("ratio", "split")
 
 
