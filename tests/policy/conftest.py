@@ -9,10 +9,8 @@ import pandas as pd
 import pytest
 
 from tpf.policy import Policy, policy_to_dict, save_policy
-from tpf.policy.build import ClassSpec, expectations_from_plan, policy_from_plan
+from tpf.policy.build import ALLOCATION_LAYOUT, ClassSpec, expectations_from_plan, policy_from_plan
 
-COLUMNS = ["class_name", "period", "option_id", "model", "hardware", "strategy",
-           "budget_tokens", "votes", "share", "queries"]
 NIGHT_HOURS = tuple(range(0, 7)) + tuple(range(20, 24))
 
 
@@ -37,7 +35,7 @@ def make_allocation() -> pd.DataFrame:
             ("math-long", t, "m8-zs", "llama-8b", "L40S", "zero_shot", 0, 1, 0.2, 40.0),
             ("other", t, "m8-zs", "llama-8b", "L40S", "zero_shot", 0, 1, 1.0, 300.0),
         ]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=list(ALLOCATION_LAYOUT))
 
 
 def make_options() -> pd.DataFrame:

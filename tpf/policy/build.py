@@ -35,6 +35,9 @@ from tpf.policy.router import Router
 from tpf.policy.validate import load_policy
 
 ALLOCATION_COLUMNS = ("class_name", "period", "model", "strategy", "budget_tokens", "votes", "share", "queries")
+# the planner's allocation layout, as policy_to_allocation writes it
+ALLOCATION_LAYOUT = ("class_name", "period", "option_id", "model", "hardware", "strategy",
+                     "budget_tokens", "votes", "share", "queries")
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 J_PER_KWH = 3.6e6
@@ -371,6 +374,4 @@ def policy_to_allocation(
                 d = choice.decision
                 rows.append((cls.name, period, d.option_id, d.model, d.hardware, d.strategy,
                              d.max_new_tokens, d.votes, choice.weight, choice.weight * demand))
-    columns = ["class_name", "period", "option_id", "model", "hardware", "strategy",
-               "budget_tokens", "votes", "share", "queries"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=list(ALLOCATION_LAYOUT))

@@ -11,11 +11,14 @@ import sys
 
 import pandas as pd
 
-from tpf.policy.build import ClassSpec, default_provenance, expectations_from_plan, policy_from_plan
+from tpf.policy.build import (
+    ALLOCATION_LAYOUT,
+    ClassSpec,
+    default_provenance,
+    expectations_from_plan,
+    policy_from_plan,
+)
 from tpf.policy.validate import save_policy
-
-COLUMNS = ["class_name", "period", "option_id", "model", "hardware", "strategy",
-           "budget_tokens", "votes", "share", "queries"]
 
 
 def demo_allocation() -> pd.DataFrame:
@@ -30,7 +33,7 @@ def demo_allocation() -> pd.DataFrame:
             ("math-long", period, "m70-zs", "llama-70b", "L40S", "zero_shot", 0, 1, 1.0, 200.0),
             ("other", period, "m8-zs", "llama-8b", "L40S", "zero_shot", 0, 1, 1.0, 300.0),
         ]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=list(ALLOCATION_LAYOUT))
 
 
 def demo_options() -> pd.DataFrame:
