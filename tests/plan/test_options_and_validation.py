@@ -59,6 +59,13 @@ def test_unknown_model_in_strategies_is_named():
                       {"small": {"zero_shot": True}, "large": {"zero_shot": True}})
 
 
+@pytest.mark.parametrize("spec, field", [({"cot": ["abc"]}, "strategies.cot"), ({"mv": 5}, "strategies.mv"),
+                                         ({"cot_used_fraction": "x"}, "strategies.cot_used_fraction")])
+def test_malformed_strategy_values_name_the_key(spec, field):
+    with pytest.raises(ConfigError, match=field):
+        StrategySpec.from_mapping(spec)
+
+
 def _build(options, workload=None, facility=None, grid=None, fleet=None, settings=None):
     return build_model(options, workload or Workload((QueryClass("A", "A", 100.0, (1.0,)),
                                                       QueryClass("B", "B", 100.0, (1.0,))), 1),

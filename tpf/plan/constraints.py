@@ -142,11 +142,8 @@ def add_accuracy_floors(model: pyo.ConcreteModel, data: PlanData, block: RowBloc
     """
     rhs, slack = _rhs_and_slack(model, block, elastic)
     columns = model.column
-    floored = np.flatnonzero(~np.isnan(data.accuracy_floors))
-    row_of_class = -np.ones(len(data.class_names), dtype=np.int64)
-    row_of_class[floored] = np.arange(len(floored))
-    weight = (data.col_queries / data.class_queries[data.col_class] * data.col_accuracy)[columns]
-    row = row_of_class[data.col_class[columns]]
+    weight = (data.col_class_weight * data.col_accuracy)[columns]
+    row = data.col_floor_row()[columns]
     rows = group_positions(np.where(row >= 0, row, block.size), block.size + 1)
     model.accuracy_floor = pyo.Constraint(
         model.accuracy_floor_index,

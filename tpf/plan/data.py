@@ -9,7 +9,8 @@ energy in kWh, power in kW, carbon in kg, GPU time in GPU-hours.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,18 @@ class PlanData:
     def col_weight(self) -> np.ndarray:
         """Share of all queries one unit of a column's share stands for."""
         return self.col_queries / self.total_queries
+
+    @property
+    def col_class_weight(self) -> np.ndarray:
+        """Share of its class's queries over the horizon one unit of a column's share stands for."""
+        return self.col_queries / self.class_queries[self.col_class]
+
+    def col_floor_row(self) -> np.ndarray:
+        """Per column: its ``accuracy_floor`` row (floored classes in class order), -1 if none."""
+        floored = np.flatnonzero(~np.isnan(self.accuracy_floors))
+        row_of_class = -np.ones(len(self.class_names), dtype=np.int64)
+        row_of_class[floored] = np.arange(len(floored))
+        return row_of_class[self.col_class]
 
 
 def _as_table(options: OptionTable | pd.DataFrame) -> pd.DataFrame:
@@ -230,13 +243,7 @@ def with_options(data: PlanData, table: pd.DataFrame, settings: PlannerSettings 
     served = np.zeros(len(data.class_names), dtype=bool)
     served[kept["class_name"].map(class_index).to_numpy(np.int64)] = True
     demand = np.where(served[:, None], data.demand_queries, 0.0)
-    idle_kw = data.idle_power_kw
-    columns = _columns(kept, data.class_names, data.model_names, demand, data.gpu_vars, idle_kw)
-    return PlanData(
-        options=kept, pruned=kept.iloc[:0], class_names=data.class_names,
-        model_names=data.model_names, period_s=data.period_s, pue=data.pue,
-        carbon_g_per_kwh=data.carbon_g_per_kwh, demand_queries=demand, gpu_vars=data.gpu_vars,
-        fleet_gpus=data.fleet_gpus, utilization=data.utilization, idle_power_kw=idle_kw,
-        settings=settings or data.settings, cap_facility_power_kw=data.cap_facility_power_kw,
-        accuracy_floors=data.accuracy_floors, **columns,
-    )
+    columns: dict[str, Any] = _columns(kept, data.class_names, data.model_names, demand, data.gpu_vars,
+                       data.idle_power_kw)
+    return replace(data, options=kept, pruned=kept.iloc[:0], demand_queries=demand,
+                   settings=settings or data.settings, **columns)

@@ -20,7 +20,6 @@ import pyomo.environ as pyo
 
 from tpf.errors import ConfigError, InfeasiblePlanError, SolverError
 from tpf.plan.highs_direct import min_relaxation
-from tpf.plan.lp import build_lp
 from tpf.plan.model import COLUMN_GENERATION_THRESHOLD, PlanModel, build_diagnosis_model
 
 PHRASES = {
@@ -92,9 +91,7 @@ def _pyomo_slacks(plan_model: PlanModel, solver: str) -> np.ndarray:
 
 
 def _matrix_slacks(plan_model: PlanModel, engine: str) -> np.ndarray:
-    if plan_model.lp is None:
-        plan_model.lp = build_lp(plan_model.data)
-    lp = plan_model.lp
+    lp = plan_model.linear_program()
     relaxable = np.concatenate([np.full(b.size, b.name in PHRASES) for b in lp.blocks])
     generate = engine == "column_generation" or (
         engine == "auto" and plan_model.data.n_columns > COLUMN_GENERATION_THRESHOLD)

@@ -104,14 +104,13 @@ class ColumnGenerationResult:
     rounds: int
 
 
-def _slack_matrix(lp: LinearProgram) -> tuple[sp.csc_matrix, np.ndarray]:
-    """One elastic column per coupling row (all rows but demand), and its phase-1 price."""
-    coupling = np.arange(lp.blocks[0].size, lp.matrix.shape[0])
-    signs = np.concatenate([np.full(b.size, -1.0 if b.sense == "<=" else 1.0) for b in lp.blocks[1:]])
-    rhs = np.concatenate([b.rhs for b in lp.blocks[1:]]) if len(lp.blocks) > 1 else np.zeros(0)
-    slack = sp.csc_matrix((signs, (coupling, np.arange(len(coupling)))),
-                          shape=(lp.matrix.shape[0], len(coupling)))
-    return slack, 1.0 / np.maximum(np.abs(rhs), 1e-6)
+def _slack_matrix(lp: LinearProgram, rows: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray]:
+    """One elastic column per row of ``rows`` (loosening it), and its price ``1 / max(|rhs|, 1e-6)``."""
+    sense = np.concatenate([np.full(b.size, -1.0 if b.sense == "<=" else 1.0) for b in lp.blocks])
+    rhs = np.concatenate([b.rhs for b in lp.blocks])
+    slack = sp.csc_matrix((sense[rows], (rows, np.arange(len(rows)))),
+                          shape=(lp.matrix.shape[0], len(rows)))
+    return slack, 1.0 / np.maximum(np.abs(rhs[rows]), 1e-6)
 
 
 def _elastic_master(data: PlanData, lp: LinearProgram, slack: sp.csc_matrix,
@@ -141,7 +140,8 @@ def column_generation(data: PlanData, lp: LinearProgram, *, method: str = "simpl
                       tol: float = 1e-9, max_rounds: int = 200) -> ColumnGenerationResult:
     """Find a small column set whose restricted LP has the full LP's optimum (see module doc)."""
     n_x = lp.n_x
-    slack, slack_price = _slack_matrix(lp)
+    coupling = np.arange(lp.blocks[0].size, lp.matrix.shape[0])   # every row but demand
+    slack, slack_price = _slack_matrix(lp, coupling)
     highs, master_index = _elastic_master(data, lp, slack, slack_price, method)
     zero_cost = np.zeros(lp.matrix.shape[1])
     master_index, rounds = _price_loop(highs, lp, zero_cost, master_index, data.col_demand_row,
@@ -174,10 +174,7 @@ def min_relaxation(data: PlanData, lp: LinearProgram, relaxable: np.ndarray, *,
     optimum; otherwise in full (a MILP keeps its integer GPU counts).
     """
     rows = np.flatnonzero(relaxable)
-    sense = np.concatenate([np.full(b.size, -1.0 if b.sense == "<=" else 1.0) for b in lp.blocks])
-    rhs = np.concatenate([b.rhs for b in lp.blocks])
-    slack = sp.csc_matrix((sense[rows], (rows, np.arange(len(rows)))), shape=(lp.matrix.shape[0], len(rows)))
-    price = 1.0 / np.maximum(np.abs(rhs[rows]), 1e-6)
+    slack, price = _slack_matrix(lp, rows)
     col_upper = lp.col_upper.copy()
     col_upper[lp.n_x:] = np.inf
     unbounded = LinearProgram(lp.cost, lp.matrix, lp.row_lower, lp.row_upper, lp.col_lower, col_upper,

@@ -143,12 +143,9 @@ def _block_triplets(data: PlanData, block: RowBlock, n_x: int) -> tuple[np.ndarr
     if block.name == "gpu_capacity":
         return np.arange(M * T), n_cols, np.ones(M * T)
     if block.name == "accuracy_floor":
-        floored = np.flatnonzero(~np.isnan(data.accuracy_floors))
-        row_of_class = -np.ones(len(data.class_names), dtype=np.int64)
-        row_of_class[floored] = np.arange(len(floored))
-        keep = row_of_class[data.col_class] >= 0
-        share = data.col_queries / data.class_queries[data.col_class]
-        return row_of_class[data.col_class][keep], cols_x[keep], (share * data.col_accuracy)[keep]
+        row = data.col_floor_row()
+        keep = row >= 0
+        return row[keep], cols_x[keep], (data.col_class_weight * data.col_accuracy)[keep]
     if block.name == "accuracy_target":
         return np.zeros(n_x, dtype=np.int64), cols_x, data.col_weight * data.col_accuracy
     raise KeyError(block.name)

@@ -46,6 +46,12 @@ class PlanModel:
     def restricted(self) -> bool:
         return len(self.columns) < self.data.n_columns
 
+    def linear_program(self) -> LinearProgram:
+        """The full LP in matrix form (every data column), built on first use and kept."""
+        if self.lp is None:
+            self.lp = build_lp(self.data)
+        return self.lp
+
     def describe(self) -> dict[str, object]:
         return {"columns_total": int(self.data.n_columns), "columns_in_model": int(len(self.columns)),
                 "options_kept": len(self.data.options), "options_pruned": len(self.data.pruned),

@@ -64,12 +64,21 @@ class StrategySpec:
         unknown = sorted(set(spec) - known)
         if unknown:
             raise ConfigError([f"strategies.{k}: unknown key; known: {sorted(known)}" for k in unknown])
+        def read(key: str, convert: Any, default: Any, allowed: str) -> Any:
+            try:
+                return convert(spec.get(key, default))
+            except (TypeError, ValueError):
+                raise ConfigError(f"strategies.{key}: must be {allowed}, "
+                                  f"got {spec.get(key)!r}") from None
+
         return cls(
             zero_shot=bool(spec.get("zero_shot", True)),
-            cot_budgets_tokens=tuple(int(b) for b in spec.get("cot", ()) or ()),
-            mv_votes=tuple(int(k) for k in spec.get("mv", ()) or ()),
-            mv_budget_tokens=int(spec.get("mv_budget_tokens", 0)),
-            cot_used_fraction=float(spec.get("cot_used_fraction", 1.0)),
+            cot_budgets_tokens=read("cot", lambda v: tuple(int(b) for b in v or ()), (),
+                                    "a list of integer token budgets"),
+            mv_votes=read("mv", lambda v: tuple(int(k) for k in v or ()), (),
+                          "a list of integer vote counts"),
+            mv_budget_tokens=read("mv_budget_tokens", int, 0, "an integer token budget"),
+            cot_used_fraction=read("cot_used_fraction", float, 1.0, "a number in (0, 1]"),
         )
 
     def problems(self, where: str) -> list[str]:

@@ -13,15 +13,14 @@ from pyomo.opt import TerminationCondition
 from tpf.errors import SolverError
 from tpf.plan import evaluate
 from tpf.plan.data import PlanData
-from tpf.plan.lp import build_lp, objective_vector
-from tpf.plan.model import PlanModel, build_pyomo
+from tpf.plan.lp import objective_vector
+from tpf.plan.model import PlanModel
 from tpf.plan.result import PlanResult
 from tpf.plan.settings import OBJECTIVE_UNITS
 
 INFEASIBLE = {TerminationCondition.infeasible, TerminationCondition.infeasibleOrUnbounded,
               TerminationCondition.noSolution}
 TIGHT_TOL = 1e-6
-MAX_REBUILDS = 0
 #: ``solver_info["duals_from"]`` of an integer-GPU plan: its shadow prices are the
 #: duals of the LP with the GPU counts fixed at the MILP's values.
 FIXED_LP = "lp with integer gpus fixed"
@@ -116,7 +115,8 @@ def fixed_gpu_duals(opt: Any, plan_model: PlanModel) -> np.ndarray:
     model.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
     try:
         status, _ = run_solver(opt, plan_model)
-        duals = row_duals(plan_model) if status == "optimal" else np.full(len(row_duals(plan_model)), np.nan)
+        duals = (row_duals(plan_model) if status == "optimal"
+                 else np.full(sum(b.size for b in plan_model.blocks), np.nan))
     finally:
         for var in variables:
             var.unfix()
@@ -139,9 +139,7 @@ def _fleet_prices(plan_model: PlanModel, duals: np.ndarray, counts: np.ndarray) 
     if block is None or np.isnan(duals).all():
         return duals
     data = plan_model.data
-    if plan_model.lp is None:
-        plan_model.lp = build_lp(data)
-    lp, maximize = plan_model.lp, data.settings.objective == "max_accuracy"
+    lp, maximize = plan_model.linear_program(), data.settings.objective == "max_accuracy"
     # per row: improvement per unit the row's activity falls (for <=) or rises (for >=)
     loosen = np.concatenate([np.full(b.size, 1.0 if b.sense == "<=" else -1.0) for b in lp.blocks])
     marginal = loosen * (1.0 if maximize else -1.0) * np.nan_to_num(duals)
@@ -158,9 +156,7 @@ def _fleet_prices(plan_model: PlanModel, duals: np.ndarray, counts: np.ndarray) 
 
 def _improving_columns(plan_model: PlanModel, duals: np.ndarray, tol: float = 1e-9) -> np.ndarray:
     """Columns outside the model whose reduced cost would improve the objective."""
-    if plan_model.lp is None:
-        plan_model.lp = build_lp(plan_model.data)
-    lp = plan_model.lp
+    lp = plan_model.linear_program()
     sign = -1.0 if lp.maximize else 1.0            # lp.cost is a minimization
     reduced = lp.cost[: lp.n_x] - lp.matrix[:, : lp.n_x].T @ (sign * duals)
     outside = np.ones(lp.n_x, dtype=bool)
@@ -190,8 +186,7 @@ def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float |
 
     ``method`` picks HiGHS's algorithm (``simplex``, ``ipm``, ``choose``).
     A model restricted by column generation is verified by pricing every
-    column with the solver's duals; improving columns are added and the model
-    rebuilt (``MAX_REBUILDS`` times); if the (degenerate) duals still price columns out, the
+    column with the solver's duals; if the (degenerate) duals price columns out, the
     optimum stands (column generation proved it) and the shadow prices come
     from the column-generation master, whose duals are feasible for the full LP
     (``solver_info["duals_from"]`` says which). An integer-GPU plan (MILP)
@@ -207,24 +202,14 @@ def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float |
     generated = plan_model.column_generation
     if generated is not None and not generated.feasible:   # phase 1 proved the LP infeasible
         raise_infeasible(plan_model, solver=solver)
-    duals_from, mip_objective = "solver", None
-    for rebuild in range(MAX_REBUILDS + 1):
-        status, duals, mip_objective = solve_for_duals(opt, plan_model)
-        if status == "infeasible":
-            raise_infeasible(plan_model, solver=solver)
-        if plan_model.is_milp:
-            duals_from = FIXED_LP if not np.isnan(duals).all() else "none: the fixed-GPU LP did not solve"
-            break
-        if not plan_model.restricted:
-            break
-        missing = _improving_columns(plan_model, np.nan_to_num(duals))
-        if len(missing) == 0:
-            break
-        if rebuild == MAX_REBUILDS:
-            duals, duals_from = _master_duals(plan_model), "column_generation_master"
-            break
-        plan_model.columns = np.union1d(plan_model.columns, missing)
-        plan_model.model = build_pyomo(plan_model.data, plan_model.columns)
+    duals_from = "solver"
+    status, duals, mip_objective = solve_for_duals(opt, plan_model)
+    if status == "infeasible":
+        raise_infeasible(plan_model, solver=solver)
+    if plan_model.is_milp:
+        duals_from = FIXED_LP if not np.isnan(duals).all() else "none: the fixed-GPU LP did not solve"
+    elif plan_model.restricted and len(_improving_columns(plan_model, np.nan_to_num(duals))):
+        duals, duals_from = _master_duals(plan_model), "column_generation_master"
     result = read_result(plan_model, status, duals, solver)
     result.solver_info["duals_from"] = duals_from
     if mip_objective is not None:
@@ -287,9 +272,7 @@ def current_rhs(plan_model: PlanModel, name: str, built: np.ndarray) -> np.ndarr
 
 
 def _tight_rows(plan_model: PlanModel, shares: np.ndarray, gpus: np.ndarray | None) -> list[str]:
-    if plan_model.lp is None:
-        plan_model.lp = build_lp(plan_model.data)
-    lp = plan_model.lp
+    lp = plan_model.linear_program()
     values = np.concatenate([shares, gpus if gpus is not None else np.zeros(0)])
     activity = lp.matrix @ values
     tight = []
