@@ -77,19 +77,18 @@ def hydra_arguments(command: str, args: list[str]) -> list[str]:
     return [*hydra_args, f"hydra.job.name={command}"]
 
 
-def run_hydra(command: str, args: list[str], failures: list[str]) -> int:
-    """Run the Hydra app with ``args`` as its command line; returns Hydra's exit code."""
+def run_hydra_app(task: Callable[[Any], Any], config_dir: Path, config_name: str, argv: list[str]) -> int:
+    """Run ``task`` as a Hydra app whose command line is ``argv`` (``argv[0]`` the
+    program name Hydra shows); returns Hydra's exit code, 0 when it returns.
+
+    Hydra reads its command line from ``sys.argv``; it is swapped in for the
+    run and restored after, whatever happens.
+    """
     import hydra
 
-    from tpf.config.compose import register_all
-    from tpf.config.paths import conf_dir
-
-    register_all()
-    app = hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)(
-        _task(command, failures)
-    )
+    app = hydra.main(config_path=str(config_dir), config_name=config_name, version_base=None)(task)
     saved_argv = sys.argv
-    sys.argv = [f"tpf {command}", *hydra_arguments(command, args)]
+    sys.argv = list(argv)
     try:
         app()
     except SystemExit as exc:
@@ -97,6 +96,16 @@ def run_hydra(command: str, args: list[str], failures: list[str]) -> int:
     finally:
         sys.argv = saved_argv
     return 0
+
+
+def run_hydra(command: str, args: list[str], failures: list[str]) -> int:
+    """Run the Hydra app with ``args`` as its command line; returns Hydra's exit code."""
+    from tpf.config.compose import register_all
+    from tpf.config.paths import conf_dir
+
+    register_all()
+    argv = [f"tpf {command}", *hydra_arguments(command, args)]
+    return run_hydra_app(_task(command, failures), conf_dir(), "config", argv)
 
 
 def main(argv: list[str]) -> int:
@@ -107,7 +116,7 @@ def main(argv: list[str]) -> int:
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
         check_overrides([a for a in args if not a.startswith("-")])
     failures: list[str] = []
-    code = run_hydra("simulate" if command == "simulate" else command, args, failures)
+    code = run_hydra(command, args, failures)
     return code or (1 if failures else 0)
 
 

@@ -227,10 +227,6 @@ class LoadedCards:
     accuracy: AccuracyCard
     energy_paths: dict[str, Path]
     accuracy_path: Path
-    candidates: dict[str, list[str]] = field(default_factory=dict)
-
-    def source_of(self, model: str) -> str:
-        return card_source_label(self.energy[model])
 
 
 def _normalized(name: str) -> str:
@@ -267,7 +263,6 @@ def load_cards(cards: CardsConfig) -> LoadedCards:
     pool = _explicit_energy(cards) if cards.energy_paths else _energy_candidates(cards)
     energy: dict[str, EnergyCard] = {}
     paths: dict[str, Path] = {}
-    candidates: dict[str, list[str]] = {}
     problems = []
     for model in cards.models:
         matching = [
@@ -281,14 +276,13 @@ def load_cards(cards: CardsConfig) -> LoadedCards:
             problems.append(f"cards.models: no energy card for {model}@{cards.hardware} in {where}")
             continue
         paths[model], energy[model] = matching[0]
-        candidates[model] = [f"{p} ({card_source_label(c)})" for p, c in matching]
     if problems:
         raise ConfigError(problems)
     accuracy_path = resolve_path(cards.accuracy_path)
     accuracy = load_card(accuracy_path)
     if not isinstance(accuracy, AccuracyCard):
         raise ConfigError(f"cards.accuracy_path: {accuracy_path} is not an accuracy card")
-    return LoadedCards(energy, align_model_names(accuracy, cards.models), paths, accuracy_path, candidates)
+    return LoadedCards(energy, align_model_names(accuracy, cards.models), paths, accuracy_path)
 
 
 def align_model_names(accuracy: AccuracyCard, models: list[str]) -> AccuracyCard:
@@ -313,6 +307,13 @@ class ScenarioInputs:
     fleet: Fleet
     cards: LoadedCards
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def pue_per_period(self) -> list[float]:
+        return [self.facility.pue_at(t) for t in range(self.workload.n_periods)]
+
+    def intensity_per_period(self) -> list[float]:
+        """Grid carbon intensity of each period (gCO2/kWh)."""
+        return [self.grid.intensity_at(t) for t in range(self.workload.n_periods)]
 
 
 def build_trace(config: TpfConfig, workload: Workload) -> tuple[Workload, dict[str, Any]]:

@@ -5,8 +5,6 @@ Only this module and :mod:`tpf.app` see a ``DictConfig``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
@@ -55,9 +53,3 @@ def compose(overrides: list[str] | None = None) -> TpfConfig:
         raise ConfigError(str(exc)) from exc
     return to_typed(cfg)
 
-
-def plain(config: TpfConfig) -> dict[str, Any]:
-    """The typed config as plain data (for summary.json and the report)."""
-    container = OmegaConf.to_container(OmegaConf.structured(config), resolve=True)
-    assert isinstance(container, dict)
-    return {str(k): v for k, v in container.items()}

@@ -13,7 +13,6 @@ Units: SI inside, any other unit in the name (``power_cap_kw``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -215,18 +214,6 @@ class TpfConfig:
     scenario_title: str = ""
     scenario_description: str = ""
 
-
-SCHEMAS: dict[str, type[Any]] = {
-    "hardware": HardwareConfig,
-    "fleet": FleetConfig,
-    "cards": CardsConfig,
-    "workload": WorkloadConfig,
-    "grid": GridConfig,
-    "facility": FacilityConfig,
-    "planner": PlannerConfig,
-    "simulate": SimulateConfig,
-    "report": ReportConfig,
-}
 
 
 def register_schemas(store: ConfigStore | None = None) -> None:

@@ -64,7 +64,7 @@ def _build(inputs: ScenarioInputs, settings=None):
     return options, model
 
 
-def _baselines(table: pd.DataFrame, pue: np.ndarray, intensity: np.ndarray) -> pd.DataFrame:
+def _baselines(table: pd.DataFrame, pue: list[float]) -> pd.DataFrame:
     """The planner's baselines as ``name, accuracy, facility_energy_kwh, carbon_kg, ...``."""
     if table is None or table.empty:
         return pd.DataFrame()
@@ -86,11 +86,7 @@ def plan_step(inputs: ScenarioInputs, run_dir: Path) -> PlanOutcome:
                        mip_gap=planner.mip_gap if planner.integer_gpus else None, write_lp=write_lp)
     except InfeasiblePlanError as exc:
         return PlanOutcome(None, options.table, options.summary(), diagnosis=str(exc))
-    periods = range(inputs.workload.n_periods)
-    result.baselines = _baselines(
-        result.baselines, np.array([inputs.facility.pue_at(t) for t in periods]),
-        np.array([inputs.grid.intensity_at(t) for t in periods]),
-    )
+    result.baselines = _baselines(result.baselines, inputs.pue_per_period())
     return PlanOutcome(result, options.table, options.summary(), per_period=result.per_period)
 
 
@@ -162,13 +158,12 @@ def simulate_step(inputs: ScenarioInputs, outcome: PlanOutcome) -> SimOutcome:
     """Draw the workload's queries, route them by the plan's split, simulate the pools."""
     from tpf.simulate import AllocationRouter, classes_frame, simulate
 
-    n_periods = inputs.workload.n_periods
     router = AllocationRouter(outcome.result.allocation, classes_frame(inputs.workload), outcome.options,
                               seed=inputs.config.simulate.seed, period_s=inputs.workload.period_s)
     result = simulate(
         _requests(inputs), router, _pools(inputs, outcome), engine=inputs.config.simulate.engine,
-        carbon_g_per_kwh=[inputs.grid.intensity_at(t) for t in range(n_periods)],
-        pue=[inputs.facility.pue_at(t) for t in range(n_periods)], n_hours=n_periods,
+        carbon_g_per_kwh=inputs.intensity_per_period(), pue=inputs.pue_per_period(),
+        n_hours=inputs.workload.n_periods,
     )
     return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()})
 

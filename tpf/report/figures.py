@@ -14,6 +14,7 @@ Each function takes tidy tables and writes one PNG, returning its path:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,15 @@ def _new_figure(width_in: float, height_in: float, dpi: int) -> Figure:
 
 
 def _save(figure: Figure, path: Path) -> Path:
+    """Write the PNG under a temporary name, then rename: a failed draw leaves no
+    half-written figure and keeps the previous one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+    partial = path.with_name(f".{path.name}.tmp")
+    try:
+        figure.savefig(partial, format="png")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 

@@ -143,8 +143,6 @@ def report_markdown(record: RunRecord, figures: dict[str, str]) -> str:
     if record.diagnosis is not None:
         parts += ["## Infeasible: no plan meets the constraints", "", "```", record.diagnosis, "```", ""]
     parts += ["## Result", "", _headline(record), ""]
-    if record.warnings:
-        parts += ["Warnings:", *[f"- {w}" for w in record.warnings], ""]
     parts += ["## Cards (where the numbers come from)", "", _cards(record), ""]
     if record.feasible:
         parts += ["## Routing per class", "", _routing_summary(record.allocation), ""]

@@ -80,8 +80,8 @@ def hourly_plan(inputs: ScenarioInputs, outcome: PlanOutcome) -> pd.DataFrame:
     allocation's dynamic energy (idle power then not included).
     """
     periods = np.arange(inputs.workload.n_periods)
-    intensity = np.array([inputs.grid.intensity_at(int(t)) for t in periods])
-    pue = np.array([inputs.facility.pue_at(int(t)) for t in periods])
+    intensity = np.array(inputs.intensity_per_period())
+    pue = np.array(inputs.pue_per_period())
     period_h = inputs.workload.period_s / 3600.0
     table = outcome.per_period
     if table is None or not len(table):
@@ -110,7 +110,7 @@ def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInpu
         description=config.scenario_description, status="infeasible", objective=None,
         objective_name=config.planner.objective, totals={}, shadow_prices={}, binding_constraints=[],
         allocation=pd.DataFrame(), hourly_plan=pd.DataFrame(), power_cap_kw=config.facility.power_cap_kw,
-        cards=card_infos(inputs), config={}, options_note=outcome.options_note, diagnosis=outcome.diagnosis,
+        cards=card_infos(inputs), options_note=outcome.options_note, diagnosis=outcome.diagnosis,
     )
     result = outcome.result
     if outcome.diagnosis is None:

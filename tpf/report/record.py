@@ -7,10 +7,6 @@ from typing import Any
 
 import pandas as pd
 
-SUMMARY_KEYS = (
-    "status", "objective", "accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg",
-    "peak_facility_kw", "binding_constraints", "shadow_prices",
-)
 PLAN_COLUMNS = (
     "class_name", "period", "model", "strategy", "budget_tokens", "votes", "share", "queries",
 )
@@ -27,7 +23,6 @@ class CardInfo:
     method: str
     path: str
     is_estimate: bool
-    note: str = ""
 
 
 @dataclass
@@ -55,7 +50,6 @@ class RunRecord:
     hourly_plan: pd.DataFrame
     power_cap_kw: float | None
     cards: list[CardInfo]
-    config: dict[str, Any]
     baselines: pd.DataFrame | None = None
     shadow_price_units: dict[str, str] = field(default_factory=dict)
     objective_unit: str = ""
@@ -65,7 +59,6 @@ class RunRecord:
     simulation_hourly: pd.DataFrame | None = None
     simulation_totals: dict[str, float] = field(default_factory=dict)
     policy_path: str | None = None
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def feasible(self) -> bool:

@@ -13,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from tpf.atomic import write_text_atomic
 from tpf.report.figures import sweep_plot
 from tpf.report.markdown import markdown_table
-from tpf.report.writer import write_csv, write_text_atomic
+from tpf.report.writer import write_csv
 
 SUMMARY_COLUMNS = (
     "status", "accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg", "peak_facility_kw",
