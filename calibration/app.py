@@ -85,8 +85,9 @@ def run_config(cfg: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     """``argv[0]`` is ``calibrate``; the rest are Hydra overrides and flags."""
-    import hydra
     from omegaconf import OmegaConf
+
+    from tpf.app import run_hydra_app
 
     failures: list[str] = []
 
@@ -103,13 +104,5 @@ def main(argv: list[str]) -> int:
             failures.append(str(exc))
             print(f"tpf calibrate: error: a required value is missing: {exc}", file=sys.stderr)
 
-    app = hydra.main(config_path=str(CONF_DIR), config_name="calibrate", version_base=None)(task)
-    saved_argv = sys.argv
-    sys.argv = ["tpf calibrate", *argv[1:]]
-    try:
-        app()
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = saved_argv
-    return 1 if failures else 0
+    code = run_hydra_app(task, CONF_DIR, "calibrate", ["tpf calibrate", *argv[1:]])
+    return code or (1 if failures else 0)

@@ -133,11 +133,3 @@ def _pick(logits: Any, temperature: float, generator: Any) -> Any:
         return logits.argmax(dim=-1)
     probabilities = torch.softmax(logits.float() / temperature, dim=-1)
     return torch.multinomial(probabilities, 1, generator=generator)[:, 0]
-
-
-def release_memory() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -99,13 +99,29 @@ class Meter(ABC):
         return None
 
 
-def _open_window(current: Window | None) -> Window:
-    if current is None:
-        raise CalibrationError("end_window() called without begin_window()")
-    return current
+class _DeclaredWindowMeter(Meter):
+    """A meter that derives each window's numbers from what the window declares it holds."""
+
+    _window: Window | None = None
+
+    def begin_window(self, window: Window) -> None:
+        self._window = window
+
+    def cancel_window(self) -> None:
+        self._window = None
+
+    def revise_window(self, window: Window) -> None:
+        self._window = window
+
+    def _close_window(self) -> Window:
+        """The open window, now closed."""
+        window, self._window = self._window, None
+        if window is None:
+            raise CalibrationError("end_window() called without begin_window()")
+        return window
 
 
-class ReplayMeter(Meter):
+class ReplayMeter(_DeclaredWindowMeter):
     """Returns windows read from a measurement log (a measurement table CSV).
 
     Rows are matched on ``(phase, n_in_tokens, n_out_tokens, batch_size)``;
@@ -122,14 +138,9 @@ class ReplayMeter(Meter):
         self._rows = _read_replay_log(self.log_path)
         self._idle_w = _first_idle_power_w(self.log_path)
         self._next_index: dict[tuple[str, int, int, int], int] = defaultdict(int)
-        self._window: Window | None = None
-
-    def begin_window(self, window: Window) -> None:
-        self._window = window
 
     def end_window(self) -> Measurement:
-        window = _open_window(self._window)
-        self._window = None
+        window = self._close_window()
         key = (window.phase, window.n_in_tokens, window.n_out_tokens, window.batch_size)
         rows = self._rows.get(key)
         if not rows:
@@ -141,12 +152,6 @@ class ReplayMeter(Meter):
         index = self._next_index[key]
         self._next_index[key] = index + 1
         return rows[index % len(rows)]
-
-    def cancel_window(self) -> None:
-        self._window = None
-
-    def revise_window(self, window: Window) -> None:
-        self._window = window
 
     def idle_power_w(self, duration_s: float = 5.0) -> float:
         return self._idle_w
@@ -217,7 +222,7 @@ def _first_idle_power_w(path: Path) -> float:
     return math.nan
 
 
-class EstimateMeter(Meter):
+class EstimateMeter(_DeclaredWindowMeter):
     """Labelled estimate mode: roofline time and energy of each window (tpf.fit.roofline).
 
     Nothing is measured. Every row says ``source = estimate`` and
@@ -235,14 +240,9 @@ class EstimateMeter(Meter):
         self.architecture = architecture
         self.hardware = hardware_spec(hardware)
         self.assumptions = assumptions if assumptions is not None else roofline_assumptions(architecture)
-        self._window: Window | None = None
-
-    def begin_window(self, window: Window) -> None:
-        self._window = window
 
     def end_window(self) -> Measurement:
-        window = _open_window(self._window)
-        self._window = None
+        window = self._close_window()
         duration_s, energy_j = estimate_window(self.architecture, self.hardware.key, window, self.assumptions)
         return Measurement(
             duration_s=duration_s,
@@ -251,12 +251,6 @@ class EstimateMeter(Meter):
             power_limit_w=self.hardware.tdp_w,
             method=self.method,
         )
-
-    def cancel_window(self) -> None:
-        self._window = None
-
-    def revise_window(self, window: Window) -> None:
-        self._window = window
 
     def idle_power_w(self, duration_s: float = 5.0) -> float:
         return self.hardware.idle_power_w

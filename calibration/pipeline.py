@@ -137,12 +137,7 @@ def hardware_label(requested: str, meter: Meter) -> str:
     if "hardware_spec" in info:
         return str(info["hardware_spec"])
     name = str(info.get("gpu_name", "replay" if isinstance(meter, ReplayMeter) else "unknown"))
-    try:
-        from tpf.specs import hardware_spec
-
-        return hardware_spec(name).key
-    except ConfigError:
-        return model_slug(name)
+    return _known_hardware(name) or model_slug(name)
 
 
 def _torch_info(loaded: LoadedModel) -> dict[str, Any]:
@@ -241,14 +236,14 @@ def _known_hardware(label: str) -> str | None:
 def sweep_plan(grid: SweepGrid, arch: ModelArch, hardware: str) -> dict[str, float]:
     """Cells, windows and the estimated duration (s) of a sweep: an ESTIMATE from the roofline."""
     from calibration.estimate import estimate_window, roofline_assumptions
-    from calibration.sweep import cell_keys
+    from calibration.sweep import cell_keys, key_window
 
     assumptions = roofline_assumptions(arch)
     cells = windows = 0
     seconds = 0.0
     for n_in, n_out, batch in grid.cells():
         cells += 1
-        cell_windows = [Window(k[0], k[1], k[2], k[3]) for k in cell_keys(n_in, n_out, batch, grid.repetitions)]
+        cell_windows = [key_window(k) for k in cell_keys(n_in, n_out, batch, grid.repetitions)]
         cell_windows += [Window("total", n_in, n_out, batch)] * grid.warmup
         windows += len(cell_windows)
         seconds += sum(estimate_window(arch, hardware, w, assumptions)[0] for w in cell_windows)

@@ -18,12 +18,12 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from tpf.atomic import write_text_atomic
 from tpf.errors import CalibrationError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,19 +31,8 @@ IDENTITY_KEYS = ("task", "model", "weights", "dtype", "hardware", "source")
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON to ``path`` through a temporary file, fsynced, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=2, sort_keys=True, default=str)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write JSON to ``path`` atomically, fsynced before the rename."""
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n", fsync=True)
 
 
 def metadata_path(table_path: Path) -> Path:

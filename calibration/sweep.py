@@ -155,6 +155,11 @@ def window_key(window: Window, repetition: int) -> Key:
     return (window.phase, window.n_in_tokens, window.n_out_tokens, window.batch_size, repetition)
 
 
+def key_window(key: Key) -> Window:
+    """The window a key measures (its repetition dropped)."""
+    return Window(key[0], key[1], key[2], key[3])
+
+
 def make_row(
     context: RowContext, meter: Meter, window: Window, repetition: int, warmup: bool,
     measurement: Measurement | None, status: str = "ok", error: str = "",
@@ -239,21 +244,18 @@ class Sweep:
         if not row["warmup"]:
             self.done.add((row["phase"], row["n_in_tokens"], row["n_out_tokens"], row["batch_size"], row["repetition"]))
         if self.progress is not None:
-            self.progress.update(self._cost(row))
+            self.progress.update(self._cost(Window(row["phase"], row["n_in_tokens"], row["n_out_tokens"],
+                                                   row["batch_size"])))
 
-    def _cost(self, row: dict[str, Any]) -> float:
-        if self.cost_s is None:
-            return 1.0
-        return self.cost_s(Window(row["phase"], row["n_in_tokens"], row["n_out_tokens"], row["batch_size"]))
+    def _cost(self, window: Window) -> float:
+        return 1.0 if self.cost_s is None else self.cost_s(window)
 
     def planned_cost(self, done: set[Key]) -> float:
         """Work left (windows, or estimated seconds where ``cost_s`` is given) for the progress bar."""
         total = 0.0
         for (n_in, n_out, batch), keys in pending_cells(self.grid, done):
-            windows = [Window(k[0], k[1], k[2], k[3]) for k in keys]
-            windows += [Window("total", n_in, n_out, batch)] * self.grid.warmup
-            total += sum(self._cost({"phase": w.phase, "n_in_tokens": w.n_in_tokens,
-                                     "n_out_tokens": w.n_out_tokens, "batch_size": w.batch_size}) for w in windows)
+            windows = [key_window(k) for k in keys] + [Window("total", n_in, n_out, batch)] * self.grid.warmup
+            total += sum(self._cost(w) for w in windows)
         return total
 
     def run(self, done: set[Key]) -> SweepSummary:
@@ -277,9 +279,8 @@ class Sweep:
     def _record_oom(self, n_in: int, n_out: int, batch: int, pending: set[Key], exc: BaseException) -> None:
         self.summary.oom_cells.append((n_in, n_out, batch))
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        for phase, key_in, key_out, key_batch, rep in sorted(pending, key=lambda k: (k[4], k[0])):
-            window = Window(phase, key_in, key_out, key_batch)
-            self.write(make_row(self.context, self.meter, window, rep, False, None, "oom", message))
+        for key in sorted(pending, key=lambda k: (k[4], k[0])):
+            self.write(make_row(self.context, self.meter, key_window(key), key[4], False, None, "oom", message))
 
 
 def _is_oom(exc: BaseException) -> bool:
