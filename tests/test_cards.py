@@ -76,3 +76,14 @@ def test_fitted_accuracy_curves_carry_their_points(tmp_path):
     assert [p[0] for p in cot.points] == [64.0, 128.0, 256.0, 512.0]
     assert [p[1] for p in cot.points] == pytest.approx([0.30, 0.40, 0.45, 0.47])
     assert loaded.curve("m", "math", "zero_shot").points == [[0.0, 0.2, 100.0]]
+
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path):
+    from tpf.atomic import replacing, write_text_atomic
+
+    path = write_text_atomic(tmp_path / "out.txt", "old\n")
+    with pytest.raises(RuntimeError), replacing(path) as partial:
+        partial.write_text("half")
+        raise RuntimeError("draw failed")
+    assert path.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]

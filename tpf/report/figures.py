@@ -14,7 +14,6 @@ Each function takes tidy tables and writes one PNG, returning its path:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tpf.atomic import replacing
 from tpf.cards import AccuracyCard, EnergyCard
 
 PALETTE = (
@@ -38,15 +38,9 @@ def _new_figure(width_in: float, height_in: float, dpi: int) -> Figure:
 
 
 def _save(figure: Figure, path: Path) -> Path:
-    """Write the PNG under a temporary name, then rename: a failed draw leaves no
-    half-written figure and keeps the previous one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.tmp")
-    try:
+    """Write the PNG atomically: a failed draw leaves no half-written figure and keeps the previous one."""
+    with replacing(path) as partial:
         figure.savefig(partial, format="png")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return path
 
 
