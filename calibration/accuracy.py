@@ -31,6 +31,7 @@ from typing import Any
 
 from calibration.meters import Meter, Window
 from calibration.store import AppendOnlyTable
+from tpf.domain import STRATEGIES
 from tpf.errors import ConfigError, DataError
 
 ACCURACY_COLUMNS = (
@@ -68,7 +69,7 @@ class EvalConfig:
 
     def problems(self, where: str) -> list[str]:
         out = []
-        if self.strategy not in ("zero_shot", "cot", "mv"):
+        if self.strategy not in STRATEGIES:
             out.append(f"{where}.strategy: must be zero_shot, cot or mv, got {self.strategy!r}")
         if self.strategy in ("cot", "mv") and not self.budget_tokens >= 1:
             out.append(f"{where}.budget_tokens: must be >= 1 for {self.strategy}, got {self.budget_tokens}")

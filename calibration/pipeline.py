@@ -30,6 +30,7 @@ from calibration.sweep import (
     SweepSummary,
     completed_keys,
 )
+from tpf.domain import STRATEGIES
 from tpf.errors import ConfigError
 from tpf.specs import ModelArch
 
@@ -88,7 +89,7 @@ class AccuracySettings:
     out_dir: str
     items: str
     meter: MeterSettings = field(default_factory=MeterSettings)
-    strategies: tuple[str, ...] = ("zero_shot", "cot", "mv")
+    strategies: tuple[str, ...] = STRATEGIES
     budgets_tokens: tuple[int, ...] = (64, 256, 1024)
     votes: tuple[int, ...] = (5,)
     temperature: float = 0.7

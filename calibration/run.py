@@ -29,6 +29,7 @@ from calibration.pipeline import (
     sweep_plan,
 )
 from calibration.sweep import SweepGrid
+from tpf.domain import STRATEGIES
 from tpf.errors import ConfigError, TpfError
 
 
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     lm_eval.add_argument("samples", nargs="+", help="samples_<task>_<timestamp>.jsonl files")
     lm_eval.add_argument("--model", required=True)
     lm_eval.add_argument("--out", required=True, help="accuracy CSV to write (appended if it exists)")
-    lm_eval.add_argument("--strategy", default=None, choices=("zero_shot", "cot", "mv"))
+    lm_eval.add_argument("--strategy", default=None, choices=STRATEGIES)
     lm_eval.add_argument("--budget-tokens", type=int, default=0)
     lm_eval.add_argument("--votes", type=int, default=1)
     lm_eval.add_argument("--metric", default=None, help="acc, acc_norm, exact_match (default: first present)")

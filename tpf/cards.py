@@ -30,12 +30,12 @@ import yaml
 from numpy.typing import ArrayLike
 
 from tpf.atomic import write_text_atomic
+from tpf.domain import STRATEGIES
 from tpf.errors import CardError
 from tpf.fit.families import FloatArray, get_family
 
 CARD_FORMAT_VERSION = 1
 SOURCES = ("measured", "published", "estimate")
-STRATEGIES = ("zero_shot", "cot", "mv")
 
 
 @dataclass(frozen=True)

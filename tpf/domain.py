@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from tpf.errors import ConfigError
 
+#: Test-time strategies, the one list every part of tpf checks against.
 STRATEGIES = ("zero_shot", "cot", "mv")
 
 

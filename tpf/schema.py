@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tpf.domain import STRATEGIES
 from tpf.errors import DataError
 
-STRATEGIES = ("zero_shot", "cot", "mv")
 PHASES = ("prefill", "decode", "total")
 MAX_PROBLEMS_SHOWN = 25
 _BLANKS = frozenset({"", "nan", "NaN", "NA", "N/A", "None", "null"})

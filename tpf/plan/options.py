@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tpf.cards import AccuracyCard, EnergyCard
-from tpf.domain import Workload
+from tpf.domain import STRATEGIES, Workload
 from tpf.errors import ConfigError
 
 OPTION_COLUMNS = (
@@ -39,6 +39,10 @@ OPTION_COLUMNS = (
 )
 EXCLUDED_COLUMNS = ("class_name", "option_id", "model", "strategy", "budget_tokens", "votes",
                     "reason", "detail")
+
+
+#: The keys of a strategy mapping: the strategies, then their settings.
+SPEC_KEYS = frozenset({*STRATEGIES, "mv_budget_tokens", "cot_used_fraction"})
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ class StrategySpec:
     @classmethod
     def from_mapping(cls, spec: Mapping[str, Any]) -> StrategySpec:
         """Read ``{zero_shot: bool, cot: [budgets], mv: [votes], mv_budget_tokens, cot_used_fraction}``."""
-        known = {"zero_shot", "cot", "mv", "mv_budget_tokens", "cot_used_fraction"}
+        known = SPEC_KEYS
         unknown = sorted(set(spec) - known)
         if unknown:
             raise ConfigError([f"strategies.{k}: unknown key; known: {sorted(known)}" for k in unknown])
@@ -128,7 +132,7 @@ def _per_model_specs(strategies: StrategiesArg, models: Iterable[str]) -> dict[s
     models = list(models)
     if isinstance(strategies, StrategySpec):
         return dict.fromkeys(models, strategies)
-    if set(strategies) <= {"zero_shot", "cot", "mv", "mv_budget_tokens", "cot_used_fraction"}:
+    if set(strategies) <= SPEC_KEYS:
         spec = StrategySpec.from_mapping(strategies)
         return dict.fromkeys(models, spec)
     unknown = sorted(set(strategies) - set(models))

@@ -18,7 +18,6 @@ from typing import Any
 
 FORMAT_NAME = "tpf-policy"
 FORMAT_VERSION = "1.0"
-STRATEGIES = ("zero_shot", "cot", "mv")
 HOURS_PER_DAY = 24
 
 
