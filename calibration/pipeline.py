@@ -237,14 +237,15 @@ def _known_hardware(label: str) -> str | None:
 def sweep_plan(grid: SweepGrid, arch: ModelArch, hardware: str) -> dict[str, float]:
     """Cells, windows and the estimated duration (s) of a sweep: an ESTIMATE from the roofline."""
     from calibration.estimate import estimate_window, roofline_assumptions
-    from calibration.sweep import cell_keys, key_window
+    from calibration.sweep import key_window, pending_cells
 
     assumptions = roofline_assumptions(arch)
-    cells = windows = 0
+    cells = sum(1 for _ in grid.cells())
+    windows = 0
     seconds = 0.0
-    for n_in, n_out, batch in grid.cells():
-        cells += 1
-        cell_windows = [key_window(k) for k in cell_keys(n_in, n_out, batch, grid.repetitions)]
+    # the sweep's own accounting: a prefill window shared by cells is measured once
+    for (n_in, n_out, batch), keys in pending_cells(grid, set()):
+        cell_windows = [key_window(k) for k in keys]
         cell_windows += [Window("total", n_in, n_out, batch)] * grid.warmup
         windows += len(cell_windows)
         seconds += sum(estimate_window(arch, hardware, w, assumptions)[0] for w in cell_windows)
