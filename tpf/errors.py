@@ -63,4 +63,12 @@ class SolverError(TpfError):
 
 
 class PolicyError(TpfError, ValueError):
-    """A routing policy file is malformed, of an unsupported version, or inconsistent."""
+    """A routing policy file is malformed, of an unsupported version, or inconsistent.
+
+    ``problems`` lists every problem found, each with its JSON path (empty when
+    the message stands alone).
+    """
+
+    def __init__(self, message: str, problems: Iterable[str] = ()):
+        super().__init__(message)
+        self.problems = list(problems)

@@ -108,7 +108,7 @@ def test_all_problems_are_listed_at_once(policy_data: dict) -> None:
     policy_data["provenance"]["created_utc"] = "yesterday"
     with pytest.raises(PolicyError) as caught:
         load_policy(policy_data)
-    problems = caught.value.problems  # type: ignore[attr-defined]
+    problems = caught.value.problems
     assert len(problems) == 3
     assert "3 problems" in str(caught.value)
     assert "$.provenance.created_utc" in str(caught.value)

@@ -40,8 +40,7 @@ def _raise(where: str, problems: list[str]) -> None:
     if len(problems) > len(shown):
         lines.append(f"  - ... and {len(problems) - len(shown)} more")
     noun = "problem" if len(problems) == 1 else "problems"
-    error = PolicyError(f"{where}: invalid policy, {len(problems)} {noun}:\n" + "\n".join(lines))
-    error.problems = problems  # type: ignore[attr-defined]
+    error = PolicyError(f"{where}: invalid policy, {len(problems)} {noun}:\n" + "\n".join(lines), problems)
     raise error
 
 
