@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from tpf.errors import ConfigError
 
+#: Joules in one kilowatt-hour: the one conversion between SI energy and kWh.
+J_PER_KWH = 3.6e6
+
 #: Test-time strategies, the one list every part of tpf checks against.
 STRATEGIES = ("zero_shot", "cot", "mv")
 

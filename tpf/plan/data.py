@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tpf.domain import Facility, Fleet, Grid, Workload
+from tpf.domain import J_PER_KWH, Facility, Fleet, Grid, Workload
 from tpf.errors import ConfigError
 from tpf.plan.options import OPTION_COLUMNS, OptionTable, dominated_mask
 from tpf.plan.settings import PlannerSettings
 
-J_PER_KWH = 3.6e6
 S_PER_H = 3600.0
 
 

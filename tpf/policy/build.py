@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from tpf.domain import J_PER_KWH
 from tpf.errors import PolicyError
 from tpf.policy.format import (
     HOURS_PER_DAY,
@@ -40,7 +41,6 @@ ALLOCATION_LAYOUT = ("class_name", "period", "option_id", "model", "hardware", "
                      "budget_tokens", "votes", "share", "queries")
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
-J_PER_KWH = 3.6e6
 
 DecisionKey = tuple[str, str | None, str, int, int, str | None]
 Mix = dict[DecisionKey, float]

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
+from tpf.domain import J_PER_KWH
 from tpf.report.record import RunRecord
 
 
@@ -128,8 +129,8 @@ def _simulation(record: RunRecord) -> str:
         text += (
             "\n\nWhere the two differ: the simulator powers whole GPUs (the plan's GPU counts rounded "
             "up, none where a model gets no query) and serves each query at the batch size its load "
-            f"produces; its IT energy splits into {float(totals['query_energy_j']) / 3.6e6:.4g} kWh "
-            f"spent on queries and {float(totals['idle_energy_j']) / 3.6e6:.4g} kWh of idle power."
+            f"produces; its IT energy splits into {float(totals['query_energy_j']) / J_PER_KWH:.4g} kWh "
+            f"spent on queries and {float(totals['idle_energy_j']) / J_PER_KWH:.4g} kWh of idle power."
         )
     return text + "\n\nPer-hour figures: `hourly.csv`.\n"
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from tpf.config.build import ScenarioInputs, build_inputs, card_source_label
 from tpf.config.schema import TpfConfig
+from tpf.domain import J_PER_KWH
 from tpf.errors import InfeasiblePlanError
 from tpf.report.record import CardInfo, RunRecord
 from tpf.report.writer import write_run
@@ -86,7 +87,7 @@ def hourly_plan(inputs: ScenarioInputs, outcome: PlanOutcome) -> pd.DataFrame:
     table = outcome.per_period
     if table is None or not len(table):
         alloc = outcome.result.allocation
-        it_kwh = (alloc["queries"] * alloc["energy_j"]).groupby(alloc["period"]).sum() / 3.6e6
+        it_kwh = (alloc["queries"] * alloc["energy_j"]).groupby(alloc["period"]).sum() / J_PER_KWH
         queries = alloc.groupby("period")["queries"].sum()
         table = pd.DataFrame({"period": periods, "queries": queries.reindex(periods, fill_value=0).to_numpy(),
                               "it_energy_kwh": it_kwh.reindex(periods, fill_value=0).to_numpy()})

@@ -35,7 +35,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from tpf.cards import EnergyCard
-from tpf.domain import STRATEGIES
+from tpf.domain import J_PER_KWH, STRATEGIES
 from tpf.errors import CardError, ConfigError
 from tpf.simulate.carbon import carbon_per_hour, pue_per_hour
 from tpf.simulate.result import SimResult
@@ -43,7 +43,6 @@ from tpf.simulate.result import SimResult
 STRATEGY_CODES = {name: code for code, name in enumerate(STRATEGIES)}  # zero_shot 0, cot 1, mv 2
 STRATEGY_NAMES = tuple(STRATEGY_CODES)
 SECONDS_PER_HOUR = 3600.0
-J_PER_KWH = 3.6e6
 
 
 def decode_tokens_per_vote(
