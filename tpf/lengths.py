@@ -23,12 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from tpf.errors import CardError, DataError
+
+if TYPE_CHECKING:
+    from tpf.cards import AccuracyCard
 
 DEFAULT_QUANTILES = 50
 TOKENS_PER_WORD = 1.33  # estimate: English text, Llama 3 tokenizer (MMLU-Pro curves use the same)
@@ -125,3 +128,15 @@ def lengths_from_per_question(
                 f"{tokens_per_word:g} tokens per word (estimate)")
         out[category] = from_lengths(words * tokens_per_word, n_quantiles, note)
     return out
+
+
+def attach_lengths(card: AccuracyCard, lengths: Mapping[tuple[str, str], LengthDistribution]) -> AccuracyCard:
+    """``card`` with ``lengths[(model, category)]`` on each matching ``cot`` curve."""
+    import dataclasses
+
+    curves = [
+        dataclasses.replace(curve, lengths=lengths[(curve.model, curve.category)])
+        if curve.strategy == "cot" and (curve.model, curve.category) in lengths else curve
+        for curve in card.curves
+    ]
+    return dataclasses.replace(card, curves=curves)
