@@ -56,7 +56,7 @@ def accuracy_card(data_dir: Path):
     })
     card = fit_accuracy(table, family="interpolated")
     lengths = {}
-    for name, (model, folder, _) in MODELS.items():
+    for model, folder, _ in MODELS.values():
         path = data_dir / folder / "per_question.csv"
         for category, dist in lengths_from_per_question(pd.read_csv(path), where=str(path)).items():
             lengths[(model, category)] = dist

@@ -59,10 +59,11 @@ def table1_anchors(model: str) -> list[EnergyAnchor]:
     source = (f"{PAPER}: {ASSUMED_ITEMS_PER_CATEGORY} items per category assumed; "
               "energy column read as J per category (tpf/data/euromlsys25_table1.md)")
     return [
-        EnergyAnchor(category=str(row.category), strategy=str(row.strategy),
-                     energy_j=float(row.energy_j_per_item_estimate), budget_tokens=int(row.budget_tokens),
-                     votes=int(row.votes), batch_size=1, source=source)
-        for row in rows.itertuples()
+        EnergyAnchor(category=str(row["category"]), strategy=str(row["strategy"]),
+                     energy_j=float(row["energy_j_per_item_estimate"]),
+                     budget_tokens=int(row["budget_tokens"]), votes=int(row["votes"]),
+                     batch_size=1, source=source)
+        for row in rows.to_dict("records")
     ]
 
 

@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tpf.cards import AccuracyCard, AccuracyCurve, CurveFit, EnergyCard, ValidRange, load_card, save_card
+from tpf.cards import (
+    AccuracyCard,
+    AccuracyCurve,
+    CurveFit,
+    EnergyCard,
+    ValidRange,
+    load_card,
+    save_card,
+)
 from tpf.domain import QueryClass, Workload
 from tpf.errors import CardError, DataError
 from tpf.lengths import LengthDistribution, attach_lengths, from_lengths, lengths_from_per_question
