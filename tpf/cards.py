@@ -35,6 +35,7 @@ from tpf.domain import STRATEGIES
 from tpf.errors import CardError
 from tpf.fit.families import FloatArray, get_family
 from tpf.lengths import LengthDistribution
+from tpf.operating import OperatingCurve
 
 CARD_FORMAT_VERSION = 1
 SOURCES = ("measured", "published", "estimate")
@@ -91,7 +92,8 @@ class EnergyCard:
     powered on and idle (W), paid by the planner and simulator for every
     powered-on GPU. ``gpus_per_replica`` GPUs serve one model replica.
     ``anchors`` are published per-query energies the card's prices pass through
-    (:mod:`tpf.anchors`).
+    (:mod:`tpf.anchors`). ``operating_curves`` hold, per serving engine, power,
+    throughput and energy over batch levels (:mod:`tpf.operating`).
     """
 
     model: str
@@ -109,11 +111,17 @@ class EnergyCard:
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     anchors: list[EnergyAnchor] = field(default_factory=list)
+    operating_curves: list[OperatingCurve] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise CardError(f"source must be one of {SOURCES}, got {self.source!r}")
         problems = anchors_problems(self.anchors, "anchors")
+        for index, curve in enumerate(self.operating_curves):
+            problems += curve.problems(f"operating_curves[{index}]", self.valid_range.batch_size)
+        engines = [c.engine for c in self.operating_curves]
+        if len(set(engines)) != len(engines):
+            problems.append(f"operating_curves: one curve per serving engine, got {engines}")
         if problems:
             raise CardError("; ".join(problems))
 
@@ -123,6 +131,14 @@ class EnergyCard:
 
     def energy_j(self, n_in: ArrayLike, n_out: ArrayLike, batch_size: ArrayLike = 1.0) -> FloatArray:
         return self.energy.predict(n_in, n_out, batch_size)
+
+    def operating_curve(self, engine: str) -> OperatingCurve:
+        """The card's operating curve of serving ``engine``; an error names the engines it has."""
+        for curve in self.operating_curves:
+            if curve.engine == engine:
+                return curve
+        raise CardError(f"card {self.model}@{self.hardware} has no operating curve for engine "
+                        f"{engine!r}; it has {[c.engine for c in self.operating_curves]}")
 
     def duration_s(self, n_in: ArrayLike, n_out: ArrayLike, batch_size: ArrayLike = 1.0) -> FloatArray:
         if self.duration is None:
@@ -170,6 +186,8 @@ class EnergyCard:
             )
             body["anchors"] = [EnergyAnchor.from_dict(a, f"anchors[{i}]")
                                for i, a in enumerate(body.get("anchors") or [])]
+            body["operating_curves"] = [OperatingCurve.from_dict(c, f"operating_curves[{i}]")
+                                        for i, c in enumerate(body.get("operating_curves") or [])]
             return cls(**body)
         except (KeyError, TypeError, IndexError) as exc:
             raise CardError(f"malformed energy card: {exc!r}") from exc

@@ -87,6 +87,7 @@ def published_card(model: str, shape: EnergyCard | None = None) -> EnergyCard:
         shape, energy=energy, duration=_scaled(shape.duration, factor),
         source="published", method=f"published anchors (EuroMLSys'25 Table 1) on a {SHAPE_NOTE}",
         fit_quality={}, data_sha256=sha256_file(TABLE1_CSV), anchors=anchors,
+        operating_curves=[],  # the paper measured batch 1 only: no curve over batch
         provenance={
             "anchors_source": PAPER, "anchors_data": "tpf/data/euromlsys25_table1.csv",
             "unit_reading": "printed 'NN,NNN kJ' read as NN,NNN J per category; "
