@@ -77,20 +77,24 @@ def mlenergy_v2_curves(path: str | os.PathLike[str], min_levels: int = 3,
     """One fitted curve per (model, GPU, TP x PP, task) group with >= ``min_levels`` levels."""
     table = read_mlenergy_v2(path)
     out = []
-    for (model, gpu, gpus, task), rows in table.groupby(["Model", "GPU", "gpus", "task"], sort=True):
+    for (model, gpu, gpu_count, task), group in table.groupby(["Model", "GPU", "gpus", "task"], sort=True):
         if models is not None and _model_id(str(model)) not in models and model not in models:
             continue
-        rows = rows.sort_values("Avg BS (reqs)").drop_duplicates("Avg BS (reqs)")
+        rows = group.sort_values("Avg BS (reqs)").drop_duplicates("Avg BS (reqs)")
         if len(rows) < min_levels:
             continue
-        spec = hardware_spec(str(gpu))
-        lines = tuple(int(v) for v in rows["line"])
-        where = f"{Path(path).name} lines {', '.join(map(str, lines))} ({model}, {gpu}, {gpus} GPU, {task})"
-        curve = fit_operating_curve(
-            rows["Avg BS (reqs)"], rows["power_w"], rows[TPUT_COLUMN], float(rows["Avg Output Tokens"].mean()),
-            engine="vllm", tdp_w=spec.tdp_w, idle_power_w=spec.idle_power_w, gpus=int(gpus), data_rows=where)
-        out.append(MeasuredCurve(
-            _model_id(str(model)), spec.key, str(task), int(gpus), rows["Avg BS (reqs)"].to_numpy(float),
-            rows["power_w"].to_numpy(float), rows[TPUT_COLUMN].to_numpy(float),
-            rows["Energy/req (J)"].to_numpy(float), float(rows["Avg Output Tokens"].mean()), lines, curve))
+        out.append(_group_curve(Path(path).name, str(model), str(gpu), int(str(gpu_count)), str(task), rows))
     return out
+
+
+def _group_curve(file_name: str, model: str, gpu: str, gpus: int, task: str, rows: pd.DataFrame) -> MeasuredCurve:
+    spec = hardware_spec(gpu)
+    lines = tuple(int(v) for v in rows["line"])
+    batch = rows["Avg BS (reqs)"].to_numpy(float)
+    power, tput = rows["power_w"].to_numpy(float), rows[TPUT_COLUMN].to_numpy(float)
+    n_out = float(rows["Avg Output Tokens"].mean())
+    where = f"{file_name} lines {', '.join(map(str, lines))} ({model}, {gpu}, {gpus} GPU, {task})"
+    curve = fit_operating_curve(list(batch), list(power), list(tput), n_out, engine="vllm", tdp_w=spec.tdp_w,
+                                idle_power_w=spec.idle_power_w, gpus=gpus, data_rows=where)
+    return MeasuredCurve(_model_id(model), spec.key, task, gpus, batch, power, tput,
+                         rows["Energy/req (J)"].to_numpy(float), n_out, lines, curve)
