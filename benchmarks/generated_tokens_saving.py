@@ -1,6 +1,6 @@
 """Energy saved at 95% of the best single configuration's accuracy, charging generated tokens.
 
-    python benchmarks/generated_tokens_saving.py ../shared/data/accuracy [--preset vllm]
+    python benchmarks/generated_tokens_saving.py ../shared/data/accuracy [--preset vllm] [--batch 64] [--n-in 1000]
 
 Options: Llama-3.1-8B-Instruct and Llama-3.1-70B-Instruct with chain-of-thought
 at the MMLU-Pro truncation budgets (21 to 1,362 tokens), one query class per
@@ -90,7 +90,9 @@ def evaluate(options: pd.DataFrame, workload: Workload, shares: dict[str, float]
     print(f"  target        95% of best = {target:.4f}")
     print(f"  cheapest single meeting it  {cheapest:14s} accuracy {singles.loc[cheapest, 'accuracy']:.4f}  "
           f"{cheap_j:9.2f} J/query")
-    print(f"  planner mix   accuracy {float(result.totals['accuracy']):.4f}  {mix_j:9.2f} J/query")
+    queries = result.allocation.groupby("option_id")["queries"].sum()
+    top = ", ".join(f"{k} {v / queries.sum():.0%}" for k, v in queries.sort_values(ascending=False).head(4).items())
+    print(f"  planner mix   accuracy {float(result.totals['accuracy']):.4f}  {mix_j:9.2f} J/query  ({top})")
     print(f"  saving vs best single: {100 * (1 - mix_j / best_j):.1f}%   "
           f"vs cheapest single meeting the target: {100 * (1 - mix_j / cheap_j):.1f}%")
     return {"best_j": best_j, "cheapest_j": cheap_j, "mix_j": mix_j}
@@ -99,8 +101,8 @@ def evaluate(options: pd.DataFrame, workload: Workload, shares: dict[str, float]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("accuracy_dir", type=Path, help="../shared/data/accuracy")
-    parser.add_argument("--preset", default="none", help="roofline overhead preset (default: %(default)s)")
-    parser.add_argument("--batch", type=float, default=32.0, help="batch size (default: %(default)s)")
+    parser.add_argument("--preset", default="vllm", help="roofline overhead preset (default: %(default)s)")
+    parser.add_argument("--batch", type=float, default=64.0, help="batch size (default: %(default)s)")
     parser.add_argument("--n-in", type=float, default=1000.0,
                         help="input tokens per query, an estimate of a 5-shot MMLU-Pro prompt (default: %(default)s)")
     args = parser.parse_args()

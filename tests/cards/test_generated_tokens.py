@@ -93,3 +93,22 @@ def test_mmlu_pro_70b_writes_far_fewer_tokens_than_its_largest_budget(shared_dat
     lengths = lengths_from_per_question(pd.read_csv(path), where=str(path))
     for dist in lengths.values():
         assert dist.expected_tokens(1362) < 0.5 * 1362
+
+
+def test_fit_accuracy_cli_attaches_cot_lengths(tmp_path):
+    from tpf.fit.cli_accuracy import main
+
+    pd.DataFrame({"model": "m", "category": "law", "strategy": "cot", "budget_tokens": [64, 128, 256],
+                  "votes": 1, "n_items": 100, "n_correct": [30, 40, 45]}).to_csv(tmp_path / "acc.csv", index=False)
+    pd.DataFrame({"category": "law", "cot_words": [30, 60, 300]}).to_csv(tmp_path / "lengths.csv", index=False)
+    out = tmp_path / "card.yaml"
+    assert main(["fit", "--data", str(tmp_path / "acc.csv"), "--out", str(out), "--tokens-per-word", "1",
+                 "--cot-lengths", f"m={tmp_path / 'lengths.csv'}"]) == 0
+    card = load_card(out)
+    assert isinstance(card, AccuracyCard)
+    dist = card.lengths("m", "law")
+    assert dist is not None
+    assert dist.expected_tokens(128) == pytest.approx(from_lengths(np.array([30.0, 60.0, 300.0])).expected_tokens(128))
+    assert 60 < dist.expected_tokens(128) < 128
+    with pytest.raises(DataError, match="MODEL=CSV"):
+        main(["fit", "--data", str(tmp_path / "acc.csv"), "--out", str(out), "--cot-lengths", "nolengths"])
