@@ -79,9 +79,33 @@ def _curve_cost(card: EnergyCard, n_in: float, n_out: np.ndarray, votes: int,
     return energy_j, _expected_shared_prefill(card.duration_s, n_in, n_out, votes, batch)
 
 
+def operating_factors(card: EnergyCard, engine: str, batch_size: float) -> tuple[float, float]:
+    """(energy, duration) factors that make the card's curves meet its ``engine`` operating curve at
+    ``batch_size``: the curve's J/request and request time (``n_out * tpot``) at its reference
+    request over the card's own at the same request (1, 1 for a curve derived from the card)."""
+    from tpf.fit.operating_roofline import REFERENCE_N_IN_TOKENS
+
+    curve = card.operating_curve(engine)
+    point = curve.at(batch_size)
+    n_in = curve.n_in_tokens or REFERENCE_N_IN_TOKENS
+    energy = float(np.asarray(card.energy_j(n_in, curve.n_out_tokens, batch_size)))
+    factor_e = point.j_per_request / energy
+    if card.duration is None:
+        return factor_e, 1.0
+    duration = float(np.asarray(card.duration_s(n_in, curve.n_out_tokens, batch_size)))
+    return factor_e, curve.n_out_tokens * point.tpot_s / duration
+
+
 def price_query(card: EnergyCard, category: str, strategy: str, budget_tokens: int, votes: int,
-                n_in_tokens: float, tokens: TokenRule, batch_size: float) -> QueryCost:
-    """Energy, latency and GPU-s of one query of ``category`` by one option (module doc)."""
+                n_in_tokens: float, tokens: TokenRule, batch_size: float,
+                engine: str | None = None) -> QueryCost:
+    """Energy, latency and GPU-s of one query of ``category`` by one option (module doc).
+
+    With ``engine``, the card's curves are corrected to meet that engine's
+    operating curve at ``batch_size`` (:func:`operating_factors`): the curve
+    sets the level at each batch, the card's curves the dependence on input
+    and output length.
+    """
     n_out = tokens.samples(strategy, budget_tokens)
     energy_j, duration_s = _curve_cost(card, n_in_tokens, n_out, votes, batch_size)
     anchors = pick_anchors(card.anchors, category, strategy, budget_tokens, votes)
@@ -92,11 +116,26 @@ def price_query(card: EnergyCard, category: str, strategy: str, budget_tokens: i
         published = anchored_value(at_anchor_batch, points) * energy_j / at_anchor_batch
         duration_s *= published / energy_j
         energy_j = published
+    basis = anchor_basis(anchors, strategy, budget_tokens, votes, batch_size)
+    if engine is not None:
+        factor_e, factor_d = operating_factors(card, engine, batch_size)
+        energy_j, duration_s = energy_j * factor_e, duration_s * factor_d
+        basis += f"; {engine} operating curve at batch {batch_size:g} ({card.operating_curve(engine).source})"
     in_range = bool(np.all(card.in_range(n_in_tokens, n_out, batch_size)))
     spread = float(n_out.std()) if n_out.size > 1 else 0.0
     return QueryCost(
         energy_j=energy_j, latency_s=duration_s,
         gpu_s=duration_s * card.gpus_per_replica / batch_size,
         n_out_tokens_expected=float(n_out.mean()), n_out_tokens_spread=spread, in_range=in_range,
-        energy_basis=anchor_basis(anchors, strategy, budget_tokens, votes, batch_size),
+        energy_basis=basis,
     )
+
+
+def operating_point_costs(card: EnergyCard, engine: str, category: str, strategy: str, budget_tokens: int,
+                          votes: int, n_in_tokens: float, tokens: TokenRule,
+                          levels: tuple[float, ...] | None = None) -> list[QueryCost]:
+    """One :class:`QueryCost` per batch level of the card's ``engine`` curve (or ``levels``):
+    the operating points a planner can choose between (J/query, GPU-s/query, latency)."""
+    chosen = levels or card.operating_curve(engine).batch_size
+    return [price_query(card, category, strategy, budget_tokens, votes, n_in_tokens, tokens, float(b), engine)
+            for b in chosen]

@@ -120,3 +120,25 @@ def test_mlenergy_v2_llama_curves_hold_out_within_ten_percent(shared_data):
     for measured in curves:
         assert measured.curve.heldout["j_per_token_mape"] < 0.10
         assert "lines" in measured.curve.data_rows
+
+
+def test_operating_points_price_queries_through_the_curve():
+    from tpf.query_cost import TokenRule, operating_factors, operating_point_costs, price_query
+
+    card = roofline_card("llama-3.1-8b", "h100_sxm", 1, roofline_assumptions("vllm"))
+    for level in card.operating_curve("vllm").batch_size:
+        factor_e, factor_d = operating_factors(card, "vllm", level)
+        assert factor_e == pytest.approx(1.0, abs=0.05) and factor_d == pytest.approx(1.0, abs=0.05)
+    costs = operating_point_costs(card, "vllm", "law", "cot", 256, 1, 500.0, TokenRule(1.0))
+    energy = [c.energy_j for c in costs]
+    latency = [c.latency_s for c in costs]
+    assert energy == sorted(energy, reverse=True) and latency == sorted(latency)
+    assert all("vllm operating curve at batch" in c.energy_basis for c in costs)
+    # a curve twice as power-hungry doubles the price at every batch level
+    curve = card.operating_curve("vllm")
+    hungry = dataclasses.replace(card, operating_curves=[dataclasses.replace(
+        curve, power_w=tuple(min(2 * p, curve.tdp_w) for p in curve.power_w))])
+    level = curve.batch_size[2]
+    base = price_query(card, "law", "cot", 256, 1, 500.0, TokenRule(1.0), level, "vllm").energy_j
+    doubled = price_query(hungry, "law", "cot", 256, 1, 500.0, TokenRule(1.0), level, "vllm").energy_j
+    assert doubled / base == pytest.approx(hungry.operating_curve("vllm").at(level).power_w / curve.at(level).power_w)
