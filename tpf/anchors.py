@@ -92,10 +92,10 @@ class EnergyAnchor:
                 votes=int(data.get("votes", 1)), batch_size=int(data.get("batch_size", 1)),
                 source=str(data.get("source", "")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CardError(f"{where}: malformed anchor: {exc!r}") from exc
         except CardError as exc:
             raise CardError(f"{where}: {exc}") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CardError(f"{where}: malformed anchor: {exc!r}") from exc
 
 
 def pick_anchors(anchors: Sequence[EnergyAnchor], category: str, strategy: str,

@@ -89,10 +89,10 @@ class LengthDistribution:
         try:
             return cls(tuple(float(v) for v in data["quantiles_tokens"]), int(data.get("n_items", 0)),
                        str(data.get("source", "")))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CardError(f"{where}: malformed length distribution: {exc!r}") from exc
         except CardError as exc:
             raise CardError(f"{where}: {exc}") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CardError(f"{where}: malformed length distribution: {exc!r}") from exc
 
 
 def from_lengths(lengths_tokens: np.ndarray, n_quantiles: int = DEFAULT_QUANTILES,

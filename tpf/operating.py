@@ -140,10 +140,10 @@ class OperatingCurve:
             for name in ("batch_size", "power_w", "throughput_tokens_per_s"):
                 values[name] = tuple(float(v) for v in values[name])
             return cls(**values)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CardError(f"{where}: malformed operating curve: {exc!r}") from exc
         except CardError as exc:
             raise CardError(f"{where}: {exc}") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CardError(f"{where}: malformed operating curve: {exc!r}") from exc
 
 
 # --- fitting ------------------------------------------------------------------

@@ -142,3 +142,16 @@ def test_operating_points_price_queries_through_the_curve():
     base = price_query(card, "law", "cot", 256, 1, 500.0, TokenRule(1.0), level, "vllm").energy_j
     doubled = price_query(hungry, "law", "cot", 256, 1, 500.0, TokenRule(1.0), level, "vllm").energy_j
     assert doubled / base == pytest.approx(hungry.operating_curve("vllm").at(level).power_w / curve.at(level).power_w)
+
+
+def test_a_card_file_with_a_bad_curve_is_refused_naming_file_and_field(tmp_path):
+    import yaml
+
+    card = roofline_card("llama-3.1-8b", "h100_sxm", 1, roofline_assumptions("vllm"))
+    path = save_card(card, tmp_path / "card.yaml")
+    data = yaml.safe_load(path.read_text())
+    data["operating_curves"][0]["power_w"][3] = 900.0
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(CardError, match=r"card.yaml: operating_curves\[0\]: operating_curve.power_w\[3\]: "
+                                        r"must lie between idle_power_w=105 W and tdp_w=700 W"):
+        load_card(path)
