@@ -58,3 +58,53 @@ def config_problems(config: dict[str, Any]) -> list[str]:
     errors = sorted(_validator().iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
     problems = [f"{'.'.join(str(p) for p in e.absolute_path) or 'config'}: {e.message}" for e in errors]
     return problems + _annotation_problems(config)
+
+
+_DRIVER = """
+import contextlib, io, json, sys
+from cli.main import main
+results = []
+for path in sys.argv[1:]:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        try:
+            main.main(["config", "validate", "--config", path], prog_name="vllm-sr", standalone_mode=False)
+            rc = 0
+        except SystemExit as exc:
+            rc = exc.code if isinstance(exc.code, int) else 1
+    results.append({"path": path, "rc": rc, "output": buf.getvalue()})
+print(json.dumps(results))
+"""
+
+
+def _interpreter(executable: str) -> str | None:
+    try:
+        with open(executable, "rb") as handle:
+            first = handle.readline().decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    return first[2:].strip() if first.startswith("#!") and "python" in first else None
+
+
+def vllm_sr_validate(paths: list[str], executable: str, timeout_s: float = 600.0) -> list[dict[str, Any]]:
+    """Run ``vllm-sr config validate --config PATH`` on each path: ``{path, rc, output}`` each.
+
+    ``executable`` is the ``vllm-sr`` script of an installed vllm-sr. Its own
+    interpreter runs the command for every path in one process (the command's
+    start-up dominates its run time); without a Python script, one process per path.
+    """
+    import subprocess
+
+    python = _interpreter(executable)
+    if python is None:
+        out = []
+        for path in paths:
+            done = subprocess.run([executable, "config", "validate", "--config", path], capture_output=True,
+                                  text=True, timeout=timeout_s, check=False)
+            out.append({"path": path, "rc": done.returncode, "output": done.stdout + done.stderr})
+        return out
+    done = subprocess.run([python, "-c", _DRIVER, *paths], capture_output=True, text=True, timeout=timeout_s,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{executable}: the validator did not run: {done.stderr.strip()[-2000:]}")
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
