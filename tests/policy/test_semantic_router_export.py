@@ -15,7 +15,7 @@ from tpf.policy import Choice, Decision, Policy
 from tpf.policy.cli import main
 from tpf.policy.export_semantic_router import (
     ExportOptions,
-    annotations,
+    decision_annotations,
     domain_signals,
     mmlu_pro_category,
     semantic_router_config,
@@ -88,7 +88,7 @@ def test_plan_figures_in_annotations(policy: Policy) -> None:
 
 def test_long_split_is_cut_to_the_annotation_limit(policy: Policy) -> None:
     choices = tuple(Choice(1 / 300, Decision(f"model-with-a-long-name-{i}", "cot", 512 + i)) for i in range(300))
-    notes = annotations(policy, policy.classes[0], choices, "all day")
+    notes = decision_annotations(policy, policy.classes[0], choices, "all day")
     assert len(json.dumps(notes, separators=(",", ":")).encode()) <= 4096
     assert notes["tpf_split"].endswith("(cut)")
 

@@ -104,7 +104,9 @@ def category_labels(category: str, options: ExportOptions) -> tuple[str, ...] | 
 
 def domain_signals(categories: list[str], options: ExportOptions) -> list[dict[str, Any]]:
     """One domain per category; refuses unmapped categories and labels claimed twice."""
-    problems, owner, domains = [], {}, []
+    problems: list[str] = []
+    owner: dict[str, str] = {}
+    domains: list[dict[str, Any]] = []
     for category in categories:
         labels = category_labels(category, options)
         if labels is None:
@@ -199,7 +201,7 @@ def _number(value: float | None) -> str:
     return "unknown" if value is None else f"{value:.6g}"
 
 
-def annotations(policy: Policy, cls: PolicyClass, choices: tuple[Choice, ...], band: str) -> dict[str, str]:
+def decision_annotations(policy: Policy, cls: PolicyClass, choices: tuple[Choice, ...], band: str) -> dict[str, str]:
     """The plan's figures for a decision, as text, within the router's 32 entries and 4,096 bytes."""
     e = cls.expected
     out = {
@@ -244,7 +246,7 @@ def _class_decisions(policy: Policy, providers: Providers, options: ExportOption
     for cls in policy.classes:
         choices = class_choices(cls, options)
         refs = model_refs(choices, providers, options, notes, f"class {cls.name!r}")
-        figures = annotations(policy, cls, choices, band_text(options))
+        figures = decision_annotations(policy, cls, choices, band_text(options))
         context = context_signal(cls)
         length = [] if context is None else [{"type": "context", "name": context["name"]}]
         text = f"tpf class {cls.name}: category {cls.category}, input tokens {_bucket_text(cls)}"

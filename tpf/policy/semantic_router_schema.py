@@ -39,8 +39,10 @@ def _validator() -> Any:
 
 
 def _annotation_problems(config: dict[str, Any]) -> list[str]:
-    problems = []
-    routing = config.get("routing") if isinstance(config.get("routing"), dict) else {}
+    problems: list[str] = []
+    routing = config.get("routing")
+    if not isinstance(routing, dict):
+        return problems
     for index, decision in enumerate(routing.get("decisions") or []):
         notes = decision.get("annotations") if isinstance(decision, dict) else None
         if not isinstance(notes, dict):
