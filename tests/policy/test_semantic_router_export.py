@@ -198,3 +198,11 @@ def test_cli_bands_folder_and_band_command(tmp_path: Path, policy_file: Path,
     assert main(["policy", "export", "--format", "semantic-router", str(policy_file), "--out", str(out),
                  "--map", "math"]) == 1
     assert "expected CATEGORY=LABEL" in capsys.readouterr().err
+
+
+def test_weights_below_the_exported_precision_are_dropped() -> None:
+    from tpf.policy.export_semantic_router import model_refs
+
+    choices = (Choice(1 - 1e-8, Decision("llama-8b", "zero_shot", 1)), Choice(1e-8, Decision("llama-70b", "cot", 512)))
+    refs = model_refs(choices, Providers(), ExportOptions(), [], "class 'x'")
+    assert refs == [{"model": "llama-8b", "weight": 1.0, "use_reasoning": False}]

@@ -181,8 +181,10 @@ def model_refs(choices: tuple[Choice, ...], providers: Providers, options: Expor
                          "reasoning (the model declares no reasoning family)")
         key = (model, bool(fields["use_reasoning"]), str(fields.get("reasoning_effort", "")))
         merged[key] = merged.get(key, 0.0) + choice.weight
-    refs = []
+    refs: list[dict[str, Any]] = []
     for (model, use_reasoning, effort), weight in sorted(merged.items(), key=lambda kv: (-kv[1], kv[0])):
+        if refs and round(weight, 6) == 0:  # below the exported precision: never drawn
+            continue
         ref: dict[str, Any] = {"model": model, "weight": round(weight, 6), "use_reasoning": use_reasoning}
         if effort:
             ref["reasoning_effort"] = effort
