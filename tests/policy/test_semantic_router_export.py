@@ -198,6 +198,9 @@ def test_cli_bands_folder_and_band_command(tmp_path: Path, policy_file: Path,
     assert main(["policy", "export", "--format", "semantic-router", str(policy_file), "--out", str(out),
                  "--map", "math"]) == 1
     assert "expected CATEGORY=LABEL" in capsys.readouterr().err
+    assert main(["policy", "export", "--format", "semantic-router", str(policy_file), "--out", str(out),
+                 "--bands", "--hour", "3"]) == 1
+    assert "--bands writes every band" in capsys.readouterr().err
 
 
 def test_weights_below_the_exported_precision_are_dropped() -> None:
