@@ -84,10 +84,8 @@ def _greedy_row(data: PlanData, table: pd.DataFrame) -> dict:
 
 def _equal_accuracy_rows(data: PlanData, table: pd.DataFrame, accuracy: float) -> list[dict]:
     rows = []
-    settings = data.settings.with_changes(
-        objective="min_it_energy", accuracy_target=min(accuracy, 1.0), it_energy_kwh_per_period=None,
-        it_energy_kwh_total=None, it_power_w=None, facility_power=False, carbon_budget_kg=None,
-        accuracy_floors={}, gpu_cost=0.0)
+    settings = data.settings.without_caps().with_changes(
+        objective="min_it_energy", accuracy_target=min(accuracy, 1.0), gpu_cost=0.0)
     for model in data.model_names:
         options = table[table["model"] == model]
         if options["class_name"].nunique() < len(data.class_names):

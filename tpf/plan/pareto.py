@@ -12,13 +12,14 @@ import pandas as pd
 
 from tpf.domain import Facility, Fleet, Grid, Workload
 from tpf.errors import ConfigError
+from tpf.plan.define import OBJECTIVE_CAPS
 from tpf.plan.model import build_model
 from tpf.plan.options import OptionTable
 from tpf.plan.settings import PlannerSettings
 from tpf.plan.solve import make_solver, read_result, solve, solve_for_duals
 
-AXES = {"it_energy": ("min_it_energy", "it_energy_kwh_total", "it_energy_kwh", "it_energy_total"),
-        "carbon": ("min_carbon", "carbon_budget_kg", "carbon_kg", "carbon_budget")}
+#: Per axis: the objective minimizing it and the total it is read from.
+AXES = {"it_energy": ("min_it_energy", "it_energy_kwh"), "carbon": ("min_carbon", "carbon_kg")}
 
 
 def pareto_front(options: OptionTable | pd.DataFrame, workload: Workload, facility: Facility,
@@ -38,7 +39,8 @@ def pareto_front(options: OptionTable | pd.DataFrame, workload: Workload, facili
     if n_points < 2:
         raise ConfigError(f"pareto n_points: must be >= 2, got {n_points}")
     base = (settings or PlannerSettings()).with_changes(column_generation="off")
-    minimize, cap_field, total_key, row_name = AXES[axis]
+    minimize, total_key = AXES[axis]
+    row_name, cap_field = OBJECTIVE_CAPS[minimize]
     inputs = (options, workload, facility, grid, fleet)
     low = solve(build_model(*inputs, base.with_changes(objective=minimize, accuracy_target=0.0)),
                 solver=solver, baselines=False).totals[total_key]
