@@ -4,7 +4,8 @@ For every class of a workload and every (model, strategy, budget, votes) the
 caller asks for, one row with the predicted accuracy (fraction in [0, 1]), the
 IT energy per query (J), the GPU-seconds per query and the latency (s).
 
-How each strategy is priced from an energy card ``E(n_in, n_out, batch)``:
+How each strategy is priced from an energy card ``E(n_in, n_out, batch)``
+(the one cost model, :mod:`tpf.cost.pricing`):
 
 * ``zero_shot``: ``n_out = n_answer_tokens``; ``E(n_in, n_answer)``.
 * ``cot`` at budget ``b``: ``n_out = n_answer + f * b`` where ``f`` is the
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from tpf.cards import AccuracyCard, EnergyCard
+from tpf.cost.pricing import STRATEGY_CODES, decode_tokens_per_vote, price_query
 from tpf.domain import STRATEGIES, Workload
 from tpf.errors import ConfigError
 
@@ -147,26 +149,11 @@ def _per_model_specs(strategies: StrategiesArg, models: Iterable[str]) -> dict[s
     return out
 
 
-def _shared_prefill(curve: Any, n_in: float, n_out: float, votes: int, batch: float) -> float:
-    """Cost of k samples sharing one prefill: C(n_in, n_out) + (k-1) * (C(n_in, n_out) - C(n_in, 0))."""
-    full = float(curve(n_in, n_out, batch))
-    if votes == 1:
-        return full
-    prefill = float(curve(n_in, 0.0, batch))
-    return full + (votes - 1) * (full - prefill)
-
-
 def _price_option(card: EnergyCard, n_in: float, n_out: float, votes: int,
                   batch: float) -> tuple[float, float, float, bool]:
     """(energy_j, gpu_s, latency_s, in_range) of one query served by one option."""
-    energy_j = _shared_prefill(card.energy_j, n_in, n_out, votes, batch)
-    if card.duration is None:
-        gpu_s = latency_s = float("nan")
-    else:
-        latency_s = _shared_prefill(card.duration_s, n_in, n_out, votes, batch)
-        gpu_s = latency_s * card.gpus_per_replica / batch
-    in_range = bool(card.in_range(n_in, n_out, batch))
-    return energy_j, gpu_s, latency_s, in_range
+    energy_j, gpu_s, latency_s = price_query(card, n_in, n_out, votes, batch)
+    return energy_j, gpu_s, latency_s, bool(card.in_range(n_in, n_out, batch))
 
 
 def _option_id(model: str, strategy: str, budget: int, votes: int) -> str:
@@ -228,8 +215,9 @@ def build_options(
                     excluded.append({**key, "reason": "no_accuracy_curve",
                                      "detail": f"no {strategy} curve for category {query_class.category!r}"})
                     continue
-                thinking = spec.cot_used_fraction * budget if strategy != "zero_shot" else 0.0
-                n_out = float(query_class.n_answer_tokens + thinking)
+                n_out = float(decode_tokens_per_vote(
+                    np.array([STRATEGY_CODES[strategy]]), np.array([query_class.n_answer_tokens]),
+                    np.array([budget]), spec.cot_used_fraction)[0])
                 energy_j, gpu_s, latency_s, in_range = _price_option(
                     card, query_class.n_in_tokens, n_out, votes, batch)
                 if latency_slo_s is not None and not latency_s <= latency_slo_s:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from tpf.cost.carbon import G_PER_KG, carbon_kg
 from tpf.domain import J_PER_KWH
 from tpf.errors import PolicyError
 from tpf.policy.format import (
@@ -239,7 +240,8 @@ def expectations_from_plan(
         pue_t = [_per_period(pue, int(p)) or 1.0 for p in rows["period"]]
         energy = rows["energy_j"].astype(float)
         grams = None if carbon_g_per_kwh is None else float(sum(
-            q * e * f / J_PER_KWH * (c or 0.0) for q, e, f, c in zip(queries, energy, pue_t, carbon, strict=True)
+            carbon_kg(q * e / J_PER_KWH, f, c or 0.0) * G_PER_KG
+            for q, e, f, c in zip(queries, energy, pue_t, carbon, strict=True)
         )) / total
         out[str(name)] = Expected(
             accuracy=float((queries * rows["accuracy"].astype(float)).sum()) / total,

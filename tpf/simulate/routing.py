@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tpf.cost.pricing import STRATEGY_CODES
 from tpf.errors import ConfigError, PolicyError
-from tpf.simulate.accounting import STRATEGY_CODES
 from tpf.simulate.workload import RequestBatch, splitmix64_uniform
 
 ALLOCATION_COLUMNS = ("class_name", "period", "model", "strategy", "budget_tokens", "votes")
