@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike
 from tpf.atomic import write_text_atomic
 from tpf.domain import STRATEGIES
 from tpf.errors import CardError
-from tpf.fit.families import FloatArray, get_family
+from tpf.families import FloatArray, get_family
 
 CARD_FORMAT_VERSION = 1
 SOURCES = ("measured", "published", "estimate")

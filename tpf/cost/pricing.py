@@ -135,7 +135,7 @@ def _check_affine(card: EnergyCard, curves: QueryCurves, n_in, n_dec, votes) -> 
         if not np.allclose(got, want, rtol=1e-9, atol=1e-12):
             raise CardError(
                 f"card {card.model}@{card.hardware}: its {what} curve is not affine in the batch "
-                "size (or 1/batch size for energy); the simulator supports the families of tpf.fit.families"
+                "size (or 1/batch size for energy); the simulator supports the families of tpf.families"
             )
 
 

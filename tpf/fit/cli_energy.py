@@ -26,7 +26,7 @@ import numpy as np
 from tpf.cards import EnergyCard, load_card, save_card
 from tpf.errors import CardError, ConfigError
 from tpf.fit.energy import CELL_WEIGHTS, FitOptions, fit_energy_file
-from tpf.fit.families import FAMILIES
+from tpf.families import FAMILIES
 from tpf.fit.importers import write_table
 from tpf.schema import read_csv_text, validate_points
 
