@@ -144,8 +144,7 @@ def option_energy_j(
     budget_tokens: ArrayLike = 0, votes: ArrayLike = 1, batch_size: float = 1.0,
 ) -> np.ndarray:
     """IT energy per query (J) of a strategy at ``batch_size``; ``n_out_tokens`` is the zero-shot length."""
-    curves = _option_curves(card, n_in_tokens, n_out_tokens, strategy, budget_tokens, votes)
-    shape = np.broadcast_shapes(*(np.shape(v) for v in (n_in_tokens, n_out_tokens, budget_tokens, votes)))
+    curves, shape = _option_curves(card, n_in_tokens, n_out_tokens, strategy, budget_tokens, votes)
     return curves.energy_j(batch_size).reshape(shape)
 
 
@@ -154,12 +153,14 @@ def option_gpu_s(
     budget_tokens: ArrayLike = 0, votes: ArrayLike = 1, batch_size: float = 1.0,
 ) -> np.ndarray:
     """GPU-seconds per query: ``window_s(B) / B * gpus_per_replica``."""
-    curves = _option_curves(card, n_in_tokens, n_out_tokens, strategy, budget_tokens, votes)
-    shape = np.broadcast_shapes(*(np.shape(v) for v in (n_in_tokens, n_out_tokens, budget_tokens, votes)))
+    curves, shape = _option_curves(card, n_in_tokens, n_out_tokens, strategy, budget_tokens, votes)
     return (curves.window_s(batch_size) / batch_size * card.gpus_per_replica).reshape(shape)
 
 
-def _option_curves(card, n_in_tokens, n_out_tokens, strategy, budget_tokens, votes) -> QueryCurves:
+def _option_curves(card: EnergyCard, n_in_tokens: ArrayLike, n_out_tokens: ArrayLike, strategy: str,
+                   budget_tokens: ArrayLike, votes: ArrayLike) -> tuple[QueryCurves, tuple[int, ...]]:
+    """The queries' curves and the broadcast shape of the arguments."""
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (n_in_tokens, n_out_tokens, budget_tokens, votes)))
     if strategy not in STRATEGY_CODES:
         raise ConfigError(f"strategy: must be one of {', '.join(STRATEGY_CODES)}, got {strategy!r}")
     n_in, n_out, budget, k = np.broadcast_arrays(
@@ -167,7 +168,7 @@ def _option_curves(card, n_in_tokens, n_out_tokens, strategy, budget_tokens, vot
     )
     code = np.full(n_in.shape, STRATEGY_CODES[strategy])
     n_dec = decode_tokens_per_vote(code, n_out, budget)
-    return query_curves(card, n_in, n_dec, np.where(code == STRATEGY_CODES["mv"], k, 1.0))
+    return query_curves(card, n_in, n_dec, np.where(code == STRATEGY_CODES["mv"], k, 1.0)), shape
 
 
 def price_query(card: EnergyCard, n_in_tokens: float, n_dec_tokens: float, votes: int,

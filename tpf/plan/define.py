@@ -281,9 +281,9 @@ def define_problem(data: PlanData, constraints: Sequence[RowDefinition] | None =
     """Variables, every switched-on constraint (``constraints``, default :data:`CONSTRAINTS`), objective."""
     variables = Variables()
     for define in VARIABLES:
-        block = define(data)
-        if block is not None:
-            variables[block.name] = block
+        variable = define(data)
+        if variable is not None:
+            variables[variable.name] = variable
     stack(list(variables.values()), [])
     rows = [block for define in (constraints or data.constraints or CONSTRAINTS) if (block := define(data, variables))]
     stack([], rows)

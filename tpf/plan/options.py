@@ -156,12 +156,17 @@ def _price_option(card: EnergyCard, n_in: float, n_out: float, votes: int,
     return energy_j, gpu_s, latency_s, bool(card.in_range(n_in, n_out, batch))
 
 
-def _option_id(model: str, strategy: str, budget: int, votes: int) -> str:
+def variant_name(strategy: str, budget: int, votes: int) -> str:
+    """``zero_shot``, ``cot@<budget>`` or ``mv<votes>[@<budget>]``."""
     if strategy == "zero_shot":
-        return f"{model}/zero_shot"
+        return "zero_shot"
     if strategy == "cot":
-        return f"{model}/cot@{budget}"
-    return f"{model}/mv{votes}" + (f"@{budget}" if budget else "")
+        return f"cot@{budget}"
+    return f"mv{votes}" + (f"@{budget}" if budget else "")
+
+
+def _option_id(model: str, strategy: str, budget: int, votes: int) -> str:
+    return f"{model}/{variant_name(strategy, budget, votes)}"
 
 
 def _check_inputs(workload: Workload, energy_cards: Mapping[str, EnergyCard],

@@ -30,7 +30,7 @@ from tpf.run.scenario import PlanOutcome, SimOutcome
 def planner_settings(planner: PlannerConfig) -> PlannerSettings:
     """The planner's settings from the ``planner`` group (units converted here, once)."""
     switches = planner.constraints
-    caps = {}
+    caps: dict[str, float | None] = {}
     for switch, (key, setting, factor) in CAP_SETTINGS.items():
         value = getattr(planner, key)
         caps[setting] = value * factor if getattr(switches, switch) and value is not None else None
@@ -42,8 +42,7 @@ def planner_settings(planner: PlannerConfig) -> PlannerSettings:
         accuracy_floors=dict(planner.accuracy_floors) if switches.accuracy_floors else {},
         integer_gpus=planner.integer_gpus,
         gpu_cost=planner.gpu_weight,
-        **caps,
-    ).validate()
+    ).with_changes(**caps).validate()
 
 
 def strategy_spec(planner: PlannerConfig) -> StrategySpec:

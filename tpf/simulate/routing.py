@@ -226,7 +226,8 @@ class PolicyRouter:
         planned = next((r for (_, option), r in self.options.items() if option == decision.option_id), None)
         if planned is None:
             return _unpack_decision(decision)
-        return (str(planned.model), str(planned.strategy), float(planned.budget_tokens), float(planned.votes))
+        return (str(planned.model), str(planned.strategy), float(planned.budget_tokens),  # type: ignore[arg-type]
+                float(planned.votes))  # type: ignore[arg-type]
 
 
 def _unpack_decision(decision: Any) -> tuple[str, str, float, float]:
