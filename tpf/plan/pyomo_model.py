@@ -10,6 +10,9 @@ mutable right-hand side ``<name>_rhs`` (sweeps change it and re-solve), with
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -42,9 +45,11 @@ def _add_variable(model: pyo.ConcreteModel, block: VariableBlock, kept: np.ndarr
     index = pyo.RangeSet(0, len(kept) - 1)
     setattr(model, f"{block.name}_index", index)
     domain = pyo.NonNegativeIntegers if block.integer else pyo.NonNegativeReals
-    upper = block.upper[kept]
-    bounds = {i: (0.0, None if np.isinf(u) else float(u)) for i, u in enumerate(upper.tolist())}
-    var = pyo.Var(index, domain=domain, bounds=lambda m, i: bounds[i], initialize=0.0)
+    upper = [None if np.isinf(u) else u for u in block.upper[kept].tolist()]
+    if len(set(upper)) <= 1:   # one bound for all (shares: 1; GPU counts: none)
+        var = pyo.Var(index, domain=domain, bounds=(0.0, upper[0] if upper else None), initialize=0.0)
+    else:
+        var = pyo.Var(index, domain=domain, bounds=lambda m, i: (0.0, upper[i]), initialize=0.0)
     setattr(model, block.name, var)
     return [var[i] for i in range(len(kept))]
 
@@ -114,7 +119,27 @@ def add_diagnosis_objective(model: pyo.ConcreteModel, blocks: list[RowBlock]) ->
 
 def build_pyomo_model(formulation: Formulation, columns: np.ndarray, *, elastic: bool = False,
                       duals: bool = True) -> pyo.ConcreteModel:
-    """Variables, then every block's rows in order, then the objective (or the diagnosis objective)."""
+    """Variables, then every block's rows in order, then the objective (or the diagnosis objective).
+
+    The cyclic garbage collector is paused while the many small expression
+    objects are created (it would otherwise rescan them over and over).
+    """
+    with _gc_paused():
+        return _build(formulation, columns, elastic, duals)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(formulation: Formulation, columns: np.ndarray, elastic: bool, duals: bool) -> pyo.ConcreteModel:
     model = pyo.ConcreteModel(name="tpf_plan")
     variables = add_variables(model, formulation, columns)
     positions = _kept_positions(formulation, columns)
