@@ -87,3 +87,34 @@ def test_toy_constraint_off_when_its_setting_is_none(micro_options, micro_worklo
     model = toy_model(micro_options, micro_workload)
     assert "big_queries" not in [b.name for b in model.blocks]
     assert solve(model).objective == pytest.approx(80.0, abs=1e-9)
+
+
+def test_pyomo_rows_and_objective_are_the_matrix_forms_exactly():
+    """Every row (every constraint on) and the objective of the Pyomo model carry the
+    matrix form's coefficients: both are built from the same blocks."""
+    from pyomo.repn import generate_standard_repn
+
+    from tests.plan.conftest import fleet_of
+    from tests.plan.test_properties import random_instance
+
+    options, workload, grid = random_instance(5, 3, 4, 3)
+    settings = PlannerSettings(objective="min_carbon", accuracy_target=0.5, it_energy_kwh_per_period=1.0,
+                               it_energy_kwh_total=3.0, it_power_w=900.0, carbon_budget_kg=5.0,
+                               accuracy_floors={"c0": 0.3}, prune_dominated=False, column_generation="off")
+    model = build_model(options, workload, Facility((1.3,), power_cap_w=2000.0), grid,
+                        fleet_of({"m0": 3, "m1": 2}), settings)
+    lp = model.linear_program()
+    position = {id(v): v_index for v_index, v in enumerate(
+        [*model.model.x.values(), *model.model.gpus_on.values()])}
+    assert len(model.blocks) == 10
+    for block in model.blocks:
+        component = getattr(model.model, block.name)
+        for row in range(block.size):
+            repn = generate_standard_repn(component[row].body)
+            got = np.zeros(lp.matrix.shape[1])
+            got[[position[id(v)] for v in repn.linear_vars]] = repn.linear_coefs
+            assert np.array_equal(got, lp.matrix[block.start + row].toarray().ravel()), block.row_names()[row]
+    repn = generate_standard_repn(model.model.objective.expr)
+    got = np.zeros(lp.matrix.shape[1])
+    got[[position[id(v)] for v in repn.linear_vars]] = repn.linear_coefs
+    assert np.array_equal(got, lp.cost)
