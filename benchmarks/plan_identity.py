@@ -79,15 +79,39 @@ def rel_diff(a: float | str | None, b: float | str | None, key: str = "") -> flo
     return abs(a - b) / max(abs(a), abs(b), 1e-12)
 
 
+def brief(now: dict, before: dict, rtol: float) -> int:
+    """One markdown row per case: objective, totals, shadow prices, largest relative difference."""
+    print("| case | objective | accuracy | facility kWh | kgCO2 | shadow prices (non-zero) | max rel. diff |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    worst_overall = 0.0
+    for case, values in now.items():
+        saved = before.get(case, {})
+        worst = max((rel_diff(values.get(k), saved.get(k), k) for k in set(values) | set(saved)), default=0.0)
+        worst_overall = max(worst_overall, worst)
+        if "diagnosis" in values:
+            print(f"| {case} | infeasible: {str(values['diagnosis']).split(': ', 1)[-1]} | | | | | {worst:.1e} |")
+            continue
+        prices = [k for k in values if k.startswith("shadow_price.")]
+        nonzero = sum(1 for k in prices if values[k] != 0)
+        print(f"| {case} | {values['objective']:.10g} | {values['totals.accuracy']:.6g} | "
+              f"{values['totals.facility_energy_kwh']:.6g} | {values['totals.carbon_kg']:.6g} | "
+              f"{len(prices)} ({nonzero}) | {worst:.1e} |")
+    print(f"\nlargest relative difference: {worst_overall:.3g} (tolerance {rtol:g})")
+    return 0 if worst_overall <= rtol else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--save", type=Path)
     parser.add_argument("--compare", type=Path)
     parser.add_argument("--rtol", type=float, default=1e-9)
     parser.add_argument("--cases", nargs="*", default=list(CASES))
+    parser.add_argument("--brief", action="store_true", help="one row per case (with --compare)")
     args = parser.parse_args(argv)
     now = {case: figures(CASES[case]) for case in args.cases}
     before = json.loads(args.compare.read_text()) if args.compare else {}
+    if args.brief and args.compare:
+        return brief(now, before, args.rtol)
     worst_overall = 0.0
     print(f"{'case':24s} {'figure':52s} {'value':>16s} {'rel diff':>10s}")
     for case, values in now.items():
