@@ -66,4 +66,7 @@ def allocation(data: PlanData, shares: np.ndarray, tol: float = 1e-9) -> pd.Data
         "share": shares[used], "queries": shares[used] * data.col_queries[used],
         "accuracy": options["accuracy"], "energy_j": options["energy_j"],
     })
+    for column in ("batch_size", "gpu_s"):
+        if column in options:
+            out[column] = options[column].to_numpy(float)
     return out.sort_values(["class_name", "period", "option_id"]).reset_index(drop=True)

@@ -233,9 +233,11 @@ def build_options(
                              "extrapolated": not cost.in_range, "energy_source": card.source,
                              "idle_power_w": float(card.idle_power_w),
                              "n_out_tokens_spread": cost.n_out_tokens_spread,
-                             "energy_basis": cost.energy_basis})
+                             "energy_basis": cost.energy_basis,
+                             "n_answer_tokens": float(query_class.n_answer_tokens)})
     table = pd.DataFrame(rows, columns=[*OPTION_COLUMNS, "batch_size", "extrapolated", "energy_source",
-                                        "idle_power_w", "n_out_tokens_spread", "energy_basis"])
+                                        "idle_power_w", "n_out_tokens_spread", "energy_basis",
+                                        "n_answer_tokens"])
     return OptionTable(table, pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS))
 
 

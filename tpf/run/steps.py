@@ -95,23 +95,24 @@ def pareto_step(inputs: ScenarioInputs, outcome: PlanOutcome, n_points: int) -> 
 
 
 def _pools(inputs: ScenarioInputs, outcome: PlanOutcome) -> list:
-    """One pool per model: the GPUs the plan needs each period (rounded up; none where the
-    plan sends the model no query), else the fleet."""
+    """One pool per model: the GPUs the plan powers each period (a fractional count is
+    GPU-hours of power, :class:`tpf.simulate.Pool`), else the fleet; batches up to the largest operating point the plan gives the model."""
     from tpf.simulate import Pool
 
     n_periods = inputs.workload.n_periods
-    gpus_on = outcome.solved().gpus_on
+    result = outcome.solved()
+    gpus_on = result.gpus_on
     pools = []
     for entry in inputs.fleet.entries:
         card = inputs.cards.energy[entry.model]
-        gpus: tuple[int, ...] = (entry.gpus,)
+        gpus: tuple[float, ...] = (entry.gpus,)
         if gpus_on is not None and len(gpus_on):
             mine = gpus_on[gpus_on["model"] == entry.model].sort_values("period")
             if len(mine) == n_periods:
-                column = "gpus_needed" if "gpus_needed" in mine else "gpus_on"
-                # A pool the plan leaves unused in a period is powered off.
-                gpus = tuple(int(np.ceil(v - 1e-6)) if v > 1e-9 else 0 for v in mine[column])
-        pools.append(Pool(card=card, gpus=gpus, max_batch_size=inputs.config.planner.batch_size))
+                gpus = tuple(float(v) if v > 1e-9 else 0.0 for v in mine["gpus_on"])
+        served = result.allocation[result.allocation["model"] == entry.model]
+        batch = int(served["batch_size"].max()) if "batch_size" in served and len(served) else None
+        pools.append(Pool(card=card, gpus=gpus, max_batch_size=batch or inputs.config.planner.batch_size))
     return pools
 
 
@@ -143,7 +144,7 @@ def simulate_step(inputs: ScenarioInputs, outcome: PlanOutcome) -> SimOutcome:
     result = simulate(
         _requests(inputs), router, _pools(inputs, outcome), engine=inputs.config.simulate.engine,
         carbon_g_per_kwh=inputs.intensity_per_period(), pue=inputs.pue_per_period(),
-        n_hours=inputs.workload.n_periods,
+        n_hours=inputs.workload.n_periods, idle_mode="unbusy",
     )
     return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()})
 

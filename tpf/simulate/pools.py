@@ -20,7 +20,7 @@ from tpf.cards import EnergyCard
 from tpf.cost.pricing import QueryCurves, decode_tokens_per_vote, query_curves
 from tpf.errors import ConfigError
 from tpf.simulate.carbon import per_hour
-from tpf.simulate.routing import Routed
+from tpf.simulate.routing import PlannedPrices, Routed
 from tpf.simulate.workload import RequestBatch
 
 IDLE_MODES = ("powered", "unbusy")
@@ -28,10 +28,15 @@ IDLE_MODES = ("powered", "unbusy")
 
 @dataclass(frozen=True)
 class Pool:
-    """GPUs serving one model: ``gpus`` powered per hour (1 value, 24 daily values, or one per hour)."""
+    """GPUs serving one model: ``gpus`` powered per hour (1 value, 24 daily values, or one per hour).
+
+    A fractional count (a plan's LP relaxation) is that many GPU-hours of
+    power in the hour: the whole GPUs rounded up serve, and idle power is paid
+    on the fractional count (a GPU powered for part of the hour).
+    """
 
     card: EnergyCard
-    gpus: tuple[int, ...] = (1,)
+    gpus: tuple[float, ...] = (1,)
     max_batch_size: int | None = None
 
     @property
@@ -43,10 +48,14 @@ class Pool:
         return int(self.max_batch_size or self.card.max_batch_size or 1)
 
     def gpus_per_hour(self, n_hours: int) -> np.ndarray:
-        return per_hour(self.gpus, n_hours, f"pools[{self.model}].gpus").astype(np.int64)
+        gpus = per_hour(self.gpus, n_hours, f"pools[{self.model}].gpus")
+        if not (gpus >= 0).all():
+            raise ConfigError(f"pools[{self.model}].gpus: must be >= 0, got {gpus.min()}")
+        return gpus
 
     def replicas_per_hour(self, n_hours: int) -> np.ndarray:
-        return self.gpus_per_hour(n_hours) // max(1, self.card.gpus_per_replica)
+        whole = np.ceil(self.gpus_per_hour(n_hours) - 1e-9).astype(np.int64)
+        return whole // max(1, self.card.gpus_per_replica)
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class PoolQueries:
     curves: QueryCurves
     output_tokens: np.ndarray
     accuracy: np.ndarray
+    batch_size: np.ndarray | None = None   # planned operating point per query (None: from the load)
 
 
 def pool_map(pools: Mapping[str, Pool] | Sequence[Pool]) -> dict[str, Pool]:
@@ -82,9 +92,44 @@ def split_by_pool(
             continue
         pool = pools[model]
         curves = query_curves(pool.card, batch.n_in_tokens[index], n_dec[index], routed.votes[index])
+        batch_size = None
+        if routed.planned is not None:
+            planned = routed.planned.take(index)
+            nominal = decode_tokens_per_vote(routed.strategy_code[index], planned.n_answer_tokens,
+                                             routed.budget_tokens[index], cot_used_fraction)
+            curves, batch_size = at_planned_prices(pool.card, curves, planned, nominal, routed.votes[index])
         out.append(PoolQueries(pool, index, batch.arrival_s[index], curves,
-                               n_dec[index] * routed.votes[index], routed.accuracy[index]))
+                               n_dec[index] * routed.votes[index], routed.accuracy[index], batch_size))
     return out
+
+
+def at_planned_prices(card: EnergyCard, curves: QueryCurves, planned: PlannedPrices, nominal_dec: np.ndarray,
+                      votes: np.ndarray) -> tuple[QueryCurves, np.ndarray | None]:
+    """Scale each query's curves so that a request of its class's own tokens costs the planner's price.
+
+    The planner prices an option through published anchors, an engine's
+    operating curve and the generated-token distribution; the card's bare
+    curves know none of them. Each query's energy curve is multiplied by
+    ``planned energy / card energy`` of the class's nominal request at the
+    planned operating point, its window curve likewise, so the request's own
+    tokens still move its cost along the card's curve. Queries without a
+    planned price keep the card's curves and the batch the load produces.
+    """
+    known = np.isfinite(planned.batch_size) & np.isfinite(planned.energy_j) & np.isfinite(planned.n_in_tokens)
+    if not known.any():
+        return curves, None
+    n_in = np.where(known, planned.n_in_tokens, 1.0)
+    dec = np.where(known, nominal_dec, 1.0)
+    batch = np.where(known, planned.batch_size, 1.0)
+    base = query_curves(card, n_in, dec, votes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        energy_factor = np.where(known, planned.energy_j / base.energy_j(batch), 1.0)
+        window_factor = np.where(known & np.isfinite(planned.window_s), planned.window_s / base.window_s(batch), 1.0)
+    energy_factor = np.where(np.isfinite(energy_factor) & (energy_factor > 0), energy_factor, 1.0)
+    window_factor = np.where(np.isfinite(window_factor) & (window_factor > 0), window_factor, 1.0)
+    scaled = QueryCurves(curves.alpha_s * window_factor, curves.beta_s * window_factor,
+                         curves.gamma_j * energy_factor, curves.delta_j * energy_factor)
+    return scaled, np.where(known, planned.batch_size, np.nan)
 
 
 def check_capacity(queries: PoolQueries, replicas_hour: np.ndarray, period_s: float = 3600.0) -> None:

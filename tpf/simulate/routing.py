@@ -50,6 +50,31 @@ class Routed:
     budget_tokens: np.ndarray
     votes: np.ndarray
     accuracy: np.ndarray
+    planned: PlannedPrices | None = None
+
+
+@dataclass(frozen=True)
+class PlannedPrices:
+    """Per request, the planner's price of its option (NaN where the option is not in the table).
+
+    ``batch_size`` is the option's operating point; ``energy_j`` and
+    ``window_s`` its energy and batch window per query there, for a request
+    of the class's own tokens (``n_in_tokens``, ``n_answer_tokens``).
+    """
+
+    batch_size: np.ndarray
+    energy_j: np.ndarray
+    window_s: np.ndarray
+    n_in_tokens: np.ndarray
+    n_answer_tokens: np.ndarray
+
+    def take(self, index: np.ndarray) -> PlannedPrices:
+        return PlannedPrices(*(getattr(self, f)[index] for f in PLANNED_FIELDS))
+
+
+#: PlannedPrices field -> option-table column.
+PLANNED_FIELDS = {"batch_size": "batch_size", "energy_j": "energy_j", "window_s": "latency_s",
+                  "n_in_tokens": "n_in_tokens", "n_answer_tokens": "n_answer_tokens"}
 
 
 def _encode(values: Sequence[str] | np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -203,15 +228,20 @@ class PolicyRouter:
                                        self.hours(batch))
         rows = [self._as_planned(d) for d in decisions]
         class_names, class_code = self._policy_classes(batch)
-        table = np.array([[getattr(self.options.get((name, str(d.option_id))), "accuracy", np.nan)
-                           for d in decisions] for name in class_names], np.float64).reshape(
-                               len(class_names), len(decisions))
-        accuracy = table[class_code, index] if len(batch) else np.zeros(0)
+
+        def per_request(column: str) -> np.ndarray:
+            table = np.array([[_planned_value(self.options.get((name, str(d.option_id))), column)
+                               for d in decisions] for name in class_names], np.float64).reshape(
+                                   len(class_names), len(decisions))
+            return table[class_code, index] if len(batch) else np.zeros(0)
+
+        planned = PlannedPrices(*(per_request(c) for c in PLANNED_FIELDS.values()))
         model_code, models = _encode([r[0] for r in rows])
         strategy_code = _strategy_codes([r[1] for r in rows], "policy decision")
         budget = np.asarray([r[2] for r in rows], np.float64)
         votes = np.maximum(np.asarray([r[3] for r in rows], np.float64), 1.0)
-        return Routed(model_code[index], models, strategy_code[index], budget[index], votes[index], accuracy)
+        return Routed(model_code[index], models, strategy_code[index], budget[index], votes[index],
+                      per_request("accuracy"), planned)
 
     def _policy_classes(self, batch: RequestBatch) -> tuple[list[str], np.ndarray]:
         """The policy class of every request: (class names, code per request)."""
@@ -228,6 +258,11 @@ class PolicyRouter:
             return _unpack_decision(decision)
         return (str(planned.model), str(planned.strategy), float(planned.budget_tokens),  # type: ignore[arg-type]
                 float(planned.votes))  # type: ignore[arg-type]
+
+
+def _planned_value(row: Any, column: str) -> float:
+    value = getattr(row, column, np.nan)
+    return float(value) if value is not None else float("nan")
 
 
 def _unpack_decision(decision: Any) -> tuple[str, str, float, float]:
