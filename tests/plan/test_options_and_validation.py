@@ -50,7 +50,7 @@ def test_latency_slo_excludes_and_counts():
     # cot@1000: 0.1 + 0.02 * 1001 = 20.1 s > 5 s
     assert list(options.table["option_id"]) == ["small/zero_shot", "small/cot@100"]
     assert options.exclusion_counts() == {"latency_slo": 1}
-    assert "20.1 s > SLO 5 s" in options.excluded["detail"].iloc[0]
+    assert "20.1 s at batch 1 > SLO 5 s" in options.excluded["detail"].iloc[0]
 
 
 def test_unknown_model_in_strategies_is_named():

@@ -183,7 +183,10 @@ class PlannerConfig:
     cot_budgets_tokens: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
     mv_votes: list[int] = field(default_factory=lambda: [3, 5])
     batch_size: int = 8
+    operating_points: list[int] = field(default_factory=list)  # batch levels; empty = batch_size only
     latency_slo_s: float | None = None
+    ttft_p99_slo_s: float | None = None
+    keep_fleet_on: bool = False
     solver: str = "highs"
     time_limit_s: float = 60.0
     mip_gap: float = 1e-4

@@ -45,6 +45,7 @@ class PlanData:
     col_accuracy: np.ndarray       # fraction
     col_energy_kwh: np.ndarray     # IT energy charged per unit share (above idle when GPUs are modelled)
     col_gpu_h: np.ndarray          # GPU-hours per unit share
+    col_ttft_gpu_h: np.ndarray | None  # GPU-hours per unit share at the tail-latency SLO's load (None: no SLO)
     col_demand_row: np.ndarray     # index of the column's (class, period) demand row
     demand_rows: np.ndarray        # (R, 2): class index, period index
     # models
@@ -230,7 +231,12 @@ def _columns(kept: pd.DataFrame, class_names: list[str], models: list[str], dema
     gpu_s = kept["gpu_s"].fillna(0.0).to_numpy(float)[col_option]
     if gpu_vars:
         energy_j = np.maximum(energy_j - idle_kw[col_model] * 1000.0 * gpu_s, 0.0)
+    ttft_gpu_h = None
+    if "ttft_max_utilization" in kept.columns:
+        utilization = np.maximum(kept["ttft_max_utilization"].to_numpy(float)[col_option], 1e-12)
+        ttft_gpu_h = queries * gpu_s / utilization / S_PER_H
     return {
+        "col_ttft_gpu_h": ttft_gpu_h,
         "col_option": col_option, "col_class": col_class, "col_period": col_period,
         "col_model": col_model, "col_queries": queries,
         "col_accuracy": kept["accuracy"].to_numpy(float)[col_option],

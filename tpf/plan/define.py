@@ -183,6 +183,37 @@ def define_gpu_capacity(data: PlanData, var: Variables) -> RowBlock | None:
                     description="powered-on GPUs within the fleet")
 
 
+def define_ttft_load(data: PlanData, var: Variables) -> RowBlock | None:
+    """ttft_load[m, t]: ``sum_{k of m in t} D_k g_k / rho_k x_k - period_h gpus_on[m, t] <= 0`` (GPU-h).
+
+    ``rho_k`` is the largest utilization per replica at column k's operating
+    point that keeps the p99 time to first token within the SLO (Erlang C,
+    :mod:`tpf.plan.queueing`): each query needs ``g_k / rho_k`` GPU-hours of
+    powered GPUs. On with ``planner.ttft_p99_slo_s`` and GPU capacity.
+    """
+    if "gpus_on" not in var or data.col_ttft_gpu_h is None:
+        return None
+    size = len(data.model_names) * data.n_periods
+    matrix = coefficients(
+        np.concatenate([data.col_model * data.n_periods + data.col_period, np.arange(size)]),
+        np.concatenate([var["x"].positions(), var["gpus_on"].positions()]),
+        np.concatenate([data.col_ttft_gpu_h, np.full(size, -data.period_h)]), size, var.count)
+    return RowBlock("ttft_load", _model_periods(data), "<=", np.zeros(size), "GPU-h", matrix,
+                    setting="ttft_p99_slo_s",
+                    description="load per powered GPU within the tail-latency SLO")
+
+
+def define_fleet_on(data: PlanData, var: Variables) -> RowBlock | None:
+    """fleet_on[m, t]: ``gpus_on[m, t] >= N_m`` (every GPU of the fleet powered, paying its idle power)."""
+    if "gpus_on" not in var or not data.settings.keep_fleet_on:
+        return None
+    size = var["gpus_on"].size
+    matrix = coefficients(np.arange(size), var["gpus_on"].positions(), np.ones(size), size, var.count)
+    return RowBlock("fleet_on", _model_periods(data), ">=", np.repeat(data.fleet_gpus, data.n_periods),
+                    "GPU", matrix, setting="keep_fleet_on",
+                    description="every GPU of the fleet powered on")
+
+
 def define_accuracy_floor(data: PlanData, var: Variables) -> RowBlock | None:
     """accuracy_floor[c]: ``sum_{o,t} (D[c,t] / D_c) a[c,o] x[c,o,t] >= floor_c`` (fraction).
 
@@ -219,7 +250,7 @@ RowDefinition = Callable[[PlanData, Variables], RowBlock | None]
 CONSTRAINTS: tuple[RowDefinition, ...] = (
     define_demand, define_it_energy_per_period, define_it_energy_total, define_it_power,
     define_facility_power, define_carbon_budget, define_gpu_busy, define_gpu_capacity,
-    define_accuracy_floor, define_accuracy_target,
+    define_ttft_load, define_fleet_on, define_accuracy_floor, define_accuracy_target,
 )
 
 #: Per minimizing objective: the row capping the same quantity and its setting (a Pareto axis).

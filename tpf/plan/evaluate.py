@@ -22,9 +22,13 @@ def period_energy_kwh(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | 
 def required_gpus(data: PlanData, shares: np.ndarray) -> np.ndarray:
     """Fewest powered-on GPUs (fractional) per (model, period) that carry ``shares``, flattened m*T+t."""
     key = data.col_model * data.n_periods + data.col_period
-    busy_h = np.bincount(key, weights=data.col_gpu_h * shares,
-                         minlength=len(data.model_names) * data.n_periods)
-    return busy_h / (data.period_h * np.repeat(data.utilization, data.n_periods))
+    size = len(data.model_names) * data.n_periods
+    busy_h = np.bincount(key, weights=data.col_gpu_h * shares, minlength=size)
+    needed = busy_h / (data.period_h * np.repeat(data.utilization, data.n_periods))
+    if data.col_ttft_gpu_h is not None:   # the tail-latency SLO's load per GPU
+        needed = np.maximum(needed, np.bincount(key, weights=data.col_ttft_gpu_h * shares, minlength=size)
+                            / data.period_h)
+    return needed
 
 
 def totals(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> dict[str, float]:

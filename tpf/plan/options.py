@@ -27,7 +27,7 @@ without GPU-capacity constraints and latency SLOs).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ import pandas as pd
 from tpf.cards import AccuracyCard, EnergyCard
 from tpf.domain import STRATEGIES, Workload
 from tpf.errors import ConfigError
+from tpf.plan.queueing import max_utilization
 from tpf.query_cost import TokenRule, price_query
 
 OPTION_COLUMNS = (
@@ -162,13 +163,44 @@ def variant_name(strategy: str, budget: int, votes: int) -> str:
     return f"mv{votes}" + (f"@{budget}" if budget else "")
 
 
+def _priced_row(key: dict[str, Any], query_class: Any, card: EnergyCard, accuracy: AccuracyCard,
+                spec: StrategySpec, batch: float,
+                slos: tuple[float | None, float | None]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(option row, None) or ({}, excluded row) of one option at one operating point."""
+    latency_slo_s, ttft_slo_s = slos
+    strategy, budget, votes = key["strategy"], key["budget_tokens"], key["votes"]
+    tokens = TokenRule(query_class.n_answer_tokens, accuracy.lengths(key["model"], query_class.category),
+                       spec.cot_used_fraction)
+    cost = price_query(card, query_class.category, strategy, budget, votes, query_class.n_in_tokens, tokens, batch)
+    if latency_slo_s is not None and not cost.latency_s <= latency_slo_s:
+        return {}, {**key, "reason": "latency_slo",
+                    "detail": f"latency {cost.latency_s:.3g} s at batch {batch:g} > SLO {latency_slo_s:g} s"}
+    row = {**key, "category": query_class.category, "hardware": card.hardware,
+           "accuracy": accuracy.accuracy(key["model"], query_class.category, strategy, budget, votes),
+           "energy_j": cost.energy_j, "gpu_s": cost.gpu_s, "latency_s": cost.latency_s,
+           "n_in_tokens": float(query_class.n_in_tokens), "n_out_tokens": cost.n_out_tokens_expected,
+           "batch_size": batch, "extrapolated": not cost.in_range, "energy_source": card.source,
+           "idle_power_w": float(card.idle_power_w), "n_out_tokens_spread": cost.n_out_tokens_spread,
+           "energy_basis": cost.energy_basis, "n_answer_tokens": float(query_class.n_answer_tokens)}
+    if ttft_slo_s is not None:
+        prefill_s = float(np.asarray(card.duration_s(query_class.n_in_tokens, 0.0, batch))) \
+            if card.duration is not None else 0.0
+        row["ttft_max_utilization"] = float(max_utilization([batch], [cost.latency_s], [prefill_s], ttft_slo_s)[0])
+        if not row["ttft_max_utilization"] > 0:
+            return {}, {**key, "reason": "ttft_slo",
+                        "detail": f"prefill {prefill_s:.3g} s at batch {batch:g} leaves no queueing "
+                                  f"room under the p99 TTFT SLO {ttft_slo_s:g} s"}
+    return row, None
+
+
 def _option_id(model: str, strategy: str, budget: int, votes: int) -> str:
     return f"{model}/{variant_name(strategy, budget, votes)}"
 
 
 def _check_inputs(workload: Workload, energy_cards: Mapping[str, EnergyCard],
                   specs: Mapping[str, StrategySpec], latency_slo_s: float | None,
-                  batch_size: float) -> None:
+                  batch_size: float, batch_sizes: Sequence[float] | None = None,
+                  ttft_p99_slo_s: float | None = None) -> None:
     workload.validate()
     problems = []
     if not energy_cards:
@@ -182,8 +214,21 @@ def _check_inputs(workload: Workload, energy_cards: Mapping[str, EnergyCard],
         problems.append(f"latency_slo_s: must be > 0, got {latency_slo_s}")
     if not batch_size >= 1:
         problems.append(f"batch_size: must be >= 1, got {batch_size}")
+    for i, level in enumerate(batch_sizes or ()):
+        if not level >= 1:
+            problems.append(f"operating_points[{i}]: batch size must be >= 1, got {level}")
+    if ttft_p99_slo_s is not None and not ttft_p99_slo_s > 0:
+        problems.append(f"ttft_p99_slo_s: must be > 0, got {ttft_p99_slo_s}")
     if problems:
         raise ConfigError(problems)
+
+
+def operating_levels(card: EnergyCard, batch_size: float, batch_sizes: Sequence[float] | None) -> list[float]:
+    """The batch levels a model is priced at: ``batch_sizes`` within the card's range, else ``batch_size``."""
+    top = float(max(card.max_batch_size, 1))
+    if not batch_sizes:
+        return [float(min(batch_size, top))]
+    return sorted({float(b) for b in batch_sizes if 1 <= b <= top}) or [float(min(batch_sizes))]
 
 
 def build_options(
@@ -194,50 +239,46 @@ def build_options(
     *,
     latency_slo_s: float | None = None,
     batch_size: float = 1,
+    batch_sizes: Sequence[float] | None = None,
+    ttft_p99_slo_s: float | None = None,
 ) -> OptionTable:
-    """Price every (class, model, strategy) of ``strategies`` with the cards.
+    """Price every (class, model, strategy, operating point) of ``strategies`` with the cards.
 
     ``strategies`` is one :class:`StrategySpec` (or mapping) for every model,
-    or a mapping model -> spec. Options without an accuracy curve, and options
-    whose latency exceeds ``latency_slo_s``, land in ``excluded`` with a reason.
+    or a mapping model -> spec. ``batch_sizes`` (operating points) prices
+    every option at each of those batch levels the card covers (option ids
+    then end in ``/b<B>``); without it every option is priced at
+    ``batch_size``. Options without an accuracy curve, options whose latency
+    exceeds ``latency_slo_s`` and options whose prefill alone breaks
+    ``ttft_p99_slo_s`` land in ``excluded`` with a reason. With
+    ``ttft_p99_slo_s`` each row carries ``ttft_max_utilization``, the load
+    per replica that keeps the p99 time to first token within the SLO
+    (:mod:`tpf.plan.queueing`).
     """
     specs = _per_model_specs(strategies, energy_cards)
-    _check_inputs(workload, energy_cards, specs, latency_slo_s, batch_size)
+    _check_inputs(workload, energy_cards, specs, latency_slo_s, batch_size, batch_sizes, ttft_p99_slo_s)
+    slos = (latency_slo_s, ttft_p99_slo_s)
     rows: list[dict[str, Any]] = []
     excluded: list[dict[str, Any]] = []
     for query_class in workload.classes:
         for model, spec in specs.items():
             card = energy_cards[model]
-            batch = float(min(batch_size, max(card.max_batch_size, 1)))
+            levels = operating_levels(card, batch_size, batch_sizes)
             for strategy, budget, votes in spec.variants():
-                option_id = _option_id(model, strategy, budget, votes)
-                key = {"class_name": query_class.name, "option_id": option_id, "model": model,
-                       "strategy": strategy, "budget_tokens": budget, "votes": votes}
+                key = {"class_name": query_class.name, "option_id": _option_id(model, strategy, budget, votes),
+                       "model": model, "strategy": strategy, "budget_tokens": budget, "votes": votes}
                 if not accuracy.has(model, query_class.category, strategy):
                     excluded.append({**key, "reason": "no_accuracy_curve",
                                      "detail": f"no {strategy} curve for category {query_class.category!r}"})
                     continue
-                tokens = TokenRule(query_class.n_answer_tokens,
-                                   accuracy.lengths(model, query_class.category), spec.cot_used_fraction)
-                cost = price_query(card, query_class.category, strategy, budget, votes,
-                                   query_class.n_in_tokens, tokens, batch)
-                if latency_slo_s is not None and not cost.latency_s <= latency_slo_s:
-                    excluded.append({**key, "reason": "latency_slo",
-                                     "detail": f"latency {cost.latency_s:.3g} s > SLO {latency_slo_s:g} s"})
-                    continue
-                acc = accuracy.accuracy(model, query_class.category, strategy, budget, votes)
-                rows.append({**key, "category": query_class.category, "hardware": card.hardware,
-                             "accuracy": acc, "energy_j": cost.energy_j, "gpu_s": cost.gpu_s,
-                             "latency_s": cost.latency_s, "n_in_tokens": float(query_class.n_in_tokens),
-                             "n_out_tokens": cost.n_out_tokens_expected, "batch_size": batch,
-                             "extrapolated": not cost.in_range, "energy_source": card.source,
-                             "idle_power_w": float(card.idle_power_w),
-                             "n_out_tokens_spread": cost.n_out_tokens_spread,
-                             "energy_basis": cost.energy_basis,
-                             "n_answer_tokens": float(query_class.n_answer_tokens)})
+                for batch in levels:
+                    if len(levels) > 1:
+                        key = {**key, "option_id": f"{_option_id(model, strategy, budget, votes)}/b{batch:g}"}
+                    row, reason = _priced_row(key, query_class, card, accuracy, spec, batch, slos)
+                    (excluded if reason else rows).append(reason or row)
     table = pd.DataFrame(rows, columns=[*OPTION_COLUMNS, "batch_size", "extrapolated", "energy_source",
                                         "idle_power_w", "n_out_tokens_spread", "energy_basis",
-                                        "n_answer_tokens"])
+                                        "n_answer_tokens", *(["ttft_max_utilization"] if ttft_p99_slo_s else [])])
     return OptionTable(table, pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS))
 
 
@@ -259,6 +300,8 @@ def dominated_mask(table: pd.DataFrame, *, same_model: bool = True,
     if idle_power_w is not None:
         idle = table["model"].map(lambda m: float(idle_power_w.get(m, 0.0))).to_numpy(float)
         lower_better.append(energy - idle * gpu)
+    if "ttft_max_utilization" in table.columns:   # GPU time the tail-latency row charges
+        lower_better.append(gpu / np.maximum(table["ttft_max_utilization"].to_numpy(float), 1e-12))
     keys = ["class_name", "model"] if same_model else ["class_name"]
     groups = [np.asarray(index) for index in table.groupby(keys, sort=False).indices.values()]
     return dominated_in_groups(groups, table["accuracy"].to_numpy(float), lower_better)

@@ -32,7 +32,8 @@ class PlannerSettings:
     its fleet (``FleetEntry.gpus * period_s * utilization``) and charges the
     idle power of the GPUs powered on. ``integer_gpus`` makes the powered-on
     GPU counts integers (a MILP); ``gpu_cost`` is the objective's price of one
-    powered-on GPU for one period, in the objective's unit.
+    powered-on GPU for one period, in the objective's unit. ``keep_fleet_on``
+    powers every GPU of the fleet in every period (each pays its idle power).
     """
 
     objective: str = "max_accuracy"
@@ -46,6 +47,7 @@ class PlannerSettings:
     accuracy_floors: Mapping[str, float] = field(default_factory=dict)
     integer_gpus: bool = False
     gpu_cost: float = 0.0
+    keep_fleet_on: bool = False
     prune_dominated: bool = True
     column_generation: str = "auto"
 

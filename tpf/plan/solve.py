@@ -227,7 +227,8 @@ def _shares_and_gpus(plan_model: PlanModel, fewest: bool = True) -> tuple[np.nda
     if not data.gpu_vars:
         return shares, None
     gpus = np.array([pyo.value(var, exception=False) or 0.0 for var in model.gpus_on.values()])
-    if fewest and data.settings.objective == "max_accuracy" and data.settings.gpu_cost == 0:
+    if (fewest and data.settings.objective == "max_accuracy" and data.settings.gpu_cost == 0
+            and not data.settings.keep_fleet_on):
         gpus = _fewest_gpus(data, shares, gpus)
     return shares, gpus
 

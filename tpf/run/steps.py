@@ -42,6 +42,7 @@ def planner_settings(planner: PlannerConfig) -> PlannerSettings:
         accuracy_floors=dict(planner.accuracy_floors) if switches.accuracy_floors else {},
         integer_gpus=planner.integer_gpus,
         gpu_cost=planner.gpu_weight,
+        keep_fleet_on=planner.keep_fleet_on,
     ).with_changes(**caps).validate()
 
 
@@ -59,6 +60,7 @@ def _options(inputs: ScenarioInputs):  # -> tpf.plan.options.OptionTable
     return build_options(
         inputs.workload, inputs.cards.energy, inputs.cards.accuracy, strategy_spec(planner),
         latency_slo_s=planner.latency_slo_s, batch_size=planner.batch_size,
+        batch_sizes=tuple(planner.operating_points) or None, ttft_p99_slo_s=planner.ttft_p99_slo_s,
     )
 
 
