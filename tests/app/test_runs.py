@@ -68,7 +68,13 @@ def test_simulate_writes_hourly_and_compares_with_the_plan(tmp_path):
     hourly = pd.read_csv(tmp_path / "hourly.csv")
     assert len(hourly) == 3
     assert summary["simulation"]["served_queries"] == pytest.approx(hourly["served_queries"].sum())
-    assert "## Simulation" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "## Plan and simulation" in report and "| facility energy (kWh) |" in report
+    # the headline figures are the simulation's; the plan's are in their own section
+    assert summary["figures_from"] == "simulation"
+    assert summary["facility_energy_kwh"] == summary["simulation"]["facility_energy_kwh"]
+    assert summary["plan"]["facility_energy_kwh"] > 0
+    assert abs(summary["simulation"]["vs_plan_pct"]["facility_energy_kwh"]) < 3.0
 
 
 def test_full_report_draws_every_figure(tmp_path):

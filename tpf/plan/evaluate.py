@@ -47,11 +47,15 @@ def totals(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> di
 
 
 def per_period(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> pd.DataFrame:
+    """Per period: queries, IT energy split into idle (powered GPUs) and dynamic (queries), facility, carbon."""
     energy = period_energy_kwh(data, shares, gpus_on)
+    dynamic = np.bincount(data.col_period, weights=data.col_energy_kwh * shares, minlength=data.n_periods)
     return pd.DataFrame({
         "period": np.arange(data.n_periods),
         "queries": data.demand_queries.sum(axis=0),
         "it_energy_kwh": energy,
+        "idle_energy_kwh": energy - dynamic,
+        "dynamic_energy_kwh": dynamic,
         "facility_energy_kwh": energy * data.pue,
         "facility_power_kw": energy * data.pue / data.period_h,
         "carbon_kg": carbon_kg(energy, data.pue, data.carbon_g_per_kwh),
@@ -74,3 +78,31 @@ def allocation(data: PlanData, shares: np.ndarray, tol: float = 1e-9) -> pd.Data
         if column in options:
             out[column] = options[column].to_numpy(float)
     return out.sort_values(["class_name", "period", "option_id"]).reset_index(drop=True)
+
+
+def per_model_period(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray) -> pd.DataFrame:
+    """Per (model, period): GPUs powered and unpowered, busy GPU-hours, utilization of the
+    powered GPUs, the query-weighted operating point (batch size), idle and dynamic IT
+    energy (kWh), and the idle energy the unpowered GPUs would add if kept on."""
+    n_models, n_periods = len(data.model_names), data.n_periods
+    key = data.col_model * n_periods + data.col_period
+    size = n_models * n_periods
+    busy_h = np.bincount(key, weights=data.col_gpu_h * shares, minlength=size)
+    queries = np.bincount(key, weights=data.col_queries * shares, minlength=size)
+    batch = data.options["batch_size"].to_numpy(float)[data.col_option] if "batch_size" in data.options \
+        else np.ones(data.n_columns)
+    batch_sum = np.bincount(key, weights=batch * data.col_queries * shares, minlength=size)
+    idle_kw = np.repeat(data.idle_power_kw, n_periods)
+    fleet = np.repeat(data.fleet_gpus, n_periods)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        utilization = np.where(gpus_on > 0, busy_h / (gpus_on * data.period_h), 0.0)
+        batch_size = np.where(queries > 0, batch_sum / queries, np.nan)
+    return pd.DataFrame({
+        "model": np.repeat(data.model_names, n_periods), "period": np.tile(np.arange(n_periods), n_models),
+        "gpus_on": gpus_on, "gpus_off": np.maximum(fleet - gpus_on, 0.0),
+        "gpus_needed": required_gpus(data, shares), "busy_gpu_h": busy_h, "utilization": utilization,
+        "batch_size": batch_size, "queries": queries,
+        "idle_energy_kwh": idle_kw * data.period_h * gpus_on,
+        "dynamic_energy_kwh": np.bincount(key, weights=data.col_energy_kwh * shares, minlength=size),
+        "unpowered_idle_kwh": idle_kw * data.period_h * np.maximum(fleet - gpus_on, 0.0),
+    })

@@ -96,9 +96,8 @@ def solve_for_duals(opt: Any, plan_model: PlanModel) -> tuple[str, np.ndarray, f
 def fixed_gpu_duals(opt: Any, plan_model: PlanModel) -> np.ndarray:
     """Duals of the LP left when the integer GPU counts are fixed at the MILP's values.
 
-    The counts are rounded (and, where the objective prices neither energy
-    nor GPUs, lowered to the fewest the allocation needs, rounded up: an
-    equally optimal MILP solution), fixed, and the LP over the shares solved
+    The counts are rounded (and lowered to the fewest the allocation needs,
+    rounded up: a solution at least as good, :func:`_fewest_gpus`), fixed, and the LP over the shares solved
     with duals; the variables are then released and integer again, so the
     model can be re-solved. The duals are shadow prices *conditional on the
     GPU counts*. The ``gpu_capacity`` rows, constant once the counts are
@@ -227,8 +226,7 @@ def _shares_and_gpus(plan_model: PlanModel, fewest: bool = True) -> tuple[np.nda
     if not data.gpu_vars:
         return shares, None
     gpus = np.array([pyo.value(var, exception=False) or 0.0 for var in model.gpus_on.values()])
-    if (fewest and data.settings.objective == "max_accuracy" and data.settings.gpu_cost == 0
-            and not data.settings.keep_fleet_on):
+    if fewest and not data.settings.keep_fleet_on:
         gpus = _fewest_gpus(data, shares, gpus)
     return shares, gpus
 
@@ -238,9 +236,11 @@ def _fewest_gpus(data: PlanData, shares: np.ndarray, gpus: np.ndarray) -> np.nda
 
     When the objective prices neither energy nor GPUs, any powered-on count
     between the need and the fleet is optimal and the solver may return the
-    fleet. Powering fewer GPUs only lowers idle energy and power, so the
-    fewest (rounded up for integer counts) is an equally optimal, feasible
-    solution, and the one whose idle energy the totals should report.
+    fleet; a MILP stopped at its gap may keep GPUs it does not need. Powering
+    fewer GPUs only lowers idle energy, power and GPU cost (every other row
+    and the objective are no worse), so the fewest (rounded up for integer
+    counts) is a feasible solution at least as good, and the one whose idle
+    energy the totals report. Not with ``keep_fleet_on``.
     """
     needed = evaluate.required_gpus(data, shares)
     if data.settings.integer_gpus:
@@ -303,10 +303,7 @@ def read_result(plan_model: PlanModel, status: str, duals: np.ndarray, solver: s
     })
     gpus_frame = pd.DataFrame()
     if gpus is not None:
-        gpus_frame = pd.DataFrame({"model": np.repeat(data.model_names, data.n_periods),
-                                   "period": np.tile(np.arange(data.n_periods), len(data.model_names)),
-                                   "gpus_on": gpus,
-                                   "gpus_needed": evaluate.required_gpus(data, shares)})
+        gpus_frame = evaluate.per_model_period(data, shares, gpus)
     info = plan_model.describe()
     if plan_model.column_generation is not None:
         info["column_generation_rounds"] = plan_model.column_generation.rounds

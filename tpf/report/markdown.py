@@ -106,33 +106,74 @@ def _routing_summary(allocation: pd.DataFrame) -> str:
         return "No allocation."
     label = allocation["model"] + " " + allocation["strategy"].astype(str) + " " + allocation[
         "budget_tokens"].astype(int).astype(str) + "t x" + allocation["votes"].astype(int).astype(str)
+    if "batch_size" in allocation:
+        label = label + " @batch " + allocation["batch_size"].map(lambda b: f"{b:g}")
     table = allocation.assign(option=label).groupby(["class_name", "option"])["queries"].sum().reset_index()
     totals = table.groupby("class_name")["queries"].transform("sum")
     table = table.assign(share=table["queries"] / totals).sort_values(["class_name", "share"], ascending=[True, False])
     table = table[table["share"] >= 0.005]
     rows = list(zip(table["class_name"], table["option"], table["share"], table["queries"], strict=True))
-    return markdown_table(("class", "option (model strategy budget votes)", "share of the day", "queries"), rows)
+    return markdown_table(("class", "option (model strategy budget votes, operating point)", "share of the day", "queries"), rows)
+
+
+def _plan_split_kwh(record: RunRecord, column: str) -> float | None:
+    hourly = record.hourly_plan
+    if column not in hourly:
+        return None
+    return float(hourly[column].sum())
 
 
 def _simulation(record: RunRecord) -> str:
     if record.simulation_hourly is None:
         return ""
-    totals = record.simulation_totals
-    rows = [(k, v) for k, v in totals.items()]
-    text = "## Simulation\n\n" + markdown_table(("quantity", "value"), rows)
-    plan = record.totals
-    for key in ("it_energy_kwh", "carbon_kg", "accuracy"):
-        if key in totals and plan.get(key):
-            gap = 100.0 * (float(totals[key]) / float(plan[key]) - 1.0)
-            text += f"\n- simulated {key} vs plan: {gap:+.2f}%"
-    if "idle_energy_j" in totals and "query_energy_j" in totals:
-        text += (
-            "\n\nWhere the two differ: the simulator powers whole GPUs (the plan's GPU counts rounded "
-            "up, none where a model gets no query) and serves each query at the batch size its load "
-            f"produces; its IT energy splits into {float(totals['query_energy_j']) / J_PER_KWH:.4g} kWh "
-            f"spent on queries and {float(totals['idle_energy_j']) / J_PER_KWH:.4g} kWh of idle power."
-        )
+    totals, plan = record.simulation_totals, record.totals
+    rows = [
+        ("queries", plan.get("queries"), totals.get("served_queries")),
+        ("query-weighted accuracy", plan.get("accuracy"), totals.get("expected_accuracy")),
+        ("IT energy (kWh)", plan.get("it_energy_kwh"), totals.get("it_energy_kwh")),
+        ("  idle power of powered GPUs (kWh)", _plan_split_kwh(record, "idle_energy_kwh"),
+         totals["idle_energy_j"] / J_PER_KWH if "idle_energy_j" in totals else None),
+        ("  queries above idle (kWh)", _plan_split_kwh(record, "dynamic_energy_kwh"),
+         totals["query_energy_j"] / J_PER_KWH if "query_energy_j" in totals else None),
+        ("facility energy (kWh)", plan.get("facility_energy_kwh"), totals.get("facility_energy_kwh")),
+        ("carbon (kgCO2)", plan.get("carbon_kg"), totals.get("carbon_kg")),
+        ("peak facility power (kW)", plan.get("peak_facility_kw"), totals.get("peak_facility_kw")),
+    ]
+    table = [(name, p, q, _difference(p, q)) for name, p, q in rows]
+    text = "## Plan and simulation\n\n" + markdown_table(("quantity", "plan", "simulation", "difference"), table)
+    text += (
+        "\n\nThe simulator runs the plan: the GPUs it powers per model and hour, and each query at "
+        "its option's operating point (batch size) and price. What still differs: arrivals are drawn "
+        "(Poisson, or the trace), the routing draws each request's option, each request's own tokens "
+        "move its cost along the card's curve, a burst beyond the powered GPUs queues (latency), "
+        "and peak power is per minute in the simulation but an hourly mean in the plan. "
+        "The simulation's own figures:\n\n"
+    )
+    text += markdown_table(("quantity", "value"), list(totals.items()))
     return text + "\n\nPer-hour figures: `hourly.csv`.\n"
+
+
+def _difference(plan: object, simulated: object) -> str:
+    if not isinstance(plan, int | float) or not isinstance(simulated, int | float) or not plan:
+        return "-"
+    return f"{100.0 * (float(simulated) / float(plan) - 1.0):+.2f}%"
+
+
+def _fleet(record: RunRecord) -> str:
+    if not record.fleet:
+        return ""
+    rows = [(model, v["gpu_h_powered"], v["gpu_h_unpowered"], v["idle_facility_kwh"], v["dynamic_facility_kwh"],
+             v["keep_fleet_on_extra_facility_kwh"]) for model, v in record.fleet.items()]
+    text = "## GPUs powered\n\n" + markdown_table(
+        ("model", "GPU-hours powered", "GPU-hours unpowered", "idle facility kWh", "dynamic facility kWh",
+         "facility kWh to keep the rest on"), rows)
+    extra = sum(v["keep_fleet_on_extra_facility_kwh"] for v in record.fleet.values())
+    text += (f"\n\nThe plan leaves {sum(v['gpu_h_unpowered'] for v in record.fleet.values()):.4g} GPU-hours "
+             f"of the fleet unpowered; keeping the whole fleet on would add {extra:.4g} kWh of facility "
+             "energy (their idle power; `planner.keep_fleet_on=true` plans that way). GPUs powered, "
+             "operating point (query-weighted batch size), utilization of the powered GPUs and idle vs "
+             "dynamic energy per model and hour: `hourly_plan.csv`.")
+    return text + "\n"
 
 
 def report_markdown(record: RunRecord, figures: dict[str, str]) -> str:
@@ -147,6 +188,9 @@ def report_markdown(record: RunRecord, figures: dict[str, str]) -> str:
     parts += ["## Cards (where the numbers come from)", "", _cards(record), ""]
     if record.feasible:
         parts += ["## Routing per class", "", _routing_summary(record.allocation), ""]
+        fleet = _fleet(record)
+        if fleet:
+            parts += [fleet]
         parts += ["## Shadow prices", "", "Objective units per unit of each constraint "
                   "(e.g. accuracy points per kWh, per kW, per kgCO2).", "", _shadow_prices(record), ""]
         parts += ["## Baselines", "", _baselines(record), ""]

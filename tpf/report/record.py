@@ -63,23 +63,42 @@ class RunRecord:
     policy_path: str | None = None
     options: pd.DataFrame | None = None
     savings: dict[str, dict[str, float]] = field(default_factory=dict)
+    fleet: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def feasible(self) -> bool:
         return self.diagnosis is None and self.status in ("optimal", "feasible")
 
+    def plan_figures(self) -> dict[str, Any]:
+        """The plan's headline figures (the ``plan`` section of summary.json)."""
+        out: dict[str, Any] = {key: self.totals.get(key) for key in PLAN_FIGURES}
+        if self.fleet:
+            out["fleet"] = {model: dict(values) for model, values in self.fleet.items()}
+        return out
+
+    def simulation_figures(self) -> dict[str, Any]:
+        """The simulation's totals and, per quantity, its difference to the plan (%)."""
+        out: dict[str, Any] = dict(self.simulation_totals)
+        out["vs_plan_pct"] = {
+            plan_key: 100.0 * (float(self.simulation_totals[sim_key]) / float(self.totals[plan_key]) - 1.0)
+            for plan_key, sim_key in SIMULATED_AS.items()
+            if sim_key in self.simulation_totals and self.totals.get(plan_key)
+        }
+        return out
+
     def summary(self) -> dict[str, Any]:
-        """The content of summary.json."""
+        """The content of summary.json: the headline figures (the simulation's when the run
+        simulated), a ``plan`` section, and a ``simulation`` section when there is one."""
+        headline = {key: self.totals.get(key) for key in PLAN_FIGURES}
+        if self.simulation_totals:
+            headline.update({plan_key: self.simulation_totals.get(sim_key, headline[plan_key])
+                             for plan_key, sim_key in SIMULATED_AS.items()})
         data: dict[str, Any] = {
             "status": self.status,
             "objective": self.objective,
             "objective_name": self.objective_name,
-            "accuracy": self.totals.get("accuracy"),
-            "it_energy_kwh": self.totals.get("it_energy_kwh"),
-            "facility_energy_kwh": self.totals.get("facility_energy_kwh"),
-            "carbon_kg": self.totals.get("carbon_kg"),
-            "peak_facility_kw": self.totals.get("peak_facility_kw"),
-            "queries": self.totals.get("queries"),
+            "figures_from": "simulation" if self.simulation_totals else "plan",
+            **headline,
             "binding_constraints": list(self.binding_constraints),
             "shadow_prices": dict(self.shadow_prices),
             "command": self.command,
@@ -89,11 +108,20 @@ class RunRecord:
                  "method": c.method, "path": c.path, "estimate": c.is_estimate}
                 for c in self.cards
             ],
+            "plan": self.plan_figures(),
         }
         if self.diagnosis is not None:
             data["diagnosis"] = self.diagnosis
         if self.savings:
             data["savings"] = {name: dict(values) for name, values in self.savings.items()}
         if self.simulation_totals:
-            data["simulation"] = dict(self.simulation_totals)
+            data["simulation"] = self.simulation_figures()
         return data
+
+
+#: The headline figures of a run, as the plan names them.
+PLAN_FIGURES = ("accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg", "peak_facility_kw", "queries")
+#: Plan figure -> the simulation total that measures the same quantity.
+SIMULATED_AS = {"accuracy": "expected_accuracy", "it_energy_kwh": "it_energy_kwh",
+                "facility_energy_kwh": "facility_energy_kwh", "carbon_kg": "carbon_kg",
+                "peak_facility_kw": "peak_facility_kw", "queries": "served_queries"}

@@ -100,7 +100,7 @@ def hourly_plan(inputs: ScenarioInputs, outcome: PlanOutcome) -> pd.DataFrame:
         table = pd.DataFrame({"period": periods, "queries": queries.reindex(periods, fill_value=0).to_numpy(),
                               "it_energy_kwh": it_kwh.reindex(periods, fill_value=0).to_numpy()})
     it_kwh_values = table["it_energy_kwh"].to_numpy(float)
-    return pd.DataFrame({
+    hourly = pd.DataFrame({
         "period": periods,
         "queries": table["queries"].to_numpy(float),
         "it_energy_kwh": it_kwh_values,
@@ -110,6 +110,40 @@ def hourly_plan(inputs: ScenarioInputs, outcome: PlanOutcome) -> pd.DataFrame:
         "carbon_g_per_kwh": intensity,
         "carbon_kg": carbon_kg(it_kwh_values, pue, intensity),
     })
+    for column in ("idle_energy_kwh", "dynamic_energy_kwh"):
+        if column in table:
+            hourly[column] = table[column].to_numpy(float)
+    result = outcome.result
+    fleet = result.gpus_on if result is not None else None
+    return hourly if fleet is None or fleet.empty else hourly.join(_fleet_columns(fleet, periods))
+
+
+#: per (model, period) column of the plan's fleet table -> hourly_plan.csv column prefix
+FLEET_COLUMNS = ("gpus_on", "gpus_off", "batch_size", "utilization", "idle_energy_kwh", "dynamic_energy_kwh")
+
+
+def _fleet_columns(fleet: pd.DataFrame, periods: np.ndarray) -> pd.DataFrame:
+    """One column per model and quantity: ``gpus_on_<model>``, ``batch_size_<model>``, ..."""
+    wide = fleet.pivot(index="period", columns="model", values=list(FLEET_COLUMNS)).reindex(periods)
+    wide.columns = [f"{quantity}_{model}" for quantity, model in wide.columns]
+    return wide.reset_index(drop=True)
+
+
+def fleet_summary(fleet: pd.DataFrame, pue: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per model: GPU-hours powered and unpowered, and the facility energy (kWh) keeping the
+    unpowered GPUs on would add (their idle power)."""
+    out = {}
+    for model, rows in fleet.groupby("model"):
+        rows = rows.sort_values("period")
+        pue_rows = pue[rows["period"].to_numpy(np.int64)]
+        out[str(model)] = {
+            "gpu_h_powered": float(rows["gpus_on"].sum()),
+            "gpu_h_unpowered": float(rows["gpus_off"].sum()),
+            "idle_facility_kwh": float((rows["idle_energy_kwh"] * pue_rows).sum()),
+            "dynamic_facility_kwh": float((rows["dynamic_energy_kwh"] * pue_rows).sum()),
+            "keep_fleet_on_extra_facility_kwh": float((rows["unpowered_idle_kwh"] * pue_rows).sum()),
+        }
+    return out
 
 
 def report_baselines(table: pd.DataFrame) -> pd.DataFrame | None:
@@ -142,6 +176,8 @@ def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInpu
         record.objective_unit = result.objective_unit
         record.allocation = result.allocation
         record.hourly_plan = hourly_plan(inputs, outcome)
+        if not result.gpus_on.empty:
+            record.fleet = fleet_summary(result.gpus_on, np.array(inputs.pue_per_period()))
         record.baselines = report_baselines(result.baselines)
         record.savings = result.savings() if not result.baselines.empty else {}
     return record
