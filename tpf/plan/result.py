@@ -41,10 +41,12 @@ class PlanResult:
     shares: np.ndarray | None = None      # per data column, for re-evaluation
 
     def savings(self) -> dict[str, dict[str, float]]:
-        """Per baseline: energy and carbon saved by the plan (only where the plan is as accurate)."""
+        """Per baseline: energy and carbon saved by the plan (only where the plan is as accurate
+        and the baseline meets the plan's constraints)."""
         out: dict[str, dict[str, float]] = {}
         for row in self.baselines.to_dict(orient="records"):
-            if bool(row["plan_at_least_as_accurate"]):
+            same_accuracy = str(row["baseline"]).startswith("cheapest single configuration")
+            if (bool(row["plan_at_least_as_accurate"]) or same_accuracy) and bool(row.get("meets_constraints", True)):
                 out[str(row["baseline"])] = {
                     "it_energy_kwh": float(row["it_energy_saving_kwh"]),
                     "it_energy_pct": float(row["it_energy_saving_pct"]),

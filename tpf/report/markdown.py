@@ -87,17 +87,24 @@ def _baselines(record: RunRecord) -> str:
     text = markdown_table(columns, table[columns].itertuples(index=False))
     plan_kwh = record.totals.get("facility_energy_kwh")
     if plan_kwh and "facility_energy_kwh" in table:
-        lines = []
         plan_accuracy = float(record.totals.get("accuracy") or 0.0)
-        for name, accuracy, other in zip(table["name"], table["accuracy"].astype(float),
-                                         table["facility_energy_kwh"].astype(float), strict=True):
-            if other > 0 and accuracy <= plan_accuracy + 1e-9:
+        feasible = table["feasible"] if "feasible" in table else pd.Series(True, index=table.index)
+        lines, broken = [], []
+        for name, accuracy, other, ok in zip(table["name"], table["accuracy"].astype(float),
+                                             table["facility_energy_kwh"].astype(float), feasible, strict=True):
+            if not ok:
+                broken.append(f"- {name}: breaks the fleet's limits (infeasible); no saving claimed")
+            elif other > 0 and (accuracy <= plan_accuracy + 1e-9 or str(name).startswith("cheapest single")):
                 saving = 100.0 * (1.0 - plan_kwh / other)
                 verdict = (f"the plan needs {saving:.1f}% less facility energy" if saving >= 0
                            else f"the plan uses {-saving:.1f}% more facility energy")
                 lines.append(f"- vs {name} (accuracy {accuracy:.3f}): {verdict}")
         if lines:
             text += "\n\nPlan against the baselines it matches or beats in accuracy:\n" + "\n".join(lines)
+        if broken:
+            text += "\n\nBaselines the fleet cannot run:\n" + "\n".join(broken)
+        if not table["name"].astype(str).str.startswith("cheapest single configuration").any():
+            text += "\n\nNo single configuration reaches the plan's accuracy within the fleet's limits."
     return text
 
 

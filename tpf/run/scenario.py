@@ -150,7 +150,11 @@ def report_baselines(table: pd.DataFrame) -> pd.DataFrame | None:
     """The planner's baselines as the report reads them (``name, accuracy, facility_energy_kwh, ...``)."""
     if table.empty:
         return None
-    return table.rename(columns={"baseline": "name"})
+    out = table.rename(columns={"baseline": "name"})
+    if "meets_constraints" in out:
+        out["feasible"] = out["meets_constraints"].astype(bool)
+        out["note"] = out["violations"].where(~out["feasible"], "").fillna("") if "violations" in out else ""
+    return out
 
 
 def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInputs,
