@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -79,18 +80,42 @@ def row_duals(plan_model: PlanModel) -> np.ndarray:
     return np.asarray(out, float)
 
 
-def solve_for_duals(opt: Any, plan_model: PlanModel) -> tuple[str, np.ndarray, float | None]:
-    """Solve; return (status, row duals, MILP objective or None).
+@dataclass(frozen=True)
+class MipOutcome:
+    """A MILP's incumbent objective and the solver's bound on it; ``gap`` is relative to the incumbent."""
+
+    objective: float
+    bound: float
+
+    @property
+    def gap(self) -> float:
+        return abs(self.objective - self.bound) / max(abs(self.objective), 1e-12)
+
+
+def solve_for_duals(opt: Any, plan_model: PlanModel) -> tuple[str, np.ndarray, MipOutcome | None]:
+    """Solve; return (status, row duals, the MILP's objective and bound, or None for an LP).
 
     An LP's duals come from the solver. A MILP has none: its GPU counts are
     fixed at the incumbent's values and the remaining LP re-solved
     (:func:`fixed_gpu_duals`); its solution and duals are then the model's.
     """
-    status, _ = run_solver(opt, plan_model)
+    status, results = run_solver(opt, plan_model)
     if status == "infeasible" or not plan_model.is_milp:
         return status, row_duals(plan_model), None
     mip_objective = float(pyo.value(plan_model.model.objective))
-    return status, fixed_gpu_duals(opt, plan_model), mip_objective
+    return status, fixed_gpu_duals(opt, plan_model), MipOutcome(mip_objective, _mip_bound(results, mip_objective))
+
+
+def _mip_bound(results: Any, incumbent: float) -> float:
+    """The solver's best bound on the MILP objective (the incumbent where it reports none)."""
+    bound = getattr(results, "best_objective_bound", None)
+    if bound is None:
+        bound = getattr(getattr(results, "problem", None), "lower_bound", None)
+    try:
+        value = float(bound)
+    except (TypeError, ValueError):
+        return incumbent
+    return value if np.isfinite(value) else incumbent
 
 
 def fixed_gpu_duals(opt: Any, plan_model: PlanModel) -> np.ndarray:
@@ -201,7 +226,7 @@ def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float |
     if generated is not None and not generated.feasible:   # phase 1 proved the LP infeasible
         raise_infeasible(plan_model, solver=solver)
     duals_from = "solver"
-    status, duals, mip_objective = solve_for_duals(opt, plan_model)
+    status, duals, mip = solve_for_duals(opt, plan_model)
     if status == "infeasible":
         raise_infeasible(plan_model, solver=solver)
     if plan_model.is_milp:
@@ -210,8 +235,8 @@ def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float |
         duals, duals_from = _master_duals(plan_model), "column_generation_master"
     result = read_result(plan_model, status, duals, solver)
     result.solver_info["duals_from"] = duals_from
-    if mip_objective is not None:
-        result.solver_info["mip_objective"] = mip_objective
+    if mip is not None:
+        result.solver_info.update(mip_objective=mip.objective, mip_bound=mip.bound, mip_gap=mip.gap)
     if baselines:
         from tpf.plan.baselines import attach_baselines
         attach_baselines(result, plan_model)
