@@ -19,7 +19,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 from tpf.config.overrides import check_overrides
-from tpf.errors import ConfigError, InfeasiblePlanError, TpfError
+from tpf.rundir import claim_run_folder
+from tpf.errors import ConfigError, InfeasiblePlanError, TpfError, debug_enabled
 
 COMMANDS = ("plan", "simulate", "sweep")
 MULTIRUN_FLAGS = ("--multirun", "-m")
@@ -47,6 +48,14 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         except TpfError as exc:
             failures.append(str(exc))
             print(f"tpf {command}: error: {exc}", file=sys.stderr)
+            return {"status": "error"}
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            from tpf.cli import unexpected_message
+
+            failures.append(str(exc))
+            print(f"tpf {command}: error: {unexpected_message(exc)}", file=sys.stderr)
             return {"status": "error"}
         print(_one_line(summary, run_dir), file=sys.stderr)
         return summary
@@ -115,6 +124,11 @@ def main(argv: list[str]) -> int:
         raise ConfigError(f"command: unknown {command!r}; valid: {', '.join(COMMANDS)}")
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
         check_overrides([a for a in args if not a.startswith("-")])
+    from tpf.config.compose import register_all
+
+    register_all()  # reads and checks every scenario before a run folder is made
+    multirun = command == "sweep" or any(a in MULTIRUN_FLAGS for a in args)
+    args = claim_run_folder(command, args, multirun)
     failures: list[str] = []
     code = run_hydra(command, args, failures)
     return code or (1 if failures else 0)

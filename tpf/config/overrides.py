@@ -12,6 +12,7 @@ import typing
 from typing import Any
 
 from tpf.config.paths import conf_dir, scenario_names
+from tpf.config.safety import INSTANTIATION_KEYS, hydra_override_problem
 from tpf.config.schema import GROUPS, TpfConfig
 from tpf.errors import ConfigError
 
@@ -62,7 +63,14 @@ def override_problems(overrides: list[str]) -> list[str]:
     problems = []
     for override in parsed:
         key = override.key_or_group
-        if key.startswith("hydra") or override.is_delete():
+        if key == "hydra" or key.startswith(("hydra.", "hydra/")):
+            problem = hydra_override_problem(key)
+            problems += [problem] if problem else []
+            continue
+        if any(part in INSTANTIATION_KEYS for part in key.split(".")):
+            problems.append(f"{key}: overrides may not name callables (_target_ and other instantiation keys)")
+            continue
+        if override.is_delete():
             continue
         if key in GROUPS or key == "scenario":
             valid = group_options(key)

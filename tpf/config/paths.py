@@ -45,11 +45,16 @@ def scenario_names() -> list[str]:
 
 def read_scenario(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read scenario: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a scenario must be a mapping of overrides")
+    from tpf.config.safety import scenario_problems
+
+    problems = scenario_problems(data, str(path))
+    if problems:
+        raise ConfigError(problems)
     return data
 
 
