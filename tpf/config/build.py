@@ -168,35 +168,25 @@ def build_grid(grid: GridConfig, workload: WorkloadConfig) -> Grid:
     elif grid.kind == "profile":
         values = _cyclic(grid.hourly_g_per_kwh, workload.start_hour, n_periods)
     else:
-        values = read_electricitymaps(resolve_path(str(grid.csv_path)), grid.column, grid.start_utc, n_periods)
+        values, note = read_electricitymaps(resolve_path(str(grid.csv_path)), grid.column, grid.start_utc, n_periods)
     scaled = tuple(v * grid.scale for v in values)
-    return Grid(carbon_g_per_kwh=scaled, source=grid.source or grid.kind).validate(n_periods)
+    source = grid.source or grid.kind
+    return Grid(carbon_g_per_kwh=scaled, source=f"{source} ({note})" if note else source).validate(n_periods)
 
 
-def read_electricitymaps(path: Path, column: str, start_utc: str | None, n_periods: int) -> tuple[float, ...]:
-    """``n_periods`` hourly intensities from an Electricity Maps CSV export (UTC)."""
-    import pandas as pd
+def read_electricitymaps(path: Path, column: str, start_utc: str | None,
+                         n_periods: int) -> tuple[tuple[float, ...], str]:
+    """``n_periods`` hourly intensities from a carbon CSV, through the one reader :mod:`tpf.carbon`,
+    and a note on how they were obtained (interval conversion, filled gaps; empty when none)."""
+    from tpf.carbon import parse_start, read_carbon_series, window
 
+    start = parse_start(start_utc, "grid.start_utc")
+    series = read_carbon_series(path, column)
     try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read the carbon-intensity CSV: {exc}") from exc
-    wanted = "(direct)" if column == "direct" else "(LCA)"
-    matches = [c for c in frame.columns if c.startswith("Carbon Intensity") and c.endswith(wanted)]
-    if "Datetime (UTC)" not in frame.columns or not matches:
-        raise DataError(
-            f"{path}: expected columns 'Datetime (UTC)' and 'Carbon Intensity gCO2eq/kWh {wanted}'; "
-            f"found {list(frame.columns)}"
-        )
-    times = pd.to_datetime(frame["Datetime (UTC)"])
-    start = times.iloc[0] if start_utc is None else pd.Timestamp(start_utc)
-    rows = frame.loc[times >= start, matches[0]].iloc[:n_periods]
-    if len(rows) < n_periods or rows.isna().any():
-        raise DataError(
-            f"{path}: needs {n_periods} hourly values from {start} in column {matches[0]!r}, "
-            f"found {int(rows.notna().sum())}"
-        )
-    return tuple(float(v) for v in rows)
+        values = window(series.hourly, start, n_periods)
+    except DataError as exc:
+        raise DataError(f"{path}: grid.start_utc={start_utc or 'first row'}: {exc}") from exc
+    return tuple(float(v) for v in values), series.note()
 
 
 def build_fleet(fleet: FleetConfig) -> Fleet:
