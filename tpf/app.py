@@ -19,8 +19,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 from tpf.config.overrides import check_overrides
-from tpf.rundir import claim_run_folder
 from tpf.errors import ConfigError, InfeasiblePlanError, TpfError, debug_enabled
+from tpf.rundir import claim_run_folder
 
 COMMANDS = ("plan", "simulate", "sweep")
 MULTIRUN_FLAGS = ("--multirun", "-m")

@@ -163,6 +163,7 @@ def build_facility(facility: FacilityConfig, n_periods: int) -> Facility:
 
 def build_grid(grid: GridConfig, workload: WorkloadConfig) -> Grid:
     n_periods = workload.n_periods
+    note = ""
     if grid.kind == "constant":
         values: tuple[float, ...] = (float(grid.carbon_g_per_kwh),)
     elif grid.kind == "profile":
