@@ -24,6 +24,7 @@ from tpf.rundir import claim_run_folder
 
 COMMANDS = ("plan", "simulate", "sweep")
 MULTIRUN_FLAGS = ("--multirun", "-m")
+DEFAULT_SCENARIO = "paper_l40s"  # conf/config.yaml's default
 
 
 def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
@@ -75,6 +76,14 @@ def _one_line(summary: dict[str, Any], run_dir: Path) -> str:
     )
 
 
+def selected_scenarios(args: list[str]) -> list[str]:
+    """The scenario names a command line selects (a sweep may list several); the default one else."""
+    chosen = [a.split("=", 1)[1] for a in args if a.startswith("scenario=")]
+    if not chosen:
+        return [DEFAULT_SCENARIO]
+    return [name.strip() for name in chosen[-1].split(",") if name.strip()]
+
+
 def hydra_arguments(command: str, args: list[str]) -> list[str]:
     """The Hydra command line of a tpf command: a sweep is a multirun."""
     hydra_args = list(args)
@@ -110,6 +119,7 @@ def run_hydra_app(task: Callable[[Any], Any], config_dir: Path, config_name: str
 def run_hydra(command: str, args: list[str], failures: list[str]) -> int:
     """Run the Hydra app with ``args`` as its command line; returns Hydra's exit code."""
     from tpf.config.compose import register_all
+    from tpf.config.paths import check_scenarios
     from tpf.config.paths import conf_dir
 
     register_all()
@@ -125,8 +135,10 @@ def main(argv: list[str]) -> int:
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
         check_overrides([a for a in args if not a.startswith("-")])
     from tpf.config.compose import register_all
+    from tpf.config.paths import check_scenarios
 
-    register_all()  # reads and checks every scenario before a run folder is made
+    check_scenarios(selected_scenarios(args))  # before a run folder is made
+    register_all()
     multirun = command == "sweep" or any(a in MULTIRUN_FLAGS for a in args)
     args = claim_run_folder(command, args, multirun)
     failures: list[str] = []

@@ -63,9 +63,28 @@ def register_scenarios(store: ConfigStore | None = None) -> list[str]:
     store = store or ConfigStore.instance()
     names = []
     for path in sorted(scenarios_dir().glob("*.yaml")):
-        store.store(group="scenario", name=path.stem, node=read_scenario(path), package="_global_")
+        try:
+            node = read_scenario(path)
+        except ConfigError:
+            continue  # refused when selected: check_scenarios names its problems
+        store.store(group="scenario", name=path.stem, node=node, package="_global_")
         names.append(path.stem)
     return names
+
+
+def check_scenarios(names: list[str]) -> None:
+    """Read (and so check) the named scenarios; a ConfigError lists every problem of each."""
+    folder = scenarios_dir()
+    problems: list[str] = []
+    for name in names:
+        path = folder / f"{name}.yaml"
+        if path.is_file():
+            try:
+                read_scenario(path)
+            except ConfigError as exc:
+                problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
 
 
 def resolve_path(text: str) -> Path:
