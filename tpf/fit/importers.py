@@ -25,10 +25,11 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tpf.atomic import write_text_atomic
-from tpf.errors import DataError
+from tpf.errors import ConfigError, DataError
 from tpf.schema import read_csv_text, validate_measurements
 
 WILKINS_COLUMNS = (
@@ -164,10 +165,26 @@ def import_mlenergy_v2(
 
 
 def _parse_lengths(text: str) -> float | dict[str, float]:
+    """``N`` or ``task=N,task=M``; a ConfigError naming ``--n-in-tokens`` for anything else."""
+    def number(value: str, task: str = "") -> float:
+        place = f" for task {task!r}" if task else ""
+        try:
+            parsed = float(value)
+        except ValueError:
+            parsed = float("nan")
+        if not (np.isfinite(parsed) and parsed > 0):
+            raise ConfigError(f"--n-in-tokens: must be a number > 0{place} (N or task=N,task=M), got {value.strip()!r}")
+        return parsed
+
     if "=" not in text:
-        return float(text)
-    pairs = (item.split("=", 1) for item in text.split(","))
-    return {task.strip(): float(value) for task, value in pairs}
+        return number(text)
+    lengths = {}
+    for item in text.split(","):
+        task, _, value = item.partition("=")
+        if not task.strip() or not _:
+            raise ConfigError(f"--n-in-tokens: each item must read task=N, got {item.strip()!r}")
+        lengths[task.strip()] = number(value, task.strip())
+    return lengths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if args.n_in_tokens is None:
                 parser.error("mlenergy-v2 needs --n-in-tokens (the file holds no input lengths)")
-            table = import_mlenergy_v2(args.paths[0], _parse_lengths(args.n_in_tokens))
+            lengths = _parse_lengths(args.n_in_tokens)  # the option is checked before the file is read
+            table = import_mlenergy_v2(args.paths[0], lengths)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -171,7 +171,11 @@ def _arrival_seconds(source: str, frame: pd.DataFrame, layout: TraceLayout, row_
     column = layout.arrival
     if layout.time_unit != "datetime":
         arrival_s = _numeric(source, frame, column, row_offset) * SECONDS_PER_UNIT[layout.time_unit]
-        check_tokens(source, column, arrival_s, row_offset, 0)
+        negative = arrival_s < 0
+        if negative.any():
+            row = _first_bad_row(negative, row_offset)
+            raise DataError(f"{source}: row {row}, column {column}: arrival time must be >= 0, got "
+                            f"{frame[column].iloc[row - row_offset - 1]!r} ({int(negative.sum())} such rows)")
         return arrival_s
     stamps = pd.to_datetime(frame[column].astype(str), errors="coerce", format="mixed", utc=True)
     if stamps.isna().any():
@@ -246,7 +250,8 @@ def iter_trace_chunks(path: str | Path, chunk_rows: int = 1_000_000, fmt: str = 
                 hint = mismatch_hint(fmt, layout, names)
                 if hint:
                     raise DataError(f"{source}: {hint}")
-            yield _frame_to_batch(source, frame, layout, row_offset, state)
+            if len(frame):
+                yield _frame_to_batch(source, frame, layout, row_offset, state)
             row_offset += len(frame)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         if isinstance(exc, DataError | ConfigError):
