@@ -119,7 +119,6 @@ def run_hydra_app(task: Callable[[Any], Any], config_dir: Path, config_name: str
 def run_hydra(command: str, args: list[str], failures: list[str]) -> int:
     """Run the Hydra app with ``args`` as its command line; returns Hydra's exit code."""
     from tpf.config.compose import register_all
-    from tpf.config.paths import check_scenarios
     from tpf.config.paths import conf_dir
 
     register_all()

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tpf.csvcheck import check_row_widths
 from tpf.errors import ConfigError, DataError
 
 INTENSITY_COLUMNS = {
@@ -191,9 +192,11 @@ def _to_hourly(series: pd.Series, interval_ns: int) -> pd.Series:
 
 def _read_frame(path: str | Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, encoding="utf-8-sig")
+        frame = pd.read_csv(path, encoding="utf-8-sig")
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"{path}: cannot read carbon series: {exc}") from exc
+    check_row_widths(frame, path)
+    return frame
 
 
 def read_carbon_series(path: str | Path, column: str = "direct", declared_tz: str = "UTC") -> CarbonSeries:

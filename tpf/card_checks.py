@@ -46,6 +46,11 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _name(value: Any) -> str:
+    """A name as text (a list or mapping where a name belongs becomes its repr, matching nothing)."""
+    return value if isinstance(value, str) else repr(value)
+
+
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -73,7 +78,7 @@ def _curve_problems(curve: Any, where: str) -> list[str]:
     problems = _missing(curve, ("family", "coefficients"), f"{where}.")
     from tpf.fit.families import FAMILIES
 
-    family = curve.get("family")
+    family = _name(curve.get("family"))
     if "family" in curve and family not in FAMILIES:
         problems.append(f"{where}.family: must be one of {', '.join(sorted(FAMILIES))}, got {_shown(family)}")
     coefficients = curve.get("coefficients")
@@ -207,14 +212,17 @@ def accuracy_card_problems(data: dict[str, Any]) -> list[str]:
             problems.append(f"{where}: must be a mapping, got {_shown(curve)}")
             continue
         problems += _missing(curve, CURVE_REQUIRED, f"{where}.")
-        family = curve.get("family")
+        family = _name(curve.get("family"))
         if "family" in curve and family not in FAMILY_PARAMS:
             problems.append(f"{where}.family: must be one of {', '.join(FAMILY_PARAMS)}, got {_shown(family)}")
         if "strategy" in curve and curve["strategy"] not in STRATEGIES:
             problems.append(f"{where}.strategy: must be one of {', '.join(STRATEGIES)}, got {_shown(curve['strategy'])}")
+        for text_key in ("model", "category"):
+            if text_key in curve and (not isinstance(curve[text_key], str) or not curve[text_key]):
+                problems.append(f"{where}.{text_key}: must be a non-empty text, got {_shown(curve[text_key])}")
         if "params" in curve:
             problems += _params_problems(family, curve["params"], where)
-        key = (curve.get("model"), curve.get("category"), curve.get("strategy"), curve.get("budget_tokens", 0))
+        key = tuple(repr(curve.get(k, 0)) for k in ("model", "category", "strategy", "budget_tokens"))
         if key in seen:
             problems.append(f"{where}: repeats model, category, strategy, budget_tokens {key} "
                             f"of curves[{seen[key]}]")

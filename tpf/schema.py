@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tpf.domain import STRATEGIES
+from tpf.csvcheck import check_row_widths
 from tpf.errors import DataError
 
 PHASES = ("prefill", "decode", "total")
@@ -247,6 +248,7 @@ def read_csv_text(path: str | os.PathLike[str]) -> pd.DataFrame:
         raw = pd.read_csv(file, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{file}: cannot read as CSV: {exc}") from exc
+    check_row_widths(raw, file)
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
         raise DataError(f"{file}: column(s) {', '.join(duplicated)} appear more than once in the header")

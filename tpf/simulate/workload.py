@@ -30,6 +30,7 @@ import pandas as pd
 
 from tpf.atomic import write_text_atomic
 from tpf.domain import Workload
+from tpf.csvcheck import check_row_widths
 from tpf.errors import ConfigError, DataError
 from tpf.simulate.trace_layout import SECONDS_PER_UNIT, TraceLayout, layout_for, mismatch_hint
 
@@ -240,7 +241,7 @@ def iter_trace_chunks(path: str | Path, chunk_rows: int = 1_000_000, fmt: str = 
     are per chunk; merge them with :func:`assign_categories` or read small
     traces whole with :func:`read_trace`.
     """
-    source = str(path)
+    source, is_jsonl = str(path), trace_format(path) == "jsonl"
     state, row_offset, layout = _ReadState(), 0, None
     try:
         for frame in _chunks(path, chunk_rows):
@@ -250,6 +251,8 @@ def iter_trace_chunks(path: str | Path, chunk_rows: int = 1_000_000, fmt: str = 
                 hint = mismatch_hint(fmt, layout, names)
                 if hint:
                     raise DataError(f"{source}: {hint}")
+            if not is_jsonl:
+                check_row_widths(frame, path)
             if len(frame):
                 yield _frame_to_batch(source, frame, layout, row_offset, state)
             row_offset += len(frame)
