@@ -185,9 +185,11 @@ def _unit(interval_ns: int) -> str:
 def _to_hourly(series: pd.Series, interval_ns: int) -> pd.Series:
     if interval_ns == HOUR_NS:
         return series
-    hourly = series.groupby(series.index.floor("h")).mean()
+    hours = pd.DatetimeIndex(series.index).floor("h")
+    hourly = series.groupby(hours).mean()
     hourly.index = pd.DatetimeIndex(hourly.index)
-    return hourly.rename(series.name)
+    hourly.name = series.name
+    return hourly
 
 
 def _read_frame(path: str | Path) -> pd.DataFrame:

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tpf.domain import STRATEGIES
 from tpf.csvcheck import check_row_widths
+from tpf.domain import STRATEGIES
 from tpf.errors import DataError
 
 PHASES = ("prefill", "decode", "total")

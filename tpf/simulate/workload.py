@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from tpf.atomic import write_text_atomic
-from tpf.domain import Workload
 from tpf.csvcheck import check_row_widths
+from tpf.domain import Workload
 from tpf.errors import ConfigError, DataError
 from tpf.simulate.trace_layout import SECONDS_PER_UNIT, TraceLayout, layout_for, mismatch_hint
 
@@ -222,8 +222,10 @@ def trace_format(path: str | Path) -> str:
 def _chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     if trace_format(path) == "jsonl":
         # no date guessing: a "timestamp" or "arrived_at" field stays the number it is
-        no_dates = {} if int(pd.__version__.split(".")[0]) >= 3 else {"convert_dates": False}
-        yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False, **no_dates)
+        if int(pd.__version__.split(".")[0]) >= 3:
+            yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False)
+        else:  # older pandas turns "timestamp" and "*_at" fields into dates unless told not to
+            yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False, convert_dates=False)
     else:
         yield from pd.read_csv(path, chunksize=chunk_rows, skipinitialspace=True, encoding="utf-8-sig")
 
