@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tpf.csvcheck import check_row_widths
+from tpf.csvcheck import check_row_widths, plain
 from tpf.errors import ConfigError, DataError
 
 INTENSITY_COLUMNS = {
@@ -109,7 +109,7 @@ def _parse_times(source: str, column: str, raw: pd.Series, declared_tz: str) -> 
     stamps = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
     if stamps.isna().any():
         row = int(np.flatnonzero(stamps.isna().to_numpy())[0]) + 1
-        raise DataError(f"{source}: row {row}, column {column!r}: not a timestamp: {raw.iloc[row - 1]!r}")
+        raise DataError(f"{source}: row {row}, column {column!r}: not a timestamp: {plain(raw.iloc[row - 1])!r}")
     if declared_tz.upper() != "UTC" and not raw.astype(str).str.contains(_OFFSET).any():
         local = pd.to_datetime(raw, format="mixed").dt.tz_localize(declared_tz, ambiguous="raise")
         stamps = local.dt.tz_convert("UTC")
@@ -152,7 +152,7 @@ def _values(source: str, column: str, raw: pd.Series) -> np.ndarray:
     bad = (np.isnan(values) & ~blank) | np.isinf(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0]) + 1
-        raise DataError(f"{source}: row {row}, column {column!r}: not a finite number: {raw.iloc[row - 1]!r}")
+        raise DataError(f"{source}: row {row}, column {column!r}: not a finite number: {plain(raw.iloc[row - 1])!r}")
     out_of_range = ~np.isnan(values) & ((values < 0) | (values > MAX_G_PER_KWH))
     if out_of_range.any():
         row = int(np.flatnonzero(out_of_range)[0]) + 1

@@ -16,6 +16,12 @@ import pandas as pd
 from tpf.errors import DataError
 
 
+def plain(value: object) -> object:
+    """A cell as plain Python (a numpy scalar becomes an int or float), for messages."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and getattr(value, "ndim", None) == 0 else value
+
+
 def first_wide_row(path: str | os.PathLike[str], width: int) -> tuple[int, int] | None:
     """(1-based data row, its field count) of the first row with more than ``width`` fields."""
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:

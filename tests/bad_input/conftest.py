@@ -60,6 +60,7 @@ def run_case(case: Case, folder: Path, capsys: pytest.CaptureFixture[str], monke
     text = out + err
     assert "Traceback" not in text, text
     assert "unexpected " not in err, err
+    assert "np.float64(" not in text and "np.int64(" not in text, text  # plain numbers in messages
     assert code == case.code, text
     for expected in case.says:
         assert expected.replace("{tmp}", str(folder)) in text, f"{expected!r} not in:\n{text}"

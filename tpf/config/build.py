@@ -322,16 +322,30 @@ def build_trace(config: TpfConfig, workload: Workload) -> tuple[Workload, dict[s
     return workload, {"requests": requests}
 
 
+def check_categories(workload: WorkloadConfig, cards: LoadedCards) -> None:
+    """Every workload class's category must have accuracy curves in the accuracy card."""
+    known = sorted({curve.category for curve in cards.accuracy.curves})
+    problems = [
+        f"workload.classes[{index}].category: {cls.category!r} (class {cls.name!r}) is not in the "
+        f"accuracy card {cards.accuracy_path}; it has: {', '.join(known)}"
+        for index, cls in enumerate(workload.classes) if cls.category not in known
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
 def build_inputs(config: TpfConfig) -> ScenarioInputs:
     """Validate the config, then build every domain object and load the cards."""
     validate(config)
     workload, extras = build_trace(config, build_workload(config.workload))
+    cards = load_cards(config.cards)
+    check_categories(config.workload, cards)
     return ScenarioInputs(
         config=config,
         workload=workload,
         facility=build_facility(config.facility, workload.n_periods),
         grid=build_grid(config.grid, config.workload),
         fleet=build_fleet(config.fleet),
-        cards=load_cards(config.cards),
+        cards=cards,
         extras=extras,
     )

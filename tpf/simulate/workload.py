@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tpf.atomic import write_text_atomic
-from tpf.csvcheck import check_row_widths
+from tpf.csvcheck import check_row_widths, plain
 from tpf.domain import Workload
 from tpf.errors import ConfigError, DataError
 from tpf.simulate.trace_layout import SECONDS_PER_UNIT, TraceLayout, layout_for, mismatch_hint
@@ -124,7 +124,7 @@ def _numeric(source: str, frame: pd.DataFrame, column: str, row_offset: int) -> 
         row = _first_bad_row(bad, row_offset)
         raise DataError(
             f"{source}: row {row}, column {column}: not a finite number "
-            f"({int(bad.sum())} such rows), got {frame[column].iloc[row - row_offset - 1]!r}"
+            f"({int(bad.sum())} such rows), got {plain(frame[column].iloc[row - row_offset - 1])!r}"
         )
     return values
 
@@ -176,13 +176,13 @@ def _arrival_seconds(source: str, frame: pd.DataFrame, layout: TraceLayout, row_
         if negative.any():
             row = _first_bad_row(negative, row_offset)
             raise DataError(f"{source}: row {row}, column {column}: arrival time must be >= 0, got "
-                            f"{frame[column].iloc[row - row_offset - 1]!r} ({int(negative.sum())} such rows)")
+                            f"{plain(frame[column].iloc[row - row_offset - 1])!r} ({int(negative.sum())} such rows)")
         return arrival_s
     stamps = pd.to_datetime(frame[column].astype(str), errors="coerce", format="mixed", utc=True)
     if stamps.isna().any():
         row = _first_bad_row(stamps.isna().to_numpy(), row_offset)
         raise DataError(f"{source}: row {row}, column {column}: not a date and time: "
-                        f"{frame[column].iloc[row - row_offset - 1]!r}")
+                        f"{plain(frame[column].iloc[row - row_offset - 1])!r}")
     if state.origin is None:
         state.origin = stamps.iloc[0]
     return (stamps - state.origin).dt.total_seconds().to_numpy(np.float64)
