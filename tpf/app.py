@@ -131,6 +131,9 @@ def main(argv: list[str]) -> int:
     command, args = argv[0], list(argv[1:])
     if command not in COMMANDS:
         raise ConfigError(f"command: unknown {command!r}; valid: {', '.join(COMMANDS)}")
+    if any(a.split("=", 1)[0] == "--experimental-rerun" for a in args):
+        raise ConfigError("--experimental-rerun: refused; it unpickles a file, which can run code "
+                          "(rerun with the overrides in the run's .hydra/overrides.yaml instead)")
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
         check_overrides([a for a in args if not a.startswith("-")])
     from tpf.config.compose import register_all

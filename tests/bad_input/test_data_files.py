@@ -44,6 +44,7 @@ TABLE_CASES = [
     Case("fit-not-utf8", FIT, 1, ("m.csv",), {"m.csv": b"model,hardware\n\xff\xfe,\x80\n"}),
     Case("fit-header-only", FIT, 1, ("m.csv", "no data rows"), {"m.csv": "model,hardware,n_in_tokens,n_out_tokens,batch_size,energy_j\n"}),
     Case("fit-missing-file", FIT, 1, ("m.csv",), {}),
+    Case("fit-out-file-without-yaml-suffix", ("fit", "energy", "--data", "m.csv", "--out", "notes.txt"), 1, ("--out: notes.txt is an existing file without a .yaml suffix",), {"m.csv": _table(lambda f: f), "notes.txt": "keep"}),
     Case("fit-out-into-a-file", ("fit", "energy", "--data", "m.csv", "--out", "m.csv/card.yaml"), 1, ("m.csv/card.yaml: cannot write here",), {"m.csv": _table(lambda f: f)}),
     Case("fit-accuracy-repeated-item", ("fit", "accuracy", "--data", "a.csv", "--out", "c.yaml"), 1, ("a.csv", "row 2", "column item_id: 'q1' repeats"), {"a.csv": "model,category,strategy,budget_tokens,votes,item_id,correct\nm,math,zero_shot,0,1,q1,1\nm,math,zero_shot,0,1,q1,0\nm,math,zero_shot,0,1,q2,1\n"}),
     Case("fit-accuracy-bom", ("fit", "accuracy", "--data", "a.csv", "--out", "c.yaml"), 0, (), {"a.csv": b"\xef\xbb\xbf" + accuracy_table().encode()}),

@@ -41,6 +41,8 @@ OVERRIDE_CASES = [
     Case("override-hydra-logging-file", ("plan", "hydra.job_logging.handlers.file.filename=/tmp/x"), 1, ("hydra.job_logging.handlers.file.filename: this Hydra setting",)),
     Case("override-launcher-target", ("plan", "hydra.launcher._target_=os.system"), 1, ("hydra.launcher._target_: overrides may not name callables",)),
     Case("override-target-in-group", ("plan", "+planner._target_=os.system"), 1, ("planner._target_: overrides may not name callables",)),
+    Case("override-experimental-rerun", ("plan", "--experimental-rerun", "config.pickle"), 1, ("--experimental-rerun: refused",), {"config.pickle": b"\x80\x04N."}),
+    Case("calibrate-hydra-callback", ("calibrate", "+hydra.callbacks.x._target_=builtins.open"), 1, ("hydra.callbacks.x._target_: overrides may not name callables",)),
     Case("override-unknown-key", ("plan", "facility.cap_kw=3"), 1, ("facility.cap_kw: unknown key",)),
     Case("override-run-dir-is-a-file", ("plan", "workload=small", "hydra.run.dir=afile"), 1, ("hydra.run.dir: afile is a file",), {"afile": "x"}),
     Case("override-run-dir-inside-a-file", ("plan", "workload=small", "hydra.run.dir=afile/run"), 1, ("hydra.run.dir: cannot create afile/run",), {"afile": "x"}),

@@ -98,3 +98,15 @@ def hydra_override_problem(key: str) -> str | None:
         return None
     allowed = ", ".join((*COMMAND_LINE_HYDRA_KEYS, "hydra.launcher.KEY", *COMMAND_LINE_HYDRA_GROUPS))
     return f"{key}: this Hydra setting may not be overridden; allowed: {allowed}"
+
+
+def hydra_argument_problems(args: Iterable[str]) -> list[str]:
+    """The problems of the ``hydra`` overrides among command-line ``args`` (flags skipped)."""
+    problems = []
+    for arg in args:
+        key = arg.split("=", 1)[0].lstrip("+~")
+        if arg.startswith("-") or not (key == "hydra" or key.startswith(("hydra.", "hydra/"))):
+            continue
+        problem = hydra_override_problem(key)
+        problems += [problem] if problem else []
+    return problems

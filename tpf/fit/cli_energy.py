@@ -78,6 +78,9 @@ def card_file_name(card: EnergyCard) -> str:
 def _targets(cards: list[EnergyCard], out: str) -> list[Path]:
     out_path = Path(out)
     as_folder = out.endswith(("/", "\\")) or out_path.is_dir() or out_path.suffix not in (".yaml", ".yml")
+    if as_folder and out_path.exists() and not out_path.is_dir():
+        raise ConfigError(f"--out: {out} is an existing file without a .yaml suffix; give a card "
+                          "file NAME.yaml, or a folder to write one card per model and hardware")
     if len(cards) > 1 and not as_folder:
         groups = ", ".join(f"{c.model}@{c.hardware}" for c in cards)
         raise ConfigError(
