@@ -15,10 +15,11 @@ What the reader does with what it finds:
   the hour, so each sub-interval carries the same energy and this mean is the
   energy-weighted mean. An interval longer than an hour, or timestamps on no
   regular grid, are refused.
-* **Time zones.** Timestamps are read in ``declared_tz`` (UTC by default) and
-  returned in UTC. A header naming another zone (``Datetime (CET)``) or a
-  timestamp whose explicit offset is not UTC under a UTC declaration is an
-  error naming the row.
+* **Time zones.** Timestamps are read in ``declared_tz`` (UTC by default;
+  ``grid.time_zone`` in a scenario) and returned in UTC. A header naming
+  another zone (``Datetime (CET)``), a timestamp whose explicit offset is not
+  UTC under a UTC declaration, and a local time that the daylight-saving change
+  makes ambiguous or skips are errors naming the file (and the row where known).
 * **Order.** Rows must be in time order; a step back or a repeated timestamp
   is an error naming the row (the reader never takes values by position).
 * **Gaps.** Missing intervals (absent rows, or empty / ``NaN`` values) are
@@ -104,6 +105,17 @@ def _check_time_zone(source: str, column: str, raw: pd.Series, declared_tz: str)
         )
 
 
+def _localized(source: str, column: str, raw: pd.Series, declared_tz: str) -> pd.Series:
+    """Local wall-clock times in ``declared_tz`` as UTC; a DST-ambiguous or missing hour is an error."""
+    try:
+        local = pd.to_datetime(raw, format="mixed").dt.tz_localize(declared_tz, ambiguous="raise",
+                                                                    nonexistent="raise")
+    except (ValueError, KeyError) as exc:  # pytz/zoneinfo errors: unknown zone, DST gap or repeat
+        raise DataError(f"{source}: column {column!r}: cannot read the times as {declared_tz!r} local "
+                        f"time ({exc}); give UTC timestamps or ones with an explicit offset") from exc
+    return local.dt.tz_convert("UTC")
+
+
 def _parse_times(source: str, column: str, raw: pd.Series, declared_tz: str) -> pd.DatetimeIndex:
     _check_time_zone(source, column, raw, declared_tz)
     stamps = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
@@ -111,8 +123,7 @@ def _parse_times(source: str, column: str, raw: pd.Series, declared_tz: str) -> 
         row = int(np.flatnonzero(stamps.isna().to_numpy())[0]) + 1
         raise DataError(f"{source}: row {row}, column {column!r}: not a timestamp: {plain(raw.iloc[row - 1])!r}")
     if declared_tz.upper() != "UTC" and not raw.astype(str).str.contains(_OFFSET).any():
-        local = pd.to_datetime(raw, format="mixed").dt.tz_localize(declared_tz, ambiguous="raise")
-        stamps = local.dt.tz_convert("UTC")
+        stamps = _localized(source, column, raw, declared_tz)
     index = pd.DatetimeIndex(stamps).as_unit("ns")
     step = np.diff(index.asi8)
     for mask, what in ((step < 0, "earlier than the row before (series not sorted)"),

@@ -107,6 +107,8 @@ CARBON_CASES = [
     Case("carbon-daily-rows", CARBON, 1, ("c.csv", "24 h apart"), {"c.csv": carbon_csv(HOURS3, ["2023-07-01", "2023-07-02", "2023-07-03"])}),
     Case("carbon-irregular-rows", CARBON, 1, ("c.csv", "regular grid"), {"c.csv": carbon_csv(["1", "2", "3", "4"], ["2023-07-01 00:00", "2023-07-01 00:25", "2023-07-01 01:00", "2023-07-01 02:00"])}),
     Case("carbon-start-before-series", (*CARBON, "grid.start_utc=2020-01-01"), 1, ("c.csv", "grid.start_utc=2020-01-01", "does not cover"), {"c.csv": carbon_csv(HOURS3)}),
+    Case("carbon-local-time-dst-gap", (*CARBON, "grid.time_zone=Europe/Madrid"), 1, ("c.csv", "cannot read the times as 'Europe/Madrid' local time"), {"c.csv": carbon_csv(HOURS3, ["2023-03-26 01:00", "2023-03-26 02:00", "2023-03-26 03:00"], header="Datetime (Europe/Madrid)")}),
+    Case("carbon-unknown-time-zone", (*CARBON, "grid.time_zone=Mars/Olympus"), 1, ("c.csv", "'Mars/Olympus'"), {"c.csv": carbon_csv(HOURS3, header="Datetime")}),
     Case("carbon-missing-column", CARBON, 1, ("c.csv", "missing column"), {"c.csv": "Datetime (UTC),value\n2023-07-01 00:00,1\n"}),
     Case("carbon-header-only", CARBON, 1, ("c.csv", "no rows"), {"c.csv": carbon_csv([])}),
     Case("carbon-not-utf8", CARBON, 1, ("c.csv",), {"c.csv": b"Datetime (UTC),x\n\xff\xfe\n"}),

@@ -140,6 +140,7 @@ class GridConfig:
     csv_path: str | None = None
     column: str = "direct"
     start_utc: str | None = None
+    time_zone: str = "UTC"
     scale: float = 1.0
     source: str = ""
 
