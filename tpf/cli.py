@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from tpf.errors import TpfError, debug_enabled
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if debug_enabled():
         return _run(command, rest)
+    warnings.formatwarning = _one_line_warning
     try:
         return _run(command, rest)
     except TpfError as exc:
@@ -90,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an unforeseen input: one line, no traceback
         print(f"tpf {command}: error: {unexpected_message(exc)}", file=sys.stderr)
         return 1
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> str:
+    """Warnings as one line (no source line quoted beneath them)."""
+    return f"tpf: warning: {message} [{category.__name__}]\n"
 
 
 def _run(command: str, rest: list[str]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,10 @@ def _normalized(name: str) -> str:
     return name.lower().replace("_", "-").replace(" ", "-")
 
 
+class InvalidCardWarning(UserWarning):
+    """A card in a search folder could not be used; the message names it and its problems."""
+
+
 def _energy_candidates(cards: CardsConfig) -> list[tuple[Path, EnergyCard]]:
     found = []
     for text in cards.search_dirs:
@@ -232,7 +237,8 @@ def _energy_candidates(cards: CardsConfig) -> list[tuple[Path, EnergyCard]]:
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
             try:
                 card = load_card(path)
-            except CardError:
+            except CardError as exc:
+                warnings.warn(f"cards.search_dirs: skipped {exc}", InvalidCardWarning, stacklevel=2)
                 continue
             if isinstance(card, EnergyCard):
                 found.append((path, card))
