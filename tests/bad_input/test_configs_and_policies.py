@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -93,3 +94,25 @@ def test_calibration_corrupted_metadata_is_named(tmp_path):
     metadata_path(table).write_bytes(b"\x00{garbage")
     with pytest.raises(CalibrationError, match=r"energy.meta.json: the table's metadata file is unreadable or corrupted"):
         open_table(table, COLUMNS, META)
+
+
+ROUTER_ARGUMENTS = [
+    pytest.param(("\ud800", "math", 100, 3, 200.0), id="lone-surrogate-request-id"),
+    pytest.param((1, "\udcff", 100, 3, 200.0), id="lone-surrogate-category"),
+    pytest.param((1, "math", Decimal("NaN"), 3, 200.0), id="decimal-nan-tokens"),
+    pytest.param((1, "math", 100, Decimal("sNaN"), Decimal("sNaN")), id="decimal-snan-hour-carbon"),
+    pytest.param((1, "math", float("nan"), float("inf"), float("-inf")), id="nan-inf"),
+    pytest.param((1, ["math"], {"n": 1}, "noon", "dirty"), id="wrong-types"),
+    pytest.param((1, "math", 10**400, 10**400, 10**400), id="huge-integers"),
+]
+
+
+@pytest.mark.parametrize("arguments", ROUTER_ARGUMENTS)
+def test_router_decide_never_raises(tmp_path, arguments):
+    from tpf.policy import Router
+    from tpf.policy.demo import main as demo
+
+    assert demo([str(tmp_path / "p.json")]) == 0
+    router = Router(tmp_path / "p.json")
+    decision = router.decide(*arguments)
+    assert decision == router.decide(*arguments) and decision.model in ("llama-8b", "llama-70b")
