@@ -84,6 +84,21 @@ def selected_scenarios(args: list[str]) -> list[str]:
     return [name.strip() for name in chosen[-1].split(",") if name.strip()]
 
 
+def user_config_dirs(args: list[str]) -> list[Path]:
+    """The folders a command line adds to the config search path (``--config-dir``, ``hydra.searchpath``)."""
+    folders: list[str] = []
+    for index, arg in enumerate(args):
+        for flag in ("--config-dir", "-cd"):
+            if arg == flag and index + 1 < len(args):
+                folders.append(args[index + 1])
+            elif arg.startswith(flag + "="):
+                folders.append(arg.split("=", 1)[1])
+        if arg.lstrip("+").startswith("hydra.searchpath="):
+            value = arg.split("=", 1)[1].strip("[]")
+            folders += [item.strip().strip("'\"") for item in value.split(",") if item.strip()]
+    return [Path(f.removeprefix("file://")).expanduser() for f in folders if not f.startswith("pkg://")]
+
+
 def hydra_arguments(command: str, args: list[str]) -> list[str]:
     """The Hydra command line of a tpf command: a sweep is a multirun."""
     hydra_args = list(args)
@@ -139,7 +154,7 @@ def main(argv: list[str]) -> int:
     from tpf.config.compose import register_all
     from tpf.config.paths import check_scenarios
 
-    check_scenarios(selected_scenarios(args))  # before a run folder is made
+    check_scenarios(selected_scenarios(args), user_config_dirs(args))  # before a run folder is made
     register_all()
     multirun = command == "sweep" or any(a in MULTIRUN_FLAGS for a in args)
     args = claim_run_folder(command, args, multirun)

@@ -133,3 +133,16 @@ def test_debug_flag_shows_the_traceback(tmp_path, monkeypatch):
     with pytest.raises(Exception):  # noqa: B017  any error: --debug lets it through with its traceback
         main(["predict", "energy", "--card", "missing.yaml", "--data", "p.csv", "--out", "o.csv", "--debug"])
     os.environ.pop("TPF_DEBUG", None)
+
+
+@pytest.mark.parametrize("layout", ["scenario", "scenarios"])
+def test_scenarios_in_user_config_folders_are_checked_too(tmp_path, layout):
+    from tpf.app import user_config_dirs
+    from tpf.errors import ConfigError
+
+    (tmp_path / layout).mkdir()
+    (tmp_path / layout / "mine.yaml").write_text("# @package _global_\n" + EVIL["callback"])
+    for args in (["--config-dir", str(tmp_path)], [f"hydra.searchpath=[file://{tmp_path}]"]):
+        assert user_config_dirs(args) == [tmp_path]
+        with pytest.raises(ConfigError, match=f"{layout}/mine.yaml: hydra: a scenario may not set Hydra settings"):
+            paths.check_scenarios(["mine"], user_config_dirs(args))

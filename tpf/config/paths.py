@@ -72,17 +72,24 @@ def register_scenarios(store: ConfigStore | None = None) -> list[str]:
     return names
 
 
-def check_scenarios(names: list[str]) -> None:
-    """Read (and so check) the named scenarios; a ConfigError lists every problem of each."""
-    folder = scenarios_dir()
+def check_scenarios(names: list[str], user_dirs: list[Path] | None = None) -> None:
+    """Read (and so check) the named scenarios; a ConfigError lists every problem of each.
+
+    Besides the packaged scenarios, a scenario of that name in a user's config
+    folder (``--config-dir``, ``hydra.searchpath``) is checked, as
+    ``DIR/scenario/NAME.yaml`` or ``DIR/scenarios/NAME.yaml``.
+    """
+    folders = [scenarios_dir()]
+    for folder in user_dirs or []:
+        folders += [folder / "scenario", folder / "scenarios"]
     problems: list[str] = []
     for name in names:
-        path = folder / f"{name}.yaml"
-        if path.is_file():
-            try:
-                read_scenario(path)
-            except ConfigError as exc:
-                problems += exc.problems
+        for path in (folder / f"{name}.yaml" for folder in folders):
+            if path.is_file():
+                try:
+                    read_scenario(path)
+                except ConfigError as exc:
+                    problems += exc.problems
     if problems:
         raise ConfigError(problems)
 
