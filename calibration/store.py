@@ -154,11 +154,11 @@ def check_rows_match(table_path: Path, rows: list[dict[str, str]], metadata: dic
         if metadata.get(key) in (None, "") or not rows or key not in rows[0]:
             continue
         expected = _cell(metadata[key])
-        for number, row in enumerate(rows, start=2):
+        for number, row in enumerate(rows, start=1):
             found = row.get(key) or ""
             if found and found != expected:
                 raise CalibrationError(
-                    f"{table_path}: row {number}, column {key}: the table holds {found!r} but this run "
+                    f"{table_path}: row {number} (line {number + 1}), column {key}: the table holds {found!r} but this run "
                     f"measures {expected!r}; use another output folder, or rerun with {key}={found}"
                 )
 

@@ -80,7 +80,7 @@ def test_calibration_resume_with_other_rows_names_the_column(tmp_path, change, c
     with open_table(table, COLUMNS, META) as handle:
         handle.append({"model": "tiny", "dtype": "float32", "energy_j": 1.0})
     metadata_path(table).unlink()
-    with pytest.raises(CalibrationError, match=f"energy.csv: row 2, column {column}: the table holds"):
+    with pytest.raises(CalibrationError, match=rf"energy.csv: row 1 \(line 2\), column {column}: the table holds"):
         open_table(table, COLUMNS, {**META, **change})
     assert table.read_text().count("\n") == 2  # nothing appended
 

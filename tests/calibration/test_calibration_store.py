@@ -65,7 +65,7 @@ def test_resume_refuses_rows_of_another_dtype_naming_the_column(tmp_path):
     with open_table(table, (*COLUMNS, "dtype"), META) as handle:
         handle.append({"phase": "prefill", "n_in_tokens": 4, "energy_j": 1.5, "warmup": False, "dtype": "float32"})
     metadata_path(table).unlink()  # the metadata is gone: the rows themselves must say what they are
-    with pytest.raises(CalibrationError, match=r"row 2, column dtype: the table holds 'float32' but this run measures 'float16'"):
+    with pytest.raises(CalibrationError, match=r"row 1 \(line 2\), column dtype: the table holds 'float32' but this run measures 'float16'"):
         open_table(table, (*COLUMNS, "dtype"), {**META, "dtype": "float16"})
 
 
