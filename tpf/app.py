@@ -18,7 +18,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from tpf.config.overrides import check_overrides
+from tpf.config.overrides import check_overrides, parse_command_line
 from tpf.errors import ConfigError, InfeasiblePlanError, TpfError
 
 COMMANDS = ("plan", "simulate", "sweep")
@@ -114,7 +114,8 @@ def main(argv: list[str]) -> int:
     if command not in COMMANDS:
         raise ConfigError(f"command: unknown {command!r}; valid: {', '.join(COMMANDS)}")
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
-        check_overrides([a for a in args if not a.startswith("-")])
+        command_line = parse_command_line(args)
+        check_overrides(command_line.overrides, command_line.config_dirs)
     failures: list[str] = []
     code = run_hydra(command, args, failures)
     return code or (1 if failures else 0)

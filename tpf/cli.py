@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 
 from tpf.errors import TpfError
 
@@ -29,12 +28,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _scenario_names() -> list[str]:
-    roots = [Path(__file__).resolve().parent.parent / "scenarios", Path(__file__).resolve().parent / "conf" / "scenario"]
-    names: set[str] = set()
-    for root in roots:
-        if root.is_dir():
-            names.update(p.stem for p in root.glob("*.yaml"))
-    return sorted(names)
+    from tpf.config.paths import scenario_names
+
+    try:
+        return scenario_names()
+    except TpfError as exc:
+        return [f"(none found: {exc})"]
 
 
 def _usage() -> str:

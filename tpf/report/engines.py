@@ -13,30 +13,10 @@ import pandas as pd
 
 from tpf.cards import card_sha256
 from tpf.config.build import ScenarioInputs, card_source_label
+from tpf.config.planner import planner_settings
 from tpf.config.schema import PlannerConfig
 from tpf.errors import ConfigError, InfeasiblePlanError
 from tpf.report.pipeline import PlanOutcome, SimOutcome
-
-
-def planner_settings(planner: PlannerConfig):  # -> tpf.plan.settings.PlannerSettings
-    """The planner's settings from the ``planner`` group (kW -> W here, once)."""
-    from tpf.plan.settings import PlannerSettings
-
-    switches = planner.constraints
-    return PlannerSettings(
-        objective=planner.objective,
-        accuracy_target=planner.accuracy_target,
-        it_energy_kwh_per_period=planner.it_energy_kwh_per_period if switches.it_energy_period else None,
-        it_energy_kwh_total=planner.it_energy_kwh if switches.it_energy_horizon else None,
-        it_power_w=planner.it_power_cap_kw * 1000.0
-        if switches.it_power and planner.it_power_cap_kw is not None else None,
-        facility_power=switches.facility_power,
-        carbon_budget_kg=planner.carbon_budget_kg if switches.carbon_budget else None,
-        gpu_capacity=switches.gpu_capacity,
-        accuracy_floors=dict(planner.accuracy_floors) if switches.accuracy_floors else {},
-        integer_gpus=planner.integer_gpus,
-        gpu_cost=planner.gpu_weight,
-    ).validate()
 
 
 def strategy_spec(planner: PlannerConfig):  # -> tpf.plan.options.StrategySpec
