@@ -32,6 +32,7 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         from hydra.core.hydra_config import HydraConfig
 
         from tpf.config.compose import to_typed
+        from tpf.config.describe import describe_run
         from tpf.report.pipeline import run_scenario
 
         hydra_cfg = HydraConfig.get()
@@ -39,7 +40,8 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         scenario = str(hydra_cfg.runtime.choices.get("scenario", "paper_l40s"))
         mode = "simulate" if command == "simulate" else "plan"
         try:
-            summary = run_scenario(to_typed(cfg), mode, scenario, run_dir)
+            config = describe_run(to_typed(cfg), list(hydra_cfg.overrides.task))
+            summary = run_scenario(config, mode, scenario, run_dir)
         except InfeasiblePlanError as exc:
             failures.append(str(exc))
             print(f"tpf {command}: infeasible: {exc}\n(report: {run_dir / 'report.md'})", file=sys.stderr)

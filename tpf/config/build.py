@@ -78,8 +78,9 @@ def _planner_problems(config: TpfConfig) -> list[str]:
 def _fleet_problems(config: TpfConfig) -> list[str]:
     problems = []
     models = set(config.cards.models)
+    known = {canonical_model(m) for m in models}
     for index, entry in enumerate(config.fleet.entries):
-        if entry.model not in models:
+        if canonical_model(entry.model) not in known:
             problems.append(
                 f"fleet.entries[{index}].model: {entry.model!r} has no card in cards.models; "
                 f"valid: {', '.join(sorted(models))}"
@@ -196,8 +197,13 @@ def read_electricitymaps(path: Path, column: str, start_utc: str | None, n_perio
     return tuple(float(v) for v in rows)
 
 
-def build_fleet(fleet: FleetConfig) -> Fleet:
-    entries = tuple(FleetEntry(e.model, e.hardware, int(e.gpus), float(e.utilization)) for e in fleet.entries)
+def build_fleet(fleet: FleetConfig, models: list[str]) -> Fleet:
+    """The fleet, each model spelt as in ``models`` (its energy card's name) whatever alias it uses."""
+    spelling = {canonical_model(m): m for m in models}
+    entries = tuple(
+        FleetEntry(spelling.get(canonical_model(e.model), e.model), e.hardware, int(e.gpus), float(e.utilization))
+        for e in fleet.entries
+    )
     return Fleet(entries).validate()
 
 
@@ -273,14 +279,15 @@ def load_cards(cards: CardsConfig) -> LoadedCards:
                 "(./cards is searched) or fit one from measurements with `tpf fit energy`"
             )
             continue
-        paths[model], energy[model] = matching[0]
+        path, card = matching[0]  # the plan names the model as its card does
+        paths[card.model], energy[card.model] = path, card
     if problems:
         raise ConfigError(problems)
     accuracy_path = resolve_path(cards.accuracy_path)
     accuracy = load_card(accuracy_path)
     if not isinstance(accuracy, AccuracyCard):
         raise ConfigError(f"cards.accuracy_path: {accuracy_path} is not an accuracy card")
-    return LoadedCards(energy, align_model_names(accuracy, cards.models), paths, accuracy_path)
+    return LoadedCards(energy, align_model_names(accuracy, list(energy)), paths, accuracy_path)
 
 
 def align_model_names(accuracy: AccuracyCard, models: list[str]) -> AccuracyCard:
@@ -338,12 +345,13 @@ def build_inputs(config: TpfConfig) -> ScenarioInputs:
     """Validate the config, then build every domain object and load the cards."""
     validate(config)
     workload, extras = build_trace(config, build_workload(config.workload))
+    cards = _with_hardware(load_cards(config.cards), config)
     return ScenarioInputs(
         config=config,
         workload=workload,
         facility=build_facility(config.facility, workload.n_periods),
         grid=build_grid(config.grid, config.workload),
-        fleet=build_fleet(config.fleet),
-        cards=_with_hardware(load_cards(config.cards), config),
+        fleet=build_fleet(config.fleet, list(cards.energy)),
+        cards=cards,
         extras=extras,
     )

@@ -80,6 +80,8 @@ class RunRecord:
             "shadow_prices": dict(self.shadow_prices),
             "command": self.command,
             "scenario": self.scenario,
+            "title": self.title,
+            "description": self.description,
             "cards": [
                 {"kind": c.kind, "model": c.model, "hardware": c.hardware, "source": c.source,
                  "method": c.method, "path": c.path, "estimate": c.is_estimate}
