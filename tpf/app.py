@@ -51,6 +51,12 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
             print(f"tpf {command}: error: {exc}", file=sys.stderr)
             return {"status": "error"}
         print(_one_line(summary, run_dir), file=sys.stderr)
+        if summary.get("status") != "optimal":
+            message = (f"the solve ended with status {summary.get('status')!r}, not optimal; the plan in "
+                       f"{run_dir} is the best found, not proven optimal (raise planner.time_limit_s "
+                       "or planner.mip_gap)")
+            failures.append(message)
+            print(f"tpf {command}: not optimal: {message}", file=sys.stderr)
         return summary
 
     return task

@@ -185,7 +185,8 @@ def policy_step(inputs: ScenarioInputs, outcome: PlanOutcome, scenario: str, pat
     carbon = [inputs.grid.intensity_at(max(p - start, 0)) for p in hours]
     pue = [inputs.facility.pue_at(max(p - start, 0)) for p in hours]
     provenance = default_provenance(scenario=scenario, cards=_card_refs(inputs),
-                                    plan_status=str(result.status), plan_objective=float(result.objective))
+                                    plan_status=str(result.status), plan_objective=float(result.objective),
+                                    plan_objective_unit=str(getattr(result, "objective_unit", "") or "") or None)
     policy = policy_from_plan(
         allocation, class_specs_from_workload(inputs.workload.classes), provenance=provenance,
         expected=expectations_from_plan(allocation, outcome.options, pue, carbon),
