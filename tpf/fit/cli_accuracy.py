@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from tpf.cards import SOURCES, AccuracyCard, load_card, save_card, sha256_file
 from tpf.errors import CardError, DataError
 from tpf.fit.accuracy import (
+    DEFAULT_FAMILY,
     DEFAULT_TAU_TOKENS,
     DEFAULT_TAU_VOTES,
     FIT_FAMILIES,
@@ -33,8 +34,8 @@ def _fit_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tpf fit accuracy", description="Fit an accuracy card.")
     parser.add_argument("--data", required=True, help="accuracy table CSV (aggregated or per-item rows)")
     parser.add_argument("--out", required=True, help="card YAML to write")
-    parser.add_argument("--family", choices=FIT_FAMILIES, default="saturating",
-                        help="cot/mv curve family (default: %(default)s)")
+    parser.add_argument("--family", choices=FIT_FAMILIES, default=DEFAULT_FAMILY,
+                        help="cot/mv curve family (default: %(default)s, the least leave-one-out error per curve)")
     parser.add_argument("--source", choices=SOURCES, default="measured",
                         help="label of curves not fitted by a fallback rule (default: %(default)s)")
     parser.add_argument("--tau-tokens", type=float, default=DEFAULT_TAU_TOKENS,
