@@ -88,3 +88,11 @@ def test_model_hub_ids_resolve_to_the_catalog_names(tmp_path):
     assert {e.model for e in inputs.fleet.entries} == set(inputs.cards.energy)
     summary = run_scenario(compose([*SMALL, models]), "plan", "paper_l40s", tmp_path)
     assert summary["status"] == "optimal"
+
+
+def test_extrapolated_options_are_counted_in_the_report_and_summary(tmp_path):
+    summary = _plan(tmp_path, ["planner=max_accuracy", "workload.classes.0.n_in_tokens=8000"])
+    # the math class (40% of queries) is priced beyond the cards' 4096 input tokens
+    assert summary["extrapolated_options"] == 8
+    assert summary["extrapolated_query_share"] == pytest.approx(0.4, rel=1e-6)
+    assert "8 of 24 options lie outside their energy card's fitted range" in (tmp_path / "report.md").read_text()

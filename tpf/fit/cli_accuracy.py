@@ -26,7 +26,7 @@ from tpf.fit.accuracy import (
     fit_accuracy,
     predict_accuracy,
 )
-from tpf.fit.importers import write_table
+from tpf.fit.importers import with_table_hint, write_table
 from tpf.schema import read_accuracy, read_csv_text
 
 
@@ -62,7 +62,10 @@ def _fit(argv: list[str]) -> int:
     for name, value in (("--tau-tokens", args.tau_tokens), ("--tau-votes", args.tau_votes)):
         if not value > 0:
             raise DataError(f"{name}: must be > 0, got {value}")
-    table = read_accuracy(args.data)
+    try:
+        table = read_accuracy(args.data)
+    except DataError as exc:
+        raise with_table_hint(exc, args.data, "accuracy") from exc
     card = fit_accuracy(
         table, priors=AccuracyPriors(args.tau_tokens, args.tau_votes), family=args.family,
         source=args.source, data_sha256=sha256_file(args.data), table_name=str(args.data),

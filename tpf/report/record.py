@@ -55,6 +55,7 @@ class RunRecord:
     objective_unit: str = ""
     fronts: dict[str, pd.DataFrame] = field(default_factory=dict)
     options_note: str = ""
+    extrapolated: dict[str, float] = field(default_factory=dict)
     diagnosis: str | None = None
     simulation_hourly: pd.DataFrame | None = None
     simulation_totals: dict[str, float] = field(default_factory=dict)
@@ -88,6 +89,9 @@ class RunRecord:
                 for c in self.cards
             ],
         }
+        if self.extrapolated:
+            data["extrapolated_options"] = int(self.extrapolated["options"])
+            data["extrapolated_query_share"] = self.extrapolated["query_share"]
         if self.diagnosis is not None:
             data["diagnosis"] = self.diagnosis
         if self.simulation_totals:
