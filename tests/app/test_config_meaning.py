@@ -96,3 +96,20 @@ def test_extrapolated_options_are_counted_in_the_report_and_summary(tmp_path):
     assert summary["extrapolated_options"] == 8
     assert summary["extrapolated_query_share"] == pytest.approx(0.4, rel=1e-6)
     assert "8 of 24 options lie outside their energy card's fitted range" in (tmp_path / "report.md").read_text()
+
+
+def test_roofline_cards_written_to_cards_make_hardware_h100_plan(tmp_path, monkeypatch):
+    from tpf.cards import load_card
+    from tpf.cli import main as tpf_main
+
+    monkeypatch.chdir(tmp_path)
+    for model in ("llama-3.2-1b", "llama-3.1-8b"):
+        assert tpf_main(["card", "roofline", "--model", model, "--hardware", "h100",
+                         "--out", f"cards/{model}@h100_sxm.yaml"]) == 0
+    assert tpf_main(["card", "roofline", "--model", "llama-3.2-1b", "--hardware", "h100", "--tdp-w", "350",
+                     "--out", "low/card.yaml"]) == 0
+    full, limited = load_card(tmp_path / "cards" / "llama-3.2-1b@h100_sxm.yaml"), load_card(tmp_path / "low" / "card.yaml")
+    assert limited.energy_j(512, 256, 1) < 0.7 * full.energy_j(512, 256, 1)
+    summary = _plan(tmp_path / "run", ["hardware=h100", "planner=max_accuracy"])
+    assert summary["status"] == "optimal"
+    assert {card["hardware"] for card in summary["cards"] if card["kind"] == "energy"} == {"h100_sxm"}

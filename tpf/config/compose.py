@@ -5,11 +5,11 @@ Only this module and :mod:`tpf.app` see a ``DictConfig``.
 
 from __future__ import annotations
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
-
 from collections.abc import Sequence
 from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from tpf.config.paths import conf_dir
 from tpf.config.schema import TpfConfig, register_schemas
