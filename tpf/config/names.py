@@ -50,8 +50,8 @@ def hardware_problems(hardware: HardwareConfig) -> list[str]:
             f"hardware.tdp_w: {hardware.tdp_w} W differs from the catalog's {spec.tdp_w:g} W for "
             f"{spec.key}, and the energy cards' curves were made at the catalog's TDP, so it "
             f"cannot be applied; make a card at that power (tpf card roofline --model MODEL "
-            f"--hardware {spec.key} --tdp-w {hardware.tdp_w:g} --out cards/MODEL@{spec.key}.yaml, or "
-            "a measured card) and add its folder to cards.search_dirs; leave hardware.tdp_w null"
+            f"--hardware {spec.key} --tdp-w {hardware.tdp_w:g} --out cards/MODEL@{spec.key}.yaml; "
+            "./cards is searched first), or a measured card, and leave hardware.tdp_w null"
         ]
     return []
 
