@@ -18,7 +18,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from tpf.config.overrides import check_overrides
+from tpf.config.overrides import check_overrides, parse_command_line
 from tpf.errors import ConfigError, InfeasiblePlanError, TpfError, debug_enabled
 from tpf.rundir import claim_run_folder
 
@@ -34,6 +34,7 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         from hydra.core.hydra_config import HydraConfig
 
         from tpf.config.compose import to_typed
+        from tpf.config.describe import describe_run
         from tpf.report.pipeline import run_scenario
 
         hydra_cfg = HydraConfig.get()
@@ -41,7 +42,8 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         scenario = str(hydra_cfg.runtime.choices.get("scenario", "paper_l40s"))
         mode = "simulate" if command == "simulate" else "plan"
         try:
-            summary = run_scenario(to_typed(cfg), mode, scenario, run_dir)
+            config = describe_run(to_typed(cfg), list(hydra_cfg.overrides.task))
+            summary = run_scenario(config, mode, scenario, run_dir)
         except InfeasiblePlanError as exc:
             failures.append(str(exc))
             print(f"tpf {command}: infeasible: {exc}\n(report: {run_dir / 'report.md'})", file=sys.stderr)
@@ -59,6 +61,12 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
             print(f"tpf {command}: error: {unexpected_message(exc)}", file=sys.stderr)
             return {"status": "error"}
         print(_one_line(summary, run_dir), file=sys.stderr)
+        if summary.get("status") != "optimal":
+            message = (f"the solve ended with status {summary.get('status')!r}, not optimal; the plan in "
+                       f"{run_dir} is the best found, not proven optimal (raise planner.time_limit_s "
+                       "or planner.mip_gap)")
+            failures.append(message)
+            print(f"tpf {command}: not optimal: {message}", file=sys.stderr)
         return summary
 
     return task
@@ -74,29 +82,6 @@ def _one_line(summary: dict[str, Any], run_dir: Path) -> str:
         f"{fmt('facility_energy_kwh')} kWh, {fmt('carbon_kg')} kgCO2, peak {fmt('peak_facility_kw')} kW; "
         f"binding: {', '.join(summary.get('binding_constraints') or []) or 'none'} -> {run_dir}"
     )
-
-
-def selected_scenarios(args: list[str]) -> list[str]:
-    """The scenario names a command line selects (a sweep may list several); the default one else."""
-    chosen = [a.split("=", 1)[1] for a in args if a.startswith("scenario=")]
-    if not chosen:
-        return [DEFAULT_SCENARIO]
-    return [name.strip() for name in chosen[-1].split(",") if name.strip()]
-
-
-def user_config_dirs(args: list[str]) -> list[Path]:
-    """The folders a command line adds to the config search path (``--config-dir``, ``hydra.searchpath``)."""
-    folders: list[str] = []
-    for index, arg in enumerate(args):
-        for flag in ("--config-dir", "-cd"):
-            if arg == flag and index + 1 < len(args):
-                folders.append(args[index + 1])
-            elif arg.startswith(flag + "="):
-                folders.append(arg.split("=", 1)[1])
-        if arg.lstrip("+").startswith("hydra.searchpath="):
-            value = arg.split("=", 1)[1].strip("[]")
-            folders += [item.strip().strip("'\"") for item in value.split(",") if item.strip()]
-    return [Path(f.removeprefix("file://")).expanduser() for f in folders if not f.startswith("pkg://")]
 
 
 def hydra_arguments(command: str, args: list[str]) -> list[str]:
@@ -149,12 +134,15 @@ def main(argv: list[str]) -> int:
     if any(a.split("=", 1)[0] == "--experimental-rerun" for a in args):
         raise ConfigError("--experimental-rerun: refused; it unpickles a file, which can run code "
                           "(rerun with the overrides in the run's .hydra/overrides.yaml instead)")
+    config_dirs: list[Path] = []
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
-        check_overrides([a for a in args if not a.startswith("-")])
+        command_line = parse_command_line(args)
+        check_overrides(command_line.overrides, command_line.config_dirs)
+        config_dirs = command_line.config_dirs
     from tpf.config.compose import register_all
-    from tpf.config.paths import check_scenarios
+    from tpf.config.safety import check_config_files, selected_scenarios
 
-    check_scenarios(selected_scenarios(args), user_config_dirs(args))  # before a run folder is made
+    check_config_files(selected_scenarios(args, DEFAULT_SCENARIO), config_dirs)  # before a run folder is made
     register_all()
     multirun = command == "sweep" or any(a in MULTIRUN_FLAGS for a in args)
     args = claim_run_folder(command, args, multirun)

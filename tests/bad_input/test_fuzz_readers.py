@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from tests.bad_input.conftest import ACCURACY_CARD, ENERGY_CARD, carbon_csv
 from tpf.carbon import MAX_G_PER_KWH, read_carbon_series
 from tpf.cards import AccuracyCard, EnergyCard, load_card
-from tpf.config.paths import read_scenario
+from tpf.config.safety import read_config_file
 from tpf.errors import TpfError
 from tpf.schema import read_accuracy, read_measurements
 from tpf.simulate.workload import read_trace
@@ -226,7 +226,7 @@ scenario_values = st.recursive(
 def test_scenarios_give_a_clear_error_or_data_only(tmp_path, doc):
     path = _write(tmp_path, "s.yaml", yaml.safe_dump(doc))
     try:
-        data = read_scenario(path)
+        data = read_config_file(path)
     except TpfError:
         return
     text = yaml.safe_dump(data)

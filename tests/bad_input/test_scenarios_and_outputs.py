@@ -23,16 +23,26 @@ EVIL = {
     "yaml": "planner: [unclosed\n",
 }
 
+def _user_scenario(kind: str) -> dict[str, str]:
+    """A user config folder ``cfg`` whose scenario ``evil`` holds the hostile content ``kind``."""
+    return {"cfg/scenario/evil.yaml": "# @package _global_\n" + EVIL[kind]}
+
+
+EVIL_RUN = ("plan", "--config-dir", "{tmp}/cfg", "scenario=evil")
 SCENARIO_CASES = [
-    Case("scenario-callback-writes-file", ("plan", "scenario=evil_callback"), 1, ("evil_callback.yaml: hydra: a scenario may not set Hydra settings",)),
-    Case("scenario-callback-builtins-open", ("plan", "scenario=evil_open"), 1, ("evil_open.yaml: hydra:",)),
-    Case("scenario-sets-run-dir", ("plan", "scenario=evil_run_dir"), 1, ("evil_run_dir.yaml: hydra:",)),
-    Case("scenario-target-in-group", ("plan", "scenario=evil_target"), 1, ("evil_target.yaml: planner._target_: a scenario may not name callables",)),
-    Case("scenario-partial-in-list", ("plan", "scenario=evil_partial"), 1, ("workload.classes[0]._partial_",)),
-    Case("scenario-oc-env", ("plan", "scenario=evil_env"), 1, ("evil_env.yaml: scenario_title: resolver interpolations",)),
-    Case("scenario-hydra-defaults", ("plan", "scenario=evil_defaults"), 1, ("evil_defaults.yaml: defaults[0]: 'override /hydra/launcher'",)),
-    Case("scenario-not-a-mapping", ("plan", "scenario=evil_not_a_mapping"), 1, ("evil_not_a_mapping.yaml: a scenario must be a mapping",)),
-    Case("scenario-bad-yaml", ("plan", "scenario=evil_yaml"), 1, ("evil_yaml.yaml: cannot read scenario",)),
+    Case("scenario-callback-writes-file", EVIL_RUN, 1, ("cfg/scenario/evil.yaml: hydra: a scenario may not set Hydra settings",), _user_scenario("callback")),
+    Case("scenario-callback-builtins-open", EVIL_RUN, 1, ("evil.yaml: hydra:",), _user_scenario("open")),
+    Case("scenario-sets-run-dir", EVIL_RUN, 1, ("evil.yaml: hydra:",), _user_scenario("run_dir")),
+    Case("scenario-target-in-group", EVIL_RUN, 1, ("evil.yaml: planner._target_: a scenario may not name callables",), _user_scenario("target")),
+    Case("scenario-partial-in-list", EVIL_RUN, 1, ("workload.classes[0]._partial_",), _user_scenario("partial")),
+    Case("scenario-oc-env", EVIL_RUN, 1, ("evil.yaml: scenario_title: resolver interpolations",), _user_scenario("env")),
+    Case("scenario-hydra-defaults", EVIL_RUN, 1, ("evil.yaml: defaults[0]: 'override /hydra/launcher'",), _user_scenario("defaults")),
+    Case("scenario-not-a-mapping", EVIL_RUN, 1, ("evil.yaml: a scenario must be a mapping",), _user_scenario("not_a_mapping")),
+    Case("scenario-bad-yaml", EVIL_RUN, 1, ("evil.yaml: cannot read scenario",), _user_scenario("yaml")),
+    Case("scenario-package-hydra", EVIL_RUN, 1, ("evil.yaml: '# @package hydra'",), {"cfg/scenario/evil.yaml": "# @package hydra\ncallbacks:\n  x:\n    path: pwned.pth\n"}),
+    Case("scenario-searchpath", ("plan", "hydra.searchpath=[file://{tmp}/cfg]", "scenario=evil"), 1, ("evil.yaml: hydra:",), _user_scenario("callback")),
+    Case("user-group-option-callback", ("plan", "--config-dir", "{tmp}/cfg", "grid=mine"), 1, ("cfg/grid/mine.yaml: hydra:",), {"cfg/grid/mine.yaml": "# @package _global_\n" + EVIL["callback"]}),
+    Case("user-group-option-target", ("plan", "--config-dir", "{tmp}/cfg", "grid=mine"), 1, ("cfg/grid/mine.yaml: _target_",), {"cfg/grid/mine.yaml": "name: mine\nkind: constant\n_target_: os.system\n"}),
 ]
 
 OVERRIDE_CASES = [
@@ -71,20 +81,8 @@ def _measurements(path: Path) -> None:
     measurements_csv(path)
 
 
-@pytest.fixture
-def evil_scenarios(tmp_path, monkeypatch):
-    folder = tmp_path / "scenarios"
-    folder.mkdir()
-    for source in paths.scenarios_dir().glob("*.yaml"):
-        (folder / source.name).write_text(source.read_text())
-    for name, text in EVIL.items():
-        (folder / f"evil_{name}.yaml").write_text("# @package _global_\n" + text)
-    monkeypatch.setattr(paths, "scenarios_dir", lambda: folder)
-    return folder
-
-
 @pytest.mark.parametrize("case", SCENARIO_CASES, ids=str)
-def test_scenario(case, tmp_path, capsys, monkeypatch, evil_scenarios):
+def test_scenario(case, tmp_path, capsys, monkeypatch):
     run_case(case, tmp_path, capsys, monkeypatch)
     assert not (tmp_path / "pwned.pth").exists() and not (tmp_path / "outputs").exists()
 
@@ -135,14 +133,8 @@ def test_debug_flag_shows_the_traceback(tmp_path, monkeypatch):
     os.environ.pop("TPF_DEBUG", None)
 
 
-@pytest.mark.parametrize("layout", ["scenario", "scenarios"])
-def test_scenarios_in_user_config_folders_are_checked_too(tmp_path, layout):
-    from tpf.app import user_config_dirs
-    from tpf.errors import ConfigError
+def test_every_packaged_scenario_is_data():
+    from tpf.config.safety import read_config_file
 
-    (tmp_path / layout).mkdir()
-    (tmp_path / layout / "mine.yaml").write_text("# @package _global_\n" + EVIL["callback"])
-    for args in (["--config-dir", str(tmp_path)], [f"hydra.searchpath=[file://{tmp_path}]"]):
-        assert user_config_dirs(args) == [tmp_path]
-        with pytest.raises(ConfigError, match=f"{layout}/mine.yaml: hydra: a scenario may not set Hydra settings"):
-            paths.check_scenarios(["mine"], user_config_dirs(args))
+    for path in paths.scenarios_dir().glob("*.yaml"):
+        assert isinstance(read_config_file(path), dict)

@@ -12,6 +12,12 @@ options. It may not:
 * use a resolver interpolation such as ``${oc.env:VAR}`` or ``${now:...}``
   (a plain reference to another key, ``${workload.n_periods}``, is fine).
 
+The same rules hold for every YAML file of a user's config folders
+(``--config-dir``, ``hydra.searchpath``), whose options Hydra reads as it reads
+the packaged ones; and a ``# @package`` line may not point into ``hydra``.
+:func:`check_config_files` runs the checks on the selected scenario and on
+those folders before Hydra starts.
+
 On the command line the user is in charge, yet only these Hydra settings are
 accepted (anything else under ``hydra`` is refused, as is ``_target_``):
 ``hydra.run.dir``, ``hydra.sweep.dir``, ``hydra.sweep.subdir``,
@@ -23,10 +29,15 @@ and the logging choices ``hydra/job_logging=NAME``, ``hydra/hydra_logging=NAME``
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from tpf.config.paths import scenarios_dir
 from tpf.config.schema import GROUPS
+from tpf.errors import ConfigError
 
 INSTANTIATION_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 COMMAND_LINE_HYDRA_KEYS = (
@@ -34,6 +45,7 @@ COMMAND_LINE_HYDRA_KEYS = (
 )
 COMMAND_LINE_HYDRA_GROUPS = ("hydra/launcher", "hydra/job_logging", "hydra/hydra_logging")
 _RESOLVER_CALL = re.compile(r"\$\{\s*[A-Za-z_][\w.]*\s*:")
+_PACKAGE_LINE = re.compile(r"^\s*#\s*@package\s+(\S+)", re.MULTILINE)
 
 
 def _walk(value: Any, where: str) -> Iterable[tuple[str, Any, Any]]:
@@ -110,3 +122,45 @@ def hydra_argument_problems(args: Iterable[str]) -> list[str]:
         problem = hydra_override_problem(key)
         problems += [problem] if problem else []
     return problems
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a scenario (or a user's config-group file) as data; a ConfigError lists its problems."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read scenario: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a scenario must be a mapping of overrides")
+    problems = [f"{path}: '# @package {package}': a config file may not place itself in Hydra's settings"
+                for package in _PACKAGE_LINE.findall(text) if package.split(".")[0] == "hydra"]
+    problems += scenario_problems(data, str(path))
+    if problems:
+        raise ConfigError(problems)
+    return data
+
+
+def selected_scenarios(args: Sequence[str], default: str) -> list[str]:
+    """The scenario names a command line selects (a sweep may list several); ``default`` else."""
+    chosen = [a.split("=", 1)[1] for a in args if a.lstrip("+").startswith("scenario=")]
+    if not chosen:
+        return [default]
+    return [name.strip() for name in chosen[-1].split(",") if name.strip()]
+
+
+def check_config_files(scenarios: Sequence[str], user_dirs: Sequence[Path] = ()) -> None:
+    """Check the selected scenarios (packaged or in ``user_dirs``) and every YAML file of
+    ``user_dirs``' config groups; one ConfigError lists every problem, each with its file."""
+    paths = [scenarios_dir() / f"{name}.yaml" for name in scenarios]
+    for folder in user_dirs:
+        paths += sorted(p for p in Path(folder).glob("*/**/*.yaml") if p.is_file())
+    problems: list[str] = []
+    for path in dict.fromkeys(paths):
+        if path.is_file():
+            try:
+                read_config_file(path)
+            except ConfigError as exc:
+                problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
