@@ -46,19 +46,21 @@ CASES: dict[str, list[str]] = {
 }
 
 
-def _plan_step():  # the scenario runner's plan step, wherever it lives
+def _plan(inputs):  # the scenario runner's plan step, wherever it lives (before: tpf.report.engines)
     try:
+        from tpf.run.scenario import Problem
         from tpf.run.steps import plan_step
     except ImportError:
         from tpf.report.engines import plan_step  # type: ignore[no-redef]
-    return plan_step
+        return plan_step(inputs, Path("."))
+    return plan_step(Problem.of(inputs), inputs.config.planner, Path("."))
 
 
 def figures(overrides: list[str]) -> dict[str, float | str]:
     """objective, totals.* and shadow_price.* of one case (``diagnosis`` when infeasible)."""
     inputs = build_inputs(compose(overrides + ["report.pareto_points=0"]))
     try:
-        outcome = _plan_step()(inputs, Path("."))
+        outcome = _plan(inputs)
     except InfeasiblePlanError as exc:
         return {"diagnosis": str(exc)}
     if outcome.diagnosis is not None:
