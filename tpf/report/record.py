@@ -62,6 +62,7 @@ class RunRecord:
     simulation_totals: dict[str, float] = field(default_factory=dict)
     policy_path: str | None = None
     savings: dict[str, dict[str, float]] = field(default_factory=dict)
+    options: pd.DataFrame | None = None
 
     @property
     def feasible(self) -> bool:
