@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from tpf.run.steps import strategy_spec
 
 from tpf.anchors import BASIS_PUBLISHED, EnergyAnchor, anchored_value, pick_anchors
 from tpf.cards import load_card
@@ -14,6 +13,7 @@ from tpf.errors import CardError
 from tpf.plan.options import build_options
 from tpf.published import ASSUMED_ITEMS_PER_CATEGORY, euromlsys25_table1
 from tpf.published_energy import PUBLISHED_CARDS_DIR, published_card
+from tpf.run.steps import strategy_spec
 
 
 @pytest.fixture(scope="module")
