@@ -16,33 +16,15 @@ import pandas as pd
 
 from tpf.cards import card_sha256
 from tpf.config.build import card_source_label
-from tpf.config.schema import CAP_SETTINGS, PlannerConfig
+from tpf.config.planner import planner_settings
+from tpf.config.schema import PlannerConfig
 from tpf.errors import InfeasiblePlanError
 from tpf.plan.model import build_model
 from tpf.plan.options import OptionTable, StrategySpec, build_options
 from tpf.plan.pareto import accuracy_front
-from tpf.plan.settings import PlannerSettings
 from tpf.plan.solve import solve
 from tpf.policy.format import Policy
 from tpf.run.scenario import PlanOutcome, PolicyRun, Problem, SimOutcome, SimulationRun
-
-
-def planner_settings(planner: PlannerConfig) -> PlannerSettings:
-    """The planner's settings from the ``planner`` group (units converted here, once)."""
-    switches = planner.constraints
-    caps: dict[str, float | None] = {}
-    for switch, (key, setting, factor) in CAP_SETTINGS.items():
-        value = getattr(planner, key)
-        caps[setting] = value * factor if getattr(switches, switch) and value is not None else None
-    return PlannerSettings(
-        objective=planner.objective,
-        accuracy_target=planner.accuracy_target,
-        facility_power=switches.facility_power,
-        gpu_capacity=switches.gpu_capacity,
-        accuracy_floors=dict(planner.accuracy_floors) if switches.accuracy_floors else {},
-        integer_gpus=planner.integer_gpus,
-        gpu_cost=planner.gpu_weight,
-    ).with_changes(**caps).validate()
 
 
 def strategy_spec(planner: PlannerConfig) -> StrategySpec:
@@ -164,7 +146,8 @@ def build_policy(problem: Problem, run: PolicyRun, outcome: PlanOutcome) -> Poli
     carbon = [problem.grid.intensity_at(max(p - start, 0)) for p in hours]
     pue = [problem.facility.pue_at(max(p - start, 0)) for p in hours]
     provenance = default_provenance(scenario=scenario, cards=_card_refs(problem),
-                                    plan_status=str(result.status), plan_objective=float(result.objective))
+                                    plan_status=str(result.status), plan_objective=float(result.objective),
+                                    plan_objective_unit=result.objective_unit or None)
     return policy_from_plan(
         allocation, class_specs_from_workload(problem.workload.classes), provenance=provenance,
         expected=expectations_from_plan(allocation, outcome.options, pue, carbon),
