@@ -82,9 +82,9 @@ def test_sweep_with_the_submitit_launcher_in_local_mode(tmp_path):
 
 
 def test_a_solve_that_is_not_optimal_exits_non_zero(tmp_path, capsys, monkeypatch):
-    import tpf.report.pipeline as pipeline
+    import tpf.run as run_package
 
-    monkeypatch.setattr(pipeline, "run_scenario", lambda *args, **kwargs: {"status": "time_limit"})
+    monkeypatch.setattr(run_package, "run_scenario", lambda *args, **kwargs: {"status": "time_limit"})
     code = main(["plan", *SMALL, f"hydra.run.dir={tmp_path}"])
     assert code == 1
     assert "not optimal: the solve ended with status 'time_limit'" in capsys.readouterr().err

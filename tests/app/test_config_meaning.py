@@ -12,7 +12,7 @@ from tpf.config.describe import describe_run
 from tpf.config.overrides import override_problems
 from tpf.config.paths import PACKAGE_DIR
 from tpf.errors import ConfigError
-from tpf.report.pipeline import run_scenario
+from tpf.run import run_scenario
 
 SMALL = ["workload=small", "workload.n_periods=2", "report=minimal"]
 

@@ -1,0 +1,163 @@
+"""The real steps of a run: the planner, its Pareto fronts, the simulator and the policy writer.
+
+Each function takes the scenario's domain objects (:class:`~tpf.run.scenario.Problem`)
+and its own typed settings, calls one library's API and returns typed results; :mod:`tpf.run.scenario` calls them through ``Steps``. The
+simulator routes every request through the deployed router
+(:class:`tpf.policy.Router` over the policy this run writes), so the
+simulated decisions are the policy's, request by request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tpf.cards import card_sha256
+from tpf.config.build import card_source_label
+from tpf.config.planner import planner_settings
+from tpf.config.schema import PlannerConfig
+from tpf.errors import InfeasiblePlanError
+from tpf.plan.model import build_model
+from tpf.plan.options import OptionTable, StrategySpec, build_options
+from tpf.plan.pareto import accuracy_front
+from tpf.plan.solve import solve
+from tpf.policy.format import Policy
+from tpf.run.scenario import PlanOutcome, PolicyRun, Problem, SimOutcome, SimulationRun
+
+
+def strategy_spec(planner: PlannerConfig) -> StrategySpec:
+    chosen = set(planner.strategies)
+    return StrategySpec(
+        zero_shot="zero_shot" in chosen,
+        cot_budgets_tokens=tuple(planner.cot_budgets_tokens) if "cot" in chosen else (),
+        mv_votes=tuple(planner.mv_votes) if "mv" in chosen else (),
+    )
+
+
+def _options(problem: Problem, planner: PlannerConfig) -> OptionTable:
+    return build_options(
+        problem.workload, problem.cards.energy, problem.cards.accuracy, strategy_spec(planner),
+        latency_slo_s=planner.latency_slo_s, batch_size=planner.batch_size,
+    )
+
+
+def plan_step(problem: Problem, planner: PlannerConfig, run_dir: Path) -> PlanOutcome:
+    """Build the options and the model, solve; an infeasible plan carries its diagnosis."""
+    options = _options(problem, planner)
+    model = build_model(options.table, problem.workload, problem.facility, problem.grid, problem.fleet,
+                        planner_settings(planner))
+    write_lp = str(run_dir / "model.lp") if planner.write_lp else None
+    try:
+        result = solve(model, solver=planner.solver, time_limit_s=planner.time_limit_s,
+                       mip_gap=planner.mip_gap if planner.integer_gpus else None, write_lp=write_lp)
+    except InfeasiblePlanError as exc:
+        return PlanOutcome(None, options.table, options.summary(), diagnosis=str(exc))
+    return PlanOutcome(result, options.table, options.summary(), per_period=result.per_period)
+
+
+def pareto_step(problem: Problem, planner: PlannerConfig, outcome: PlanOutcome,
+                n_points: int) -> dict[str, pd.DataFrame]:
+    """Accuracy vs facility energy and vs carbon, by the planner's own epsilon-constraint sweep
+    (:func:`tpf.plan.pareto.accuracy_front`): minimize each at accuracy targets from the least
+    accurate baseline up to the plan's accuracy."""
+    result = outcome.solved()
+    plan_accuracy = float(result.totals["accuracy"])
+    baselines = result.baselines
+    low = float(baselines["accuracy"].min()) if len(baselines) else 0.8 * plan_accuracy
+    targets = np.linspace(min(low, plan_accuracy), plan_accuracy, n_points) * (1 - 1e-9)
+    table = _options(problem, planner).table
+    return {name: accuracy_front(table, problem.workload, problem.facility, problem.grid, problem.fleet,
+                                 planner_settings(planner), objective=objective, targets=targets,
+                                 solver=planner.solver)
+            for name, objective in (("energy", "min_facility_energy"), ("carbon", "min_carbon"))}
+
+
+def _pools(problem: Problem, outcome: PlanOutcome, max_batch_size: int) -> list:
+    """One pool per model: the GPUs the plan needs each period (rounded up; none where the
+    plan sends the model no query), else the fleet."""
+    from tpf.simulate import Pool
+
+    n_periods = problem.workload.n_periods
+    gpus_on = outcome.solved().gpus_on
+    pools = []
+    for entry in problem.fleet.entries:
+        card = problem.cards.energy[entry.model]
+        gpus: tuple[int, ...] = (entry.gpus,)
+        if gpus_on is not None and len(gpus_on):
+            mine = gpus_on[gpus_on["model"] == entry.model].sort_values("period")
+            if len(mine) == n_periods:
+                column = "gpus_needed" if "gpus_needed" in mine else "gpus_on"
+                # A pool the plan leaves unused in a period is powered off.
+                gpus = tuple(int(np.ceil(v - 1e-6)) if v > 1e-9 else 0 for v in mine[column])
+        pools.append(Pool(card=card, gpus=gpus, max_batch_size=max_batch_size))
+    return pools
+
+
+def simulate_step(problem: Problem, run: SimulationRun, outcome: PlanOutcome) -> SimOutcome:
+    """Route each request through the router of the run's policy, simulate the pools."""
+    from tpf.policy.router import Router
+    from tpf.simulate import PolicyRouter, simulate
+
+    router = PolicyRouter(Router(build_policy(problem, run.policy, outcome)), outcome.options,
+                          period_s=problem.workload.period_s, start_hour=run.policy.start_hour)
+    result = simulate(
+        run.requests, router, _pools(problem, outcome, run.max_batch_size), engine=run.engine,
+        carbon_g_per_kwh=problem.intensity_per_period(), pue=problem.pue_per_period(),
+        n_hours=problem.workload.n_periods,
+    )
+    return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()})
+
+
+def _card_refs(problem: Problem) -> list:
+    from tpf.policy.format import CardRef
+
+    cards = problem.cards
+    refs = [CardRef(name=f"{m}@{c.hardware}", sha256=card_sha256(c), kind="energy", source=card_source_label(c))
+            for m, c in cards.energy.items()]
+    refs.append(CardRef(name=cards.accuracy_path.name, sha256=card_sha256(cards.accuracy), kind="accuracy",
+                        source="/".join(sorted({c.source for c in cards.accuracy.curves}))))
+    return refs
+
+
+def _short_votes_budget(allocation: pd.DataFrame, problem: Problem) -> pd.DataFrame:
+    """Majority votes of short answers (budget 0 in the plan) get max_new_tokens = the
+    class's answer length in the policy, which needs a positive budget per vote."""
+    answer = {c.name: max(1, int(np.ceil(c.n_answer_tokens))) for c in problem.workload.classes}
+    short_votes = (allocation["strategy"] == "mv") & (allocation["budget_tokens"] <= 0)
+    budgets = allocation["class_name"].map(answer).where(short_votes, allocation["budget_tokens"])
+    return allocation.assign(budget_tokens=budgets.astype(int))
+
+
+def build_policy(problem: Problem, run: PolicyRun, outcome: PlanOutcome) -> Policy:
+    """The routing policy of the plan; periods are placed at their hour of day (workload.start_hour)."""
+    from tpf.policy.build import (
+        class_specs_from_workload,
+        default_provenance,
+        expectations_from_plan,
+        policy_from_plan,
+    )
+
+    start, scenario = run.start_hour, run.scenario
+    result = outcome.solved()
+    allocation = _short_votes_budget(result.allocation, problem).assign(period=result.allocation["period"] + start)
+    hours = range(start + problem.workload.n_periods)
+    carbon = [problem.grid.intensity_at(max(p - start, 0)) for p in hours]
+    pue = [problem.facility.pue_at(max(p - start, 0)) for p in hours]
+    provenance = default_provenance(scenario=scenario, cards=_card_refs(problem),
+                                    plan_status=str(result.status), plan_objective=float(result.objective),
+                                    plan_objective_unit=result.objective_unit or None)
+    return policy_from_plan(
+        allocation, class_specs_from_workload(problem.workload.classes), provenance=provenance,
+        expected=expectations_from_plan(allocation, outcome.options, pue, carbon),
+        carbon_g_per_kwh=carbon, period_s=problem.workload.period_s,
+        models=[e.model for e in problem.fleet.entries], name=scenario,
+    )
+
+
+def policy_step(problem: Problem, run: PolicyRun, outcome: PlanOutcome, path: Path) -> Path:
+    """policy.json from the plan (:func:`build_policy`)."""
+    from tpf.policy.validate import save_policy
+
+    return save_policy(build_policy(problem, run, outcome), path)
