@@ -76,7 +76,7 @@ def _curve_problems(curve: Any, where: str) -> list[str]:
     if not isinstance(curve, dict):
         return [f"{where}: must be a mapping with family and coefficients, got {_shown(curve)}"]
     problems = _missing(curve, ("family", "coefficients"), f"{where}.")
-    from tpf.fit.families import FAMILIES
+    from tpf.families import FAMILIES
 
     family = _name(curve.get("family"))
     if "family" in curve and family not in FAMILIES:
@@ -114,7 +114,7 @@ def _range_problems(valid_range: Any) -> list[str]:
 
 def _prediction_problems(data: dict[str, Any]) -> list[str]:
     """The fitted curves at the corners and centre of the valid range must be finite and > 0."""
-    from tpf.fit.families import get_family
+    from tpf.families import get_family
 
     ranges = data["valid_range"]
     axes = [np.asarray(ranges.get(k, [1.0, 1.0]), float) for k in ("n_in_tokens", "n_out_tokens", "batch_size")]
