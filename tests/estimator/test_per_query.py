@@ -1,0 +1,121 @@
+"""Per-query routing by text: prices trade accuracy for energy, the controller keeps a budget."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.policy.conftest import make_policy
+from tpf.cards import load_card
+from tpf.estimator.energy import EnergySurface, input_tokens
+from tpf.estimator.model import TextEstimator, lognormal_cdf, lognormal_mean_capped
+from tpf.policy import load_policy, policy_problems, policy_to_dict
+from tpf.policy.format import Decision, Prices
+from tpf.policy.per_query import PriceController, TextRouter, text_options
+
+CARD_8B = Path(__file__).resolve().parents[2] / "tpf" / "data" / "cards" / "llama-3.1-8b@l40s.yaml"
+
+
+@pytest.fixture(scope="module")
+def surface() -> EnergySurface:
+    return EnergySurface.from_card(load_card(CARD_8B), batch_size=8)
+
+
+def _router(estimator: TextEstimator, surface: EnergySurface, price: float) -> TextRouter:
+    decisions = [Decision("llama-3.1-8b", "cot", b) for b in (64, 512, 2048)]
+    decisions.append(Decision("llama-3.1-8b", "zero_shot", 8))
+    options = text_options(decisions, estimator, {"llama-3.1-8b": surface},
+                           lambda d, c: 0.3 if d.strategy == "zero_shot" else None,
+                           lambda d, c: 5.0 if d.strategy == "zero_shot" else None)
+    return TextRouter(estimator, options, Prices((price,)))
+
+
+def test_surface_matches_the_card_where_requests_are(surface: EnergySurface) -> None:
+    card = load_card(CARD_8B)
+    for n_in, n_out in ((100, 50), (400, 300), (2000, 1500)):
+        assert surface.energy_j(n_in, n_out) == pytest.approx(float(card.energy_j(n_in, n_out, 8)), rel=0.03)
+    assert 0 <= surface.max_relative_error < 0.15
+    assert input_tokens("") == 1.0 and input_tokens("a b c") == pytest.approx(3 * 1.33)
+
+
+def test_lognormal_helpers_match_monte_carlo() -> None:
+    draws = np.exp(np.random.default_rng(0).normal(4.0, 0.8, 400_000))
+    assert lognormal_mean_capped(4.0, 0.8, 100.0) == pytest.approx(np.minimum(draws, 100).mean(), rel=0.01)
+    assert lognormal_cdf(4.0, 0.8, 100.0) == pytest.approx(np.mean(draws <= 100), abs=0.005)
+    assert lognormal_cdf(4.0, 0.0, 100.0) == 1.0 and lognormal_cdf(4.0, 0.8, 0.0) == 0.0
+
+
+def test_no_price_picks_accuracy_a_high_price_picks_energy(estimator: TextEstimator, surface: EnergySurface) -> None:
+    text = "which cell protein gene best describes easy"
+    free = _router(estimator, surface, 0.0).route_text(text)
+    dear = _router(estimator, surface, 1.0).route_text(text)
+    assert free.decision.strategy == "cot" and free.accuracy > 0.3
+    assert dear.decision.strategy == "zero_shot"
+    assert dear.energy_j < free.energy_j
+    assert free.category == "biology" and free.fallback == ""
+
+
+def test_runaway_prediction_caps_the_budget(estimator: TextEstimator, surface: EnergySurface) -> None:
+    router = _router(estimator, surface, 0.0)
+    _, _, easy = router.option_figures("which cell protein gene best describes easy")
+    _, _, hard = router.option_figures("which cell protein gene best describes hard")
+    assert hard[2][1] > easy[2][1]  # more output tokens expected at the 2048 budget
+    price = 0.5 * (hard[1][0] - hard[0][0]) / (hard[1][2] - hard[0][2])  # between the two smallest budgets
+    router = _router(estimator, surface, abs(price))
+    assert router.route_text("which cell protein gene best describes hard").decision.max_new_tokens <= 512
+
+
+@pytest.mark.parametrize("raw", ["", b"\xff\xfe", "x" * 100_000, None, 3.5, "日本語の質問です"])
+@pytest.mark.parametrize("hour, carbon", [(None, None), (float("nan"), "high"), (10**30, -5.0), ("7", 300)])
+def test_bad_input_never_raises(estimator: TextEstimator, surface: EnergySurface, raw: object,
+                                hour: object, carbon: object) -> None:
+    decision = _router(estimator, surface, 1e-4).route_text(raw, hour=hour, carbon_g_per_kwh=carbon)
+    assert math.isfinite(decision.energy_j) and 0 <= decision.accuracy <= 1
+    if raw in ("", None, b"\xff\xfe"):
+        assert decision.fallback in ("empty", "non_utf8")
+
+
+def test_carbon_price_uses_request_intensity_or_the_plan_reference(estimator: TextEstimator,
+                                                                   surface: EnergySurface) -> None:
+    router = _router(estimator, surface, 0.0)
+    router.prices = Prices((1e-6,) * 24, accuracy_per_g_co2=0.01, pue=1.5, carbon_g_per_kwh=(100.0,) * 24)
+    assert router.price_per_j(3, 400.0) == pytest.approx(1e-6 + 0.01 * 1.5 * 400.0 / 3.6e6)
+    assert router.price_per_j(3, None) == pytest.approx(1e-6 + 0.01 * 1.5 * 100.0 / 3.6e6)
+
+
+def test_controller_raises_the_price_when_spending_runs_over(estimator: TextEstimator, surface: EnergySurface) -> None:
+    router = _router(estimator, surface, 1e-5)
+    controller = PriceController(router, step=0.5)
+    assert controller.update(spent_j=200.0, budget_j=100.0) == pytest.approx(math.exp(0.5))
+    assert controller.update(spent_j=50.0, budget_j=100.0) == pytest.approx(math.exp(0.5 - 0.25))
+    assert controller.update(spent_j=float("nan"), budget_j=100.0) == pytest.approx(math.exp(0.25))
+
+
+def test_controller_keeps_a_budget_on_a_drifting_stream(estimator: TextEstimator, surface: EnergySurface) -> None:
+    """Texts grow longer along the stream: the fixed price misses the budget, the update meets it."""
+    texts = ["which cell gene best describes easy " + "of the " * (i // 4) for i in range(400)]
+    budget_j = 0.6 * float(np.mean([_router(estimator, surface, 0.0).route_text(t).energy_j for t in texts]))
+    spent = {}
+    for step in (0.0, 1.0):
+        router = _router(estimator, surface, 0.015)
+        controller, spent[step] = PriceController(router, step=step), 0.0
+        for start in range(0, 400, 20):
+            window = sum(router.route_text(t).energy_j for t in texts[start:start + 20])
+            controller.update(window, budget_j * 20)
+            spent[step] += window
+    assert abs(spent[0.0] / (400 * budget_j) - 1) > 0.3
+    assert spent[1.0] == pytest.approx(400 * budget_j, rel=0.05)
+
+
+def test_policy_carries_prices() -> None:
+    data = policy_to_dict(make_policy())
+    data["prices"] = {"accuracy_per_it_j": [1e-6] * 24, "accuracy_per_g_co2": 1e-3, "pue": 1.2,
+                      "carbon_g_per_kwh": [300.0], "budget_it_j_per_query": 120.0, "source": "plan duals"}
+    policy = load_policy(data)
+    assert policy.prices is not None and policy.prices.energy_price(5) == 1e-6
+    assert policy_to_dict(policy)["prices"]["budget_it_j_per_query"] == 120.0
+    data["prices"]["accuracy_per_it_j"] = [1e-6, 2e-6]
+    assert any("accuracy_per_it_j: must hold 1 value" in p for p in policy_problems(data))
