@@ -22,9 +22,11 @@ Printed:
    on estimated (not realized) energy, and along the whole accuracy-energy curve;
 2. the plan when its classes come from the estimator instead of being given
    (the cost of misrouting);
-3. a simulated day whose category mix drifts toward long-answer subjects:
-   energy against the budget with fixed prices, with the online price update,
-   and for the class-level plan.
+3. a simulated day whose category mix drifts all day toward long-answer
+   subjects (math, physics, chemistry, engineering, computer science):
+   energy against the budget for the per-query router at the price met on the
+   nominal mix, fixed and with the online price update (windows of
+   ``--window`` queries, on observed energy), and for the class-level plan.
 """
 
 from __future__ import annotations
@@ -120,16 +122,15 @@ def drifting_day(router: TextRouter, figures: list, categories: list[str], accur
     router.price_scale = 1.0
     controller = PriceController(router, step=args.step)
     fixed_choice = per_query_choices(router, figures, price)
-    estimated = np.array([[e for _, _, e in options] for options in figures])
     for hour in range(24):
-        tilt = args.drift * np.sin(2 * np.pi * (hour - 6) / 24)
+        tilt = args.drift * hour / 23  # the mix moves toward long-answer subjects all day
         weights = np.exp(np.where(long_answer, tilt, -tilt))
         rows = rng.choice(len(labels), size=args.per_hour, p=weights / weights.sum())
         for start in range(0, len(rows), args.window):
             window = rows[start:start + args.window]
             picks = per_query_choices(router, [figures[i] for i in window], price * router.price_scale)
-            spent = energy[window, picks].sum()
-            controller.update(float(estimated[window, picks].sum()), budget_j * len(window))
+            spent = energy[window, picks].sum()  # observed (here: recorded) energy of the window
+            controller.update(float(spent), budget_j * len(window))
             totals["controlled_j"] += spent
             totals["controlled_acc"] += accuracy[window, picks].sum()
         totals["fixed_j"] += energy[rows, fixed_choice[rows]].sum()
@@ -197,10 +198,10 @@ def main() -> None:
             "per_query_budget_price": {"price": tuned, "accuracy": float(test_acc[index, tuned_pick].mean()),
                                        "energy_j": float(test_energy[index, tuned_pick].mean())},
         })
-        shares_mid, dual_mid = shares, dual
+        shares_mid = shares
     curve = _curves(router, figures, train, test, train_acc, train_energy, test_acc, test_energy)
-    day = drifting_day(router, figures, test.categories, test_acc, test_energy, shares_mid, dual_mid,
-                       rows[-1]["budget_j_per_query"], args)
+    day = drifting_day(router, figures, test.categories, test_acc, test_energy, shares_mid,
+                       rows[-1]["per_query_budget_price"]["price"], rows[-1]["budget_j_per_query"], args)
     report = {"budgets": rows, "curve": curve, "day": day,
               "surface_max_relative_error": {m: s.max_relative_error for m, s in surfaces.items()}}
     (out / "per_query_routing.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -15,6 +15,7 @@ from tpf.estimator.model import TextEstimator, lognormal_cdf, lognormal_mean_cap
 from tpf.policy import load_policy, policy_problems, policy_to_dict
 from tpf.policy.format import Decision, Prices
 from tpf.policy.per_query import PriceController, TextRouter, text_options
+from tpf.policy.prices import prices_from_plan, prices_from_shadow_prices
 
 CARD_8B = Path(__file__).resolve().parents[2] / "tpf" / "data" / "cards" / "llama-3.1-8b@l40s.yaml"
 
@@ -119,3 +120,43 @@ def test_policy_carries_prices() -> None:
     assert policy_to_dict(policy)["prices"]["budget_it_j_per_query"] == 120.0
     data["prices"]["accuracy_per_it_j"] = [1e-6, 2e-6]
     assert any("accuracy_per_it_j: must hold 1 value" in p for p in policy_problems(data))
+
+
+def test_batch_routing_matches_one_by_one(estimator: TextEstimator, surface: EnergySurface) -> None:
+    router = _router(estimator, surface, 3e-3)
+    texts = ["which cell gene best describes easy", "the treaty of the empire hard", "", b"\xff",
+             "integral matrix prime " * 30, "日本語"]
+    batch = router.route_texts(texts, hour=5, carbon_g_per_kwh=200.0)
+    for text, together in zip(texts, batch, strict=True):
+        alone = router.route_text(text, hour=5, carbon_g_per_kwh=200.0)
+        assert together.decision == alone.decision and together.fallback == alone.fallback
+        assert together.accuracy == pytest.approx(alone.accuracy, abs=1e-6)
+        assert together.energy_j == pytest.approx(alone.energy_j, rel=1e-6)
+
+
+def test_prices_from_shadow_prices_by_hand() -> None:
+    # 1000 queries; 0.5 points per kWh on the day's energy, 0.2 more in period 1 (hour 7),
+    # 2 points per kW of facility power in period 0 (PUE 1.5, 1-hour periods), 0.1 point per kgCO2
+    prices = prices_from_shadow_prices(
+        {"it_energy_total": 0.5, "it_energy_per_period[1]": 0.2, "facility_power[0]": 2.0,
+         "carbon_budget": 0.1, "demand[x,0]": 9.0, "gpu_capacity[m,0]": 0.0},
+        total_queries=1000, period_hours=[6, 7], pue=[1.5, 1.5], carbon_g_per_kwh=[100.0, 300.0],
+        budget_it_j_per_query=50.0)
+    per_j = 1000 / 100 / 3.6e6
+    assert prices.energy_price(6) == pytest.approx((0.5 + 2.0 * 1.5) * per_j)
+    assert prices.energy_price(7) == pytest.approx((0.5 + 0.2) * per_j)
+    assert prices.energy_price(20) == pytest.approx((0.5 + 2.0 * 1.5 + 0.5 + 0.2) / 2 * per_j)
+    assert prices.accuracy_per_g_co2 == pytest.approx(0.1 * 1000 / 100 / 1000)
+    assert prices.carbon_intensity(7) == 300.0 and prices.pue == 1.5
+    with pytest.raises(ValueError, match="total_queries"):
+        prices_from_shadow_prices({}, 0, [0], [1.0], [0.0])
+
+
+def test_prices_of_a_min_energy_plan_invert_the_accuracy_target_dual() -> None:
+    prices = prices_from_plan("min_facility_energy", {"accuracy_target": 0.5}, 1000, [0, 1], [1.2, 1.4],
+                              [100.0, 200.0])
+    assert prices is not None
+    assert prices.energy_price(1) == pytest.approx(1000 / 100 / 0.5 * 1.4 / 3.6e6)
+    carbon = prices_from_plan("min_carbon", {"accuracy_target": 2.0}, 1000, [0], [1.0], [100.0])
+    assert carbon is not None and carbon.accuracy_per_g_co2 == pytest.approx(1000 / 100 / 2.0 / 1000)
+    assert prices_from_plan("min_it_energy", {}, 1000, [0], [1.0], [100.0]) is None

@@ -8,12 +8,13 @@ cut (``"truncated"``), an empty text or one with no word characters is
 ``"empty"`` (the estimator then answers with its training priors), and a
 non-string is converted with ``str`` (``"not_text"``).
 
-:class:`HashedTfidf` maps a text to a sparse vector: lower-cased words
-(``\\w+`` in Unicode, so any script yields words) hashed with
-CRC-32 into ``n_buckets`` buckets, optionally with word bigrams (``ngram_max=2``; a fixed hash, identical across processes),
-sublinear term frequency ``1 + log(tf)`` times an inverse document frequency
-learnt on the training texts, L2-normalized; plus a few dense features
-(log word count, share of digits, share of non-ASCII characters, a bias).
+:class:`HashedTfidf` maps a text to a sparse vector: lower-cased words (split
+at white space and ASCII punctuation, so any script yields words), optionally
+with word pairs (``ngram_max=2``), hashed with CRC-32 into ``n_buckets``
+buckets (a fixed hash, identical across processes), sublinear term frequency
+``1 + log(tf)`` times an inverse document frequency learnt on the training
+texts, L2-normalized; plus a few dense features (log word count, share of
+digits, extra UTF-8 bytes per character, a bias).
 Words whose buckets were never seen in training have idf 0 and add nothing, so
 an unknown language falls back to the dense features and the priors.
 """
@@ -22,8 +23,10 @@ from __future__ import annotations
 
 import math
 import re
+import string
 import zlib
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +35,29 @@ MAX_TEXT_CHARS = 20_000
 N_DENSE = 4
 _WORD = re.compile(r"\w+")
 _BIGRAM_SALT = zlib.crc32(b"bigram ")
+_SEPARATORS = str.maketrans({mark: " " for mark in string.punctuation})
+_NO_DIGITS = str.maketrans("", "", string.digits)
+_CACHE_LIMIT = 1 << 20
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-cased words: ASCII punctuation separates words, as does white space."""
+    return text.lower().translate(_SEPARATORS).split()
+
+
+class _BucketCache(dict):  # type: ignore[type-arg]
+    """word -> CRC-32 bucket, computed on first use (a plain cache of a fixed function)."""
+
+    def __init__(self, n_buckets: int, salt: int = 0):
+        super().__init__()
+        self.n_buckets, self.salt = n_buckets, salt
+
+    def __missing__(self, word: str) -> int:
+        if len(self) >= _CACHE_LIMIT:
+            self.clear()
+        bucket = zlib.crc32(word.encode(), self.salt) % self.n_buckets
+        self[word] = bucket
+        return bucket
 
 
 def clean_text(raw: Any) -> tuple[str, str]:
@@ -56,20 +82,11 @@ def clean_text(raw: Any) -> tuple[str, str]:
     return text, fallback
 
 
-def _buckets(words: list[str], n_buckets: int, ngram_max: int) -> list[int]:
-    crc = zlib.crc32
-    out = [crc(w.encode()) % n_buckets for w in words]
-    if ngram_max >= 2:
-        out += [crc((a + " " + b).encode(), _BIGRAM_SALT) % n_buckets
-                for a, b in zip(words, words[1:], strict=False)]
-    return out
-
-
 def dense_features(text: str, n_words: int) -> list[float]:
-    """Log word count, share of digit characters, share of non-ASCII characters, bias 1."""
+    """Log word count, share of ASCII digits, extra UTF-8 bytes per character / 3, bias 1."""
     n_chars = max(len(text), 1)
-    digits = sum(ch.isdigit() for ch in text) / n_chars
-    non_ascii = sum(ord(ch) > 127 for ch in text) / n_chars
+    digits = (len(text) - len(text.translate(_NO_DIGITS))) / n_chars
+    non_ascii = (len(text.encode("utf-8", errors="replace")) - len(text)) / (3.0 * n_chars)
     return [math.log1p(n_words) / 5.0, digits, non_ascii, 1.0]
 
 
@@ -80,12 +97,26 @@ class HashedTfidf:
     n_buckets: int
     idf: np.ndarray  # (n_buckets,) float, 0 for buckets never seen in training
     ngram_max: int = 1
+    _words: _BucketCache = field(init=False, repr=False, compare=False)
+    _pairs: _BucketCache = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._words = _BucketCache(self.n_buckets)
+        self._pairs = _BucketCache(self.n_buckets, _BIGRAM_SALT)
+
+    def buckets(self, words: list[str]) -> list[int]:
+        """Bucket of every word (and word pair when ``ngram_max`` is 2), with repeats."""
+        out = list(map(self._words.__getitem__, words))
+        if self.ngram_max >= 2:
+            out += map(self._pairs.__getitem__, map(" ".join, zip(words, words[1:], strict=False)))
+        return out
 
     @classmethod
     def fit(cls, texts: list[str], n_buckets: int = 1 << 16, ngram_max: int = 1) -> HashedTfidf:
+        counter = cls(n_buckets=n_buckets, idf=np.zeros(n_buckets), ngram_max=ngram_max)
         doc_freq = np.zeros(n_buckets)
         for text in texts:
-            doc_freq[np.unique(_buckets(_WORD.findall(text.lower()), n_buckets, ngram_max))] += 1
+            doc_freq[np.unique(counter.buckets(words_of(text)))] += 1
         n_docs = len(texts)
         idf = np.where(doc_freq > 0, np.log((1.0 + n_docs) / (1.0 + doc_freq)) + 1.0, 0.0)
         return cls(n_buckets=n_buckets, idf=idf, ngram_max=ngram_max)
@@ -96,10 +127,10 @@ class HashedTfidf:
 
     def sparse_row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """``(indices, values)`` of one cleaned text's feature vector (dense features last)."""
-        words = _WORD.findall(text.lower())
-        indices, counts = np.unique(np.asarray(_buckets(words, self.n_buckets, self.ngram_max), dtype=np.int64),
-                                    return_counts=True)
-        values = (1.0 + np.log(counts)) * self.idf[indices]
+        words = words_of(text)
+        counts = Counter(self.buckets(words))
+        indices = np.fromiter(counts.keys(), np.int64, len(counts))
+        values = (1.0 + np.log(np.fromiter(counts.values(), float, len(counts)))) * self.idf[indices]
         norm = math.sqrt(float(values @ values))
         if norm > 0:
             values = values / norm

@@ -41,10 +41,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpf.estimator.energy import EnergySurface, input_tokens
+import numpy as np
+
 from tpf.estimator.model import (
     TOKENS_PER_WORD,
     TextEstimate,
     TextEstimator,
+    lognormal_arrays,
     lognormal_cdf,
     lognormal_mean_capped,
 )
@@ -178,6 +181,58 @@ class TextRouter:
         category = self.estimator.classes[int(estimate.class_probs.argmax())]
         return TextDecision(self.options[best].decision, best, accuracy, energy, n_out, n_in,
                             category, estimate.fallback)
+
+
+    def option_figures_many(self, raw_texts: Sequence[Any]) -> dict[str, np.ndarray]:
+        """:meth:`option_figures` for many texts at once: arrays (n_texts, n_options) and per text."""
+        cleaned = [clean_text(raw) for raw in raw_texts]
+        estimate = self.estimator.estimate_many([text for text, _ in cleaned])
+        n_in = np.array([input_tokens(text) for text, _ in cleaned])
+        probs = estimate["class_probs"]
+        accuracy = probs @ np.array([o.class_accuracy for o in self.options]).T
+        n_out = probs @ np.array([o.class_output_tokens for o in self.options]).T
+        for j, compiled in enumerate(self._compiled):
+            if compiled.head is not None:
+                accuracy[:, j], n_out[:, j] = self._head_arrays(estimate, compiled)
+        energy = np.column_stack([_surface_array(o.energy, n_in, n_out[:, j]) for j, o in enumerate(self.options)])
+        fallback = np.array([first or later for (_, first), later in zip(cleaned, estimate["fallback"], strict=True)],
+                            dtype=object)
+        return {"accuracy": accuracy, "output_tokens": n_out, "energy_j": energy, "input_tokens": n_in,
+                "class_probs": probs, "fallback": fallback}
+
+    def _head_arrays(self, estimate: dict[str, np.ndarray], compiled: _Compiled) -> tuple[np.ndarray, np.ndarray]:
+        m, chance = compiled.head, compiled.chance
+        p = estimate["p_correct"][:, m]
+        r = np.minimum(estimate["p_runaway"][:, m], 0.999)
+        p_ok = np.clip((p - r * chance) / (1.0 - r), 0.0, 1.0)
+        mu = estimate["log_words_ok"][:, m]
+        if compiled.sigma > 0:
+            within, capped = lognormal_arrays(mu, compiled.sigma, compiled.budget_words)
+        else:
+            within = (np.exp(mu) <= compiled.budget_words).astype(float)
+            capped = np.minimum(np.exp(mu), compiled.budget_words)
+        accuracy = (1.0 - r) * (p_ok * within + chance * (1.0 - within)) + r * chance
+        words = (1.0 - r) * capped + r * min(compiled.runaway_words, compiled.budget_words)
+        return accuracy, words * TOKENS_PER_WORD
+
+    def route_texts(self, texts: Sequence[Any], hour: Any = None, carbon_g_per_kwh: Any = None) -> list[TextDecision]:
+        """:meth:`route_text` for a batch of texts sharing an hour and intensity (vectorized)."""
+        figures = self.option_figures_many(texts)
+        scores = figures["accuracy"] - self.price_per_j(hour, carbon_g_per_kwh) * figures["energy_j"]
+        best = scores.argmax(axis=1)
+        classes = figures["class_probs"].argmax(axis=1)
+        return [TextDecision(self.options[j].decision, int(j), float(figures["accuracy"][i, j]),
+                             float(figures["energy_j"][i, j]), float(figures["output_tokens"][i, j]),
+                             float(figures["input_tokens"][i]), self.estimator.classes[classes[i]],
+                             str(figures["fallback"][i]))
+                for i, j in enumerate(best)]
+
+
+def _surface_array(surface: EnergySurface, n_in_tokens: np.ndarray, n_out_tokens: np.ndarray) -> np.ndarray:
+    n_in = np.clip(n_in_tokens, *surface.n_in_range)
+    n_out = np.clip(n_out_tokens, *surface.n_out_range)
+    e0, e_in, e_out, e_io, e_oo = surface.coefficients
+    return e0 + e_in * n_in + (e_out + e_io * n_in + e_oo * n_out) * n_out
 
 
 class PriceController:

@@ -7,6 +7,7 @@ plain tables; :mod:`tpf.report.pipeline` calls them through ``Steps``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -212,4 +213,21 @@ def policy_step(inputs: ScenarioInputs, outcome: PlanOutcome, scenario: str, pat
         carbon_g_per_kwh=carbon, period_s=inputs.workload.period_s,
         models=[e.model for e in inputs.fleet.entries], name=scenario,
     )
-    return save_policy(policy, path)
+    return save_policy(_with_prices(policy, result, list(hours), pue, carbon, inputs.workload.period_s), path)
+
+
+def _with_prices(policy: Any, result: Any, hours: list[int], pue: list[float], carbon: list[float],
+                 period_s: float) -> Any:
+    """The policy with the plan's shadow prices per query, where the plan prices energy or carbon."""
+    import dataclasses
+
+    from tpf.domain import J_PER_KWH
+    from tpf.policy.prices import prices_from_plan
+
+    queries = float(result.totals.get("queries", 0.0))
+    if not queries > 0:
+        return policy
+    budget = float(result.totals.get("it_energy_kwh", 0.0)) * J_PER_KWH / queries
+    prices = prices_from_plan(result.objective_name, result.shadow_prices, queries, hours, pue, carbon,
+                              period_s / 3600.0, budget)
+    return policy if prices is None else dataclasses.replace(policy, prices=prices)
