@@ -40,9 +40,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tpf.estimator.energy import EnergySurface, input_tokens
 import numpy as np
 
+from tpf.domain import J_PER_KWH
+from tpf.estimator.energy import EnergySurface, input_tokens
 from tpf.estimator.model import (
     TOKENS_PER_WORD,
     TextEstimate,
@@ -54,7 +55,7 @@ from tpf.estimator.model import (
 from tpf.estimator.text import clean_text
 from tpf.policy.format import Decision, Prices
 
-J_PER_KWH = 3.6e6
+_ROOT2 = math.sqrt(2.0)
 AccuracyLookup = Callable[[Decision, str], "float | None"]
 
 
@@ -89,6 +90,7 @@ class _Compiled:
     chance: float
     sigma: float
     runaway_words: float
+    log_budget: float
 
 
 def _number_or_none(value: Any) -> float | None:
@@ -126,6 +128,7 @@ class TextRouter:
             chance=stats.runaway_accuracy if stats else 0.0,
             sigma=stats.sigma_log_words_ok if stats else 0.0,
             runaway_words=stats.runaway_median_words if stats else 0.0,
+            log_budget=math.log(max(decision.max_new_tokens, 1) / TOKENS_PER_WORD),
         )
 
     def _head_figures(self, estimate: TextEstimate, compiled: _Compiled) -> tuple[float, float]:
@@ -134,11 +137,16 @@ class TextRouter:
         p, r, chance = float(estimate.p_correct[m]), float(estimate.p_runaway[m]), compiled.chance
         r = min(r, 0.999)
         p_ok = min(1.0, max(0.0, (p - r * chance) / (1.0 - r)))
-        mu = float(estimate.log_words_ok[m])
-        within = lognormal_cdf(mu, compiled.sigma, compiled.budget_words)
+        mu, sigma, cap = float(estimate.log_words_ok[m]), compiled.sigma, compiled.budget_words
+        if sigma > 0:  # lognormal_cdf and lognormal_mean_capped, inlined on the hot path
+            root2_sigma = sigma * _ROOT2
+            within = 0.5 * math.erfc((mu - compiled.log_budget) / root2_sigma)
+            below = 0.5 * math.erfc((mu + sigma * sigma - compiled.log_budget) / root2_sigma)
+            capped = math.exp(mu + 0.5 * sigma * sigma) * below + cap * (1.0 - within)
+        else:
+            within, capped = lognormal_cdf(mu, sigma, cap), lognormal_mean_capped(mu, sigma, cap)
         accuracy = (1.0 - r) * (p_ok * within + chance * (1.0 - within)) + r * chance
-        words = ((1.0 - r) * lognormal_mean_capped(mu, compiled.sigma, compiled.budget_words)
-                 + r * min(compiled.runaway_words, compiled.budget_words))
+        words = (1.0 - r) * capped + r * min(compiled.runaway_words, cap)
         return accuracy, words * TOKENS_PER_WORD
 
     def option_figures(self, raw_text: Any) -> tuple[TextEstimate, float, list[tuple[float, float, float]]]:
