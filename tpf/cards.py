@@ -29,10 +29,13 @@ import numpy as np
 import yaml
 from numpy.typing import ArrayLike
 
+from tpf.anchors import EnergyAnchor, anchors_problems
 from tpf.atomic import write_text_atomic
 from tpf.domain import STRATEGIES
 from tpf.errors import CardError
 from tpf.fit.families import FloatArray, get_family
+from tpf.lengths import LengthDistribution
+from tpf.operating import OperatingCurve
 
 CARD_FORMAT_VERSION = 1
 SOURCES = ("measured", "published", "estimate")
@@ -88,6 +91,9 @@ class EnergyCard:
     wall time of that window in s. ``idle_power_w`` is the GPU's power when
     powered on and idle (W), paid by the planner and simulator for every
     powered-on GPU. ``gpus_per_replica`` GPUs serve one model replica.
+    ``anchors`` are published per-query energies the card's prices pass through
+    (:mod:`tpf.anchors`). ``operating_curves`` hold, per serving engine, power,
+    throughput and energy over batch levels (:mod:`tpf.operating`).
     """
 
     model: str
@@ -104,10 +110,20 @@ class EnergyCard:
     data_sha256: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    anchors: list[EnergyAnchor] = field(default_factory=list)
+    operating_curves: list[OperatingCurve] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise CardError(f"source must be one of {SOURCES}, got {self.source!r}")
+        problems = anchors_problems(self.anchors, "anchors")
+        for index, curve in enumerate(self.operating_curves):
+            problems += curve.problems(f"operating_curves[{index}]", self.valid_range.batch_size)
+        engines = [c.engine for c in self.operating_curves]
+        if len(set(engines)) != len(engines):
+            problems.append(f"operating_curves: one curve per serving engine, got {engines}")
+        if problems:
+            raise CardError("; ".join(problems))
 
     @property
     def is_estimate(self) -> bool:
@@ -115,6 +131,14 @@ class EnergyCard:
 
     def energy_j(self, n_in: ArrayLike, n_out: ArrayLike, batch_size: ArrayLike = 1.0) -> FloatArray:
         return self.energy.predict(n_in, n_out, batch_size)
+
+    def operating_curve(self, engine: str) -> OperatingCurve:
+        """The card's operating curve of serving ``engine``; an error names the engines it has."""
+        for curve in self.operating_curves:
+            if curve.engine == engine:
+                return curve
+        raise CardError(f"card {self.model}@{self.hardware} has no operating curve for engine "
+                        f"{engine!r}; it has {[c.engine for c in self.operating_curves]}")
 
     def duration_s(self, n_in: ArrayLike, n_out: ArrayLike, batch_size: ArrayLike = 1.0) -> FloatArray:
         if self.duration is None:
@@ -160,6 +184,10 @@ class EnergyCard:
             body["valid_range"] = ValidRange(
                 **{k: (float(v[0]), float(v[1])) for k, v in body["valid_range"].items()}
             )
+            body["anchors"] = [EnergyAnchor.from_dict(a, f"anchors[{i}]")
+                               for i, a in enumerate(body.get("anchors") or [])]
+            body["operating_curves"] = [OperatingCurve.from_dict(c, f"operating_curves[{i}]")
+                                        for i, c in enumerate(body.get("operating_curves") or [])]
             return cls(**body)
         except (KeyError, TypeError, IndexError) as exc:
             raise CardError(f"malformed energy card: {exc!r}") from exc
@@ -211,6 +239,9 @@ class AccuracyCurve:
     ``n_items`` is the number of graded items behind the curve (for intervals).
     ``points`` are the data the curve was fitted on, ``[x, accuracy, n_items]``
     with x in the curve's own argument (tokens or votes), for plots and audits.
+    ``lengths`` (``cot`` curves): the distribution of the unbounded CoT length,
+    from which an option is charged ``min(L, budget)`` generated tokens
+    (:mod:`tpf.lengths`); without it the planner falls back to ``cot_used_fraction``.
     """
 
     model: str
@@ -224,8 +255,12 @@ class AccuracyCurve:
     heldout_mae: float | None = None
     source: str = "measured"
     points: list[list[float]] = field(default_factory=list)
+    lengths: LengthDistribution | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.lengths, dict):
+            self.lengths = LengthDistribution.from_dict(
+                self.lengths, f"curve {self.model}/{self.category}/{self.strategy}: lengths")
         if self.strategy not in STRATEGIES:
             raise CardError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
 
@@ -261,6 +296,13 @@ class AccuracyCard:
             f"the card has {len(known)} curves, e.g. {known[:5]}"
         )
 
+    def lengths(self, model: str, category: str) -> LengthDistribution | None:
+        """The CoT length distribution of (model, category), or None where the card has none."""
+        for curve in self.curves:
+            if (curve.model, curve.category, curve.strategy) == (model, category, "cot"):
+                return curve.lengths
+        return None
+
     def has(self, model: str, category: str, strategy: str) -> bool:
         return any(
             (c.model, c.category, c.strategy) == (model, category, strategy) for c in self.curves
@@ -279,6 +321,11 @@ class AccuracyCard:
             d = asdict(c)
             d["x_range"] = [float(v) for v in c.x_range]
             d["params"] = _plain(c.params)
+            if c.lengths is None:
+                d.pop("lengths")
+            else:
+                budgets = sorted({float(p[0]) for p in c.points if p and p[0] > 0})
+                d["lengths"] = c.lengths.to_dict(budgets)
             curves.append(d)
         return {
             "kind": "accuracy",

@@ -18,6 +18,26 @@ J_PER_KWH = 3.6e6
 #: Test-time strategies, the one list every part of tpf checks against.
 STRATEGIES = ("zero_shot", "cot", "mv")
 
+#: The 14 MMLU-Pro categories: the labels an MMLU-Pro domain classifier emits.
+MMLU_PRO_CATEGORIES = (
+    "biology", "business", "chemistry", "computer science", "economics", "engineering", "health",
+    "history", "law", "math", "other", "philosophy", "physics", "psychology",
+)
+
+#: The EuroMLSys'25 Table 1 categories -> the MMLU-Pro categories they cluster. The
+#: accuracy card takes its CoT curve shapes from these, and the router export matches
+#: each category on these classifier labels.
+MMLU_PRO_CATEGORY_MAP: dict[str, tuple[str, ...]] = {
+    "computer_science": ("computer science",),
+    "economics": ("economics",),
+    "engineering": ("engineering",),
+    "health": ("health",),
+    "humanities": ("history", "philosophy", "law"),
+    "math": ("math",),
+    "natural_sciences": ("biology", "chemistry", "physics"),
+    "sociology": ("psychology",),
+}
+
 
 @dataclass(frozen=True)
 class QueryClass:

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from tpf.cards import AccuracyCard, save_card, sha256_file
+from tpf.domain import MMLU_PRO_CATEGORY_MAP
 from tpf.errors import DataError
 from tpf.fit.accuracy import AccuracyPriors, CurvePoints, fit_accuracy
 from tpf.fit.accuracy_families import fit_delayed
@@ -61,17 +62,8 @@ CATEGORY_IDS = {
     "Sociology": "sociology",
 }
 
-# tpf category id -> MMLU-Pro categories whose CoT truncation curves give the CoT shape (tau)
-MMLU_PRO_CATEGORY_MAP: dict[str, tuple[str, ...]] = {
-    "computer_science": ("computer science",),
-    "economics": ("economics",),
-    "engineering": ("engineering",),
-    "health": ("health",),
-    "humanities": ("history", "philosophy", "law"),
-    "math": ("math",),
-    "natural_sciences": ("biology", "chemistry", "physics"),
-    "sociology": ("psychology",),
-}
+# tpf category id -> MMLU-Pro categories whose CoT truncation curves give the CoT shape (tau):
+# tpf.domain.MMLU_PRO_CATEGORY_MAP (the router export matches categories on the same labels)
 TAU_SOURCE_MODEL = "Llama-3.1-8B-Instruct"
 
 # (model, strategy, budget_tokens, votes, accuracy column, printed delta column)

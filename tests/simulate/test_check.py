@@ -23,12 +23,12 @@ def test_majority_vote_energy_shares_one_prefill():
 
 
 def test_simulator_prices_options_like_the_planner():
-    options_module = pytest.importorskip("tpf.plan.options")
+    from tpf.query_cost import TokenRule, price_query
+
     card = demo_card()
     for strategy, budget, votes in (("zero_shot", 0, 1), ("cot", 256, 1), ("mv", 64, 5)):
         mine = float(option_energy_j(card, 700, 3, strategy, budget, votes, batch_size=8))
-        n_out = 3 + (budget if strategy != "zero_shot" else 0)
-        planner = options_module._price_option(card, 700.0, float(n_out), votes, 8.0)[0]
+        planner = price_query(card, "any", strategy, budget, votes, 700.0, TokenRule(3.0), 8.0).energy_j
         assert mine == pytest.approx(planner, rel=1e-12)
 
 

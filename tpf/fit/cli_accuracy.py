@@ -1,6 +1,7 @@
 """``tpf fit accuracy`` and ``tpf predict accuracy``.
 
     tpf fit accuracy --data ACCURACY.csv --out CARD.yaml [--family saturating|delayed|interpolated|auto]
+                     [--cot-lengths MODEL=PER_QUESTION.csv ...] [--tokens-per-word 1.33]
     tpf predict accuracy --card CARD.yaml --data POINTS.csv --out PRED.csv
 
 ``fit`` writes an accuracy card (atomically: an existing card is replaced only
@@ -26,6 +27,7 @@ from tpf.fit.accuracy import (
     predict_accuracy,
 )
 from tpf.fit.importers import write_table
+from tpf.lengths import TOKENS_PER_WORD, attach_lengths, lengths_from_per_question
 from tpf.schema import read_accuracy, read_csv_text
 
 
@@ -43,7 +45,26 @@ def _fit_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tau-votes", type=float, default=DEFAULT_TAU_VOTES,
                         help="prior MV time constant in votes for curves with < 3 vote counts "
                         "(default: %(default)s)")
+    parser.add_argument("--cot-lengths", action="append", default=[], metavar="MODEL=CSV",
+                        help="per-question CoT lengths of MODEL (columns category, cot_words): each cot "
+                        "curve of the model then carries its length distribution, and options are "
+                        "charged min(L, budget) tokens (repeatable)")
+    parser.add_argument("--tokens-per-word", type=float, default=TOKENS_PER_WORD,
+                        help="tokens per word of the CoT lengths (default: %(default)s, an estimate)")
     return parser
+
+
+def _with_lengths(card: AccuracyCard, specs: list[str], tokens_per_word: float) -> AccuracyCard:
+    """Attach the length distributions of ``MODEL=CSV`` specs to the card's cot curves."""
+    lengths = {}
+    for spec in specs:
+        model, sep, path = spec.partition("=")
+        if not sep or not model or not path:
+            raise DataError(f"--cot-lengths: expected MODEL=CSV, got {spec!r}")
+        table = read_csv_text(path)
+        for category, dist in lengths_from_per_question(table, where=path, tokens_per_word=tokens_per_word).items():
+            lengths[(model, category)] = dist
+    return attach_lengths(card, lengths)
 
 
 def _predict_parser() -> argparse.ArgumentParser:
@@ -67,6 +88,7 @@ def _fit(argv: list[str]) -> int:
         source=args.source, data_sha256=sha256_file(args.data), table_name=str(args.data),
         provenance={"data": str(args.data), "command": "tpf fit accuracy " + " ".join(argv)},
     )
+    card = _with_lengths(card, args.cot_lengths, args.tokens_per_word)
     save_card(card, args.out)
     _print_summary(card)
     print(f"wrote {args.out}")

@@ -2,6 +2,7 @@
 
     tpf card roofline --model M --hardware H --out CARD.yaml [--gpus N] [--overhead-preset hf_generate] [efficiency options]
     tpf card transfer --card CARD.yaml --to H --out CARD.yaml
+    tpf card operating --card CARD.yaml --mlenergy-v2 CSV --out CARD.yaml [--task chat]
     tpf card shipped [--out-dir DIR]     # regenerate tpf/data/cards/ (the shipped estimates)
 
 A card is written only once it is complete; an existing file is replaced atomically.
@@ -37,7 +38,8 @@ _ASSUMPTION_HELP = {
 def _add_assumptions(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overhead-preset", choices=sorted(OVERHEAD_PRESETS), default="none",
                         help="host-overhead preset of a software stack (default none: pure roofline; "
-                             "hf_generate: calibrated on Wilkins 2024 A100 HF generate, batch 1)")
+                             "hf_generate: calibrated on Wilkins 2024 A100 HF generate, batch 1; "
+                             "vllm: calibrated on ML.ENERGY v2 A100 rows, continuous batching)")
     parser.add_argument("--no-kv-cache", action="store_true",
                         help="decode recomputes the whole sequence each step (use_cache=False)")
     for name, text in _ASSUMPTION_HELP.items():
@@ -45,8 +47,20 @@ def _add_assumptions(parser: argparse.ArgumentParser) -> None:
                             help=f"{text} (default: the preset's, else {getattr(RooflineAssumptions(), name)})")
 
 
+    for name in _SIZE_ASSUMPTIONS:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None,
+                            help=f"{_SIZE_ASSUMPTIONS[name]} (default {getattr(RooflineAssumptions(), name)})")
+
+
+_SIZE_ASSUMPTIONS = {
+    "max_batch_cap": "upper bound on the card's max_batch_size",
+    "reference_context_tokens": "context per request that sizes max_batch_size from the KV-cache memory",
+}
+
+
 def _assumptions(args: argparse.Namespace) -> RooflineAssumptions:
-    overrides = {name: getattr(args, name) for name in _ASSUMPTION_HELP if getattr(args, name) is not None}
+    names = (*_ASSUMPTION_HELP, *_SIZE_ASSUMPTIONS)
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.no_kv_cache:
         overrides["kv_cache"] = False
     return roofline_assumptions(args.overhead_preset, **overrides)
@@ -67,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--to", required=True, help="target GPU id or NVML name")
     transfer.add_argument("--out", required=True, help="card file to write")
     _add_assumptions(transfer)
+    operating = sub.add_parser("operating", help="fit the card's vllm operating curve from ML.ENERGY v2 rows")
+    operating.add_argument("--card", required=True, help="energy card of the same model, GPU and GPU count")
+    operating.add_argument("--mlenergy-v2", required=True, help="mlenergy_v2_llm_configs.csv")
+    operating.add_argument("--task", default="chat", help="ML.ENERGY task (default: %(default)s)")
+    operating.add_argument("--out", required=True, help="card file to write")
     shipped = sub.add_parser("shipped", help="regenerate the shipped roofline cards")
     shipped.add_argument("--out-dir", help="directory (default: tpf/data/cards in the package)")
     return parser
@@ -78,6 +97,8 @@ def main(argv: list[str]) -> int:
         for path in write_shipped_cards(args.out_dir):
             print(f"wrote {path}")
         return 0
+    if args.kind == "operating":
+        return _operating(args)
     if args.kind == "roofline":
         card = roofline_card(args.model, args.hardware, args.gpus, _assumptions(args), args.family)
     else:
@@ -89,4 +110,28 @@ def main(argv: list[str]) -> int:
     quality = "; ".join(f"{k}: MAPE {v['mape']:.1%}" for k, v in card.fit_quality.items())
     print(f"wrote {path}: {card.model}@{card.hardware}, source={card.source} ({card.method}), "
           f"max_batch_size={card.max_batch_size}; {quality}")
+    return 0
+
+
+def _operating(args: argparse.Namespace) -> int:
+    """Attach (or replace) the measured vllm curve of the card's model, GPU and GPU count."""
+    import dataclasses
+
+    from tpf.fit.operating_fit import mlenergy_v2_curves
+
+    card = load_card(args.card)
+    if not isinstance(card, EnergyCard):
+        raise CardError(f"{args.card}: an energy card is needed, got an accuracy card")
+    found = [c for c in mlenergy_v2_curves(args.mlenergy_v2, models=[card.model])
+             if c.hardware == card.hardware and c.gpus == card.gpus_per_replica and c.task == args.task]
+    if not found:
+        raise CardError(f"{args.mlenergy_v2}: no {args.task} rows with >= 3 batch levels for "
+                        f"{card.model} on {card.hardware} with {card.gpus_per_replica} GPU(s)")
+    curve = found[0].curve
+    others = [c for c in card.operating_curves if c.engine != curve.engine]
+    path = save_card(dataclasses.replace(card, operating_curves=[*others, curve]), args.out)
+    held = curve.heldout
+    print(f"wrote {path}: {curve.engine} operating curve of {card.model}@{card.hardware}, batch "
+          f"{curve.batch_size[0]:g}..{curve.batch_size[-1]:g}; leave-one-batch-out J/token MAPE "
+          f"{held['j_per_token_mape']:.1%} (max {held['j_per_token_max_ape']:.1%}); rows: {curve.data_rows}")
     return 0

@@ -12,6 +12,11 @@
   (vLLM, A100-40GB and H100): energy per request at an average batch size. The
   file has no input lengths, so the caller gives them per task.
 
+* :func:`import_mlenergy_v1` reads the ML.ENERGY leaderboard v1 (2023) per-request
+  tables ``<GPU>_<task>_benchmark.csv`` (A40, A100, V100; roughly batch 1, one
+  GPU per model): energy per request (J), latency (s), response length. No input
+  lengths either: the caller gives them per task.
+
 Importers take paths and return validated measurement tables; ``python -m
 tpf.fit.importers`` writes them as CSV.
 """
@@ -163,6 +168,46 @@ def import_mlenergy_v2(
     return validate_measurements(table.reset_index(drop=True), str(file))
 
 
+MLENERGY_V1_COLUMNS = ("model", "throughput", "response_length", "latency", "energy")
+_V1_FILE = re.compile(r"^(?P<gpu>[A-Za-z0-9]+)_(?P<task>[a-z-]+)_benchmark\.csv$")
+
+
+def _v1_file(path: Path, lengths: Mapping[str, float] | float) -> pd.DataFrame:
+    match = _V1_FILE.match(path.name)
+    if not match:
+        raise DataError(f"{path}: expected a file named <GPU>_<task>_benchmark.csv (ML.ENERGY v1)")
+    raw = read_csv_text(path)
+    _require(raw, MLENERGY_V1_COLUMNS, path, "ML.ENERGY v1 benchmark")
+    task = match.group("task")
+    n_in = lengths if not isinstance(lengths, Mapping) else lengths.get(task)
+    if n_in is None:
+        raise DataError(f"{path}: no n_in_tokens given for task {task!r}")
+    number = {c: pd.to_numeric(raw[c], errors="coerce") for c in MLENERGY_V1_COLUMNS[1:]}
+    return pd.DataFrame({
+        "model": raw["model"], "hardware": match.group("gpu"), "n_in_tokens": float(n_in),
+        "n_out_tokens": number["response_length"], "batch_size": 1.0, "energy_j": number["energy"],
+        "duration_s": number["latency"], "phase": "total", "gpu_count": 1,
+        "source": f"mlenergy_v1:{path.name} (batch about 1; n_in_tokens assumed: not in the data)",
+        "task": task, "source_line": raw.index.to_series() + 2,
+    })
+
+
+def import_mlenergy_v1(paths: Iterable[str | os.PathLike[str]],
+                       n_in_tokens: float | Mapping[str, float]) -> pd.DataFrame:
+    """ML.ENERGY v1 per-request tables -> a measurement table (one row per model and file).
+
+    ``energy_j`` is the energy of one request, ``duration_s`` its latency,
+    ``n_out_tokens`` the mean response length, ``batch_size`` 1 (the leaderboard
+    served requests about one at a time). ``n_in_tokens``: one number or one per
+    task (``chat``, ``chat-concise``, ``instruct``, ``instruct-concise``).
+    """
+    files = [f for f in _csv_files(paths) if f.name.endswith("_benchmark.csv")]
+    if not files:
+        raise DataError(f"no <GPU>_<task>_benchmark.csv files in {', '.join(map(str, paths))}")
+    tables = [_v1_file(f, n_in_tokens) for f in files]
+    return validate_measurements(pd.concat(tables, ignore_index=True), ", ".join(f.name for f in files))
+
+
 def _parse_lengths(text: str) -> float | dict[str, float]:
     if "=" not in text:
         return float(text)
@@ -171,22 +216,24 @@ def _parse_lengths(text: str) -> float | dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tpf.fit.importers wilkins|mlenergy-v2 PATH... --out MEASUREMENTS.csv``."""
+    """``python -m tpf.fit.importers wilkins|mlenergy-v2|mlenergy-v1 PATH... --out MEASUREMENTS.csv``."""
     parser = argparse.ArgumentParser(prog="python -m tpf.fit.importers", description=__doc__.split("\n\n")[0])
-    parser.add_argument("format", choices=["wilkins", "mlenergy-v2"])
+    parser.add_argument("format", choices=["wilkins", "mlenergy-v2", "mlenergy-v1"])
     parser.add_argument("paths", nargs="+", help="files or folders to import")
     parser.add_argument("--out", required=True, help="measurement table CSV to write")
     parser.add_argument("--hardware", default="A100-40GB", help="wilkins: GPU name (default A100-40GB)")
-    parser.add_argument("--n-in-tokens", help="mlenergy-v2: input tokens, N or chat=N,code=M")
+    parser.add_argument("--n-in-tokens", help="mlenergy-v1/-v2: input tokens, N or chat=N,code=M")
     if argv and argv[0] == "import":  # called as `tpf import ...`
         parser.prog, argv = "tpf import", argv[1:]
     args = parser.parse_args(argv)
     try:
         if args.format == "wilkins":
             table = import_wilkins(args.paths, args.hardware)
+        elif args.n_in_tokens is None:
+            parser.error(f"{args.format} needs --n-in-tokens (the files hold no input lengths)")
+        elif args.format == "mlenergy-v1":
+            table = import_mlenergy_v1(args.paths, _parse_lengths(args.n_in_tokens))
         else:
-            if args.n_in_tokens is None:
-                parser.error("mlenergy-v2 needs --n-in-tokens (the file holds no input lengths)")
             table = import_mlenergy_v2(args.paths[0], _parse_lengths(args.n_in_tokens))
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -28,8 +28,11 @@ Overhead presets (:data:`OVERHEAD_PRESETS`, :func:`roofline_assumptions`):
 ``none`` is the pure roofline (no host time, e.g. an engine with CUDA graphs);
 ``hf_generate`` was calibrated on the Wilkins et al. 2024 A100 batch-1
 measurements (Hugging Face ``pipeline``/``generate``) by
-``benchmarks/roofline_calibration.py``. The overhead belongs to a software
-stack: it is a per-stack choice, not a property of the GPU.
+``benchmarks/roofline_calibration.py``; ``vllm`` (continuous batching, power
+rising with batch) was calibrated on the ML.ENERGY v2 A100 chat rows by
+``benchmarks/vllm_preset.py``, which also prints its error carried to the H100.
+The overhead belongs to a software stack: it is a per-stack choice, not a
+property of the GPU.
 
 Energy per request is the window's energy over ``B``. The card then FITS one of
 the standard families (:mod:`tpf.fit.families`, by default
@@ -147,11 +150,12 @@ class OverheadPreset:
     overhead_power_share: float
     request_overhead_s: float
     calibrated_on: str
+    other: tuple[tuple[str, float], ...] = ()  # further calibrated assumptions (name, value)
 
     def overhead_fields(self) -> dict[str, float]:
         return {"step_overhead_s": self.step_overhead_s,
                 "overhead_power_share": self.overhead_power_share,
-                "request_overhead_s": self.request_overhead_s}
+                "request_overhead_s": self.request_overhead_s, **dict(self.other)}
 
 
 # Calibrated by `python benchmarks/roofline_calibration.py ../shared/data/energy/wilkins_swing_a100`
@@ -161,6 +165,15 @@ OVERHEAD_PRESETS: dict[str, OverheadPreset] = {
     "hf_generate": OverheadPreset(
         "hf_generate", step_overhead_s=0.0156, overhead_power_share=0.0, request_overhead_s=0.0,
         calibrated_on="Wilkins 2024 A100",
+    ),
+    # vLLM continuous batching: `python benchmarks/vllm_preset.py .../mlenergy_v2_llm_configs.csv`
+    # fitted on the ML.ENERGY v2 chat rows of the A100-SXM4-40GB (file lines 25-38 and 51-56:
+    # Llama-3.1-8B TP1, Llama-3.1-70B TP8, Mistral-7B-v0.3 TP1; n_in assumed 256). Power rises
+    # with batch as compute takes a larger share of each pass (memory_power_share < compute's 1).
+    "vllm": OverheadPreset(
+        "vllm", step_overhead_s=0.01607, overhead_power_share=0.3851, request_overhead_s=0.0,
+        calibrated_on="ML.ENERGY v2 A100-40GB chat rows",
+        other=(("memory_power_share", 0.1635), ("compute_efficiency", 0.2966)),
     ),
 }
 SHIPPED_PRESET = "hf_generate"
@@ -405,7 +418,18 @@ def roofline_card(
             + (f"; idle power is itself an estimate ({hw.idle_power_w_rule})"
                if hw.is_idle_power_estimate else "")
         ),
+        operating_curves=_operating_curves(arch, hw, gpus, a, max_batch),
     )
+
+
+def _operating_curves(arch: ModelArch, hw: HardwareSpec, gpus: int, a: RooflineAssumptions,
+                      max_batch: int) -> list:
+    """The engine's operating curve where the preset names a serving engine (else none)."""
+    from tpf.fit.operating_roofline import engine_of_preset, roofline_operating_curve
+
+    engine = engine_of_preset(overhead_preset_name(a))
+    return [] if engine is None else [roofline_operating_curve(arch, hw, gpus, a, engine, max_batch,
+                                                               method_label(a))]
 
 
 def _overhead_note(a: RooflineAssumptions) -> str:

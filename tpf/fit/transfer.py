@@ -37,6 +37,7 @@ import numpy as np
 from tpf.cards import CurveFit, EnergyCard
 from tpf.errors import CardError, ConfigError
 from tpf.fit.families import FloatArray
+from tpf.fit.operating_roofline import transfer_operating_curve
 from tpf.fit.roofline import (
     RooflineAssumptions,
     fit_family_relative,
@@ -167,4 +168,7 @@ def transfer_card(
         provenance=provenance,
         notes=(f"ESTIMATE: {card.source} card of {card.model} on {source.key} rescaled to "
                f"{target.key} by roofline ratios, method {method} (tpf.fit.transfer)"),
+        # published anchors belong to the source GPU; operating curves are carried by roofline ratios
+        anchors=[],
+        operating_curves=[transfer_operating_curve(c, arch, source, target, a) for c in card.operating_curves],
     )

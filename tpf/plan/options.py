@@ -7,14 +7,18 @@ IT energy per query (J), the GPU-seconds per query and the latency (s).
 How each strategy is priced from an energy card ``E(n_in, n_out, batch)``:
 
 * ``zero_shot``: ``n_out = n_answer_tokens``; ``E(n_in, n_answer)``.
-* ``cot`` at budget ``b``: ``n_out = n_answer + f * b`` where ``f`` is the
-  expected used fraction of the budget (``cot_used_fraction``, default 1.0).
+* ``cot`` at budget ``b``: ``n_out = n_answer + min(L, b)`` with ``L`` the
+  accuracy card's CoT length distribution, the cost integrated over it
+  (:mod:`tpf.query_cost`); a card without lengths falls back to
+  ``n_out = n_answer + f * b`` (``cot_used_fraction``, default 1.0).
 * ``mv`` with ``k`` votes (each vote a short answer, or CoT at
   ``mv_budget_tokens``): one shared prefill and ``k`` decodes,
   ``E_k = E(n_in, n_out) + (k - 1) * (E(n_in, n_out) - E(n_in, 0))``.
   GPU time and latency use the same rule on the duration curve (the k samples
   decoded one after another: a conservative latency).
 
+An energy card with published anchors prices through them (:mod:`tpf.anchors`;
+``energy_basis`` says how). ``n_out_tokens`` is the expected output length.
 GPU-seconds per query are ``duration_s * gpus_per_replica / batch_size``; a
 card without a duration curve gives NaN GPU-seconds and latency (usable only
 without GPU-capacity constraints and latency SLOs).
@@ -32,6 +36,7 @@ import pandas as pd
 from tpf.cards import AccuracyCard, EnergyCard
 from tpf.domain import STRATEGIES, Workload
 from tpf.errors import ConfigError
+from tpf.query_cost import TokenRule, price_query
 
 OPTION_COLUMNS = (
     "class_name", "category", "option_id", "model", "hardware", "strategy", "budget_tokens",
@@ -147,28 +152,6 @@ def _per_model_specs(strategies: StrategiesArg, models: Iterable[str]) -> dict[s
     return out
 
 
-def _shared_prefill(curve: Any, n_in: float, n_out: float, votes: int, batch: float) -> float:
-    """Cost of k samples sharing one prefill: C(n_in, n_out) + (k-1) * (C(n_in, n_out) - C(n_in, 0))."""
-    full = float(curve(n_in, n_out, batch))
-    if votes == 1:
-        return full
-    prefill = float(curve(n_in, 0.0, batch))
-    return full + (votes - 1) * (full - prefill)
-
-
-def _price_option(card: EnergyCard, n_in: float, n_out: float, votes: int,
-                  batch: float) -> tuple[float, float, float, bool]:
-    """(energy_j, gpu_s, latency_s, in_range) of one query served by one option."""
-    energy_j = _shared_prefill(card.energy_j, n_in, n_out, votes, batch)
-    if card.duration is None:
-        gpu_s = latency_s = float("nan")
-    else:
-        latency_s = _shared_prefill(card.duration_s, n_in, n_out, votes, batch)
-        gpu_s = latency_s * card.gpus_per_replica / batch
-    in_range = bool(card.in_range(n_in, n_out, batch))
-    return energy_j, gpu_s, latency_s, in_range
-
-
 def _option_id(model: str, strategy: str, budget: int, votes: int) -> str:
     if strategy == "zero_shot":
         return f"{model}/zero_shot"
@@ -228,23 +211,25 @@ def build_options(
                     excluded.append({**key, "reason": "no_accuracy_curve",
                                      "detail": f"no {strategy} curve for category {query_class.category!r}"})
                     continue
-                thinking = spec.cot_used_fraction * budget if strategy != "zero_shot" else 0.0
-                n_out = float(query_class.n_answer_tokens + thinking)
-                energy_j, gpu_s, latency_s, in_range = _price_option(
-                    card, query_class.n_in_tokens, n_out, votes, batch)
-                if latency_slo_s is not None and not latency_s <= latency_slo_s:
+                tokens = TokenRule(query_class.n_answer_tokens,
+                                   accuracy.lengths(model, query_class.category), spec.cot_used_fraction)
+                cost = price_query(card, query_class.category, strategy, budget, votes,
+                                   query_class.n_in_tokens, tokens, batch)
+                if latency_slo_s is not None and not cost.latency_s <= latency_slo_s:
                     excluded.append({**key, "reason": "latency_slo",
-                                     "detail": f"latency {latency_s:.3g} s > SLO {latency_slo_s:g} s"})
+                                     "detail": f"latency {cost.latency_s:.3g} s > SLO {latency_slo_s:g} s"})
                     continue
                 acc = accuracy.accuracy(model, query_class.category, strategy, budget, votes)
                 rows.append({**key, "category": query_class.category, "hardware": card.hardware,
-                             "accuracy": acc, "energy_j": energy_j, "gpu_s": gpu_s,
-                             "latency_s": latency_s, "n_in_tokens": float(query_class.n_in_tokens),
-                             "n_out_tokens": n_out, "batch_size": batch,
-                             "extrapolated": not in_range, "energy_source": card.source,
-                             "idle_power_w": float(card.idle_power_w)})
+                             "accuracy": acc, "energy_j": cost.energy_j, "gpu_s": cost.gpu_s,
+                             "latency_s": cost.latency_s, "n_in_tokens": float(query_class.n_in_tokens),
+                             "n_out_tokens": cost.n_out_tokens_expected, "batch_size": batch,
+                             "extrapolated": not cost.in_range, "energy_source": card.source,
+                             "idle_power_w": float(card.idle_power_w),
+                             "n_out_tokens_spread": cost.n_out_tokens_spread,
+                             "energy_basis": cost.energy_basis})
     table = pd.DataFrame(rows, columns=[*OPTION_COLUMNS, "batch_size", "extrapolated", "energy_source",
-                                        "idle_power_w"])
+                                        "idle_power_w", "n_out_tokens_spread", "energy_basis"])
     return OptionTable(table, pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS))
 
 

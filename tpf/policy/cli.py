@@ -2,7 +2,10 @@
 
     tpf policy validate FILE [--models M1 M2 ...]
     tpf policy show FILE
-    tpf policy export --format semantic-router FILE --out OUT.yaml [--hour H | --carbon-g-per-kwh X]
+    tpf policy export --format semantic-router FILE --out OUT.yaml [--providers P.yaml] [--map CAT=LABEL,...]
+                      [--hour H] [--carbon-g-per-kwh X]
+    tpf policy export --format semantic-router FILE --bands --out DIR [--providers P.yaml] [--map ...]
+    tpf policy band DIR/index.yaml [--hour H] [--carbon-g-per-kwh X]
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Iterable
 
-from tpf.errors import TpfError
+from tpf.errors import PolicyError, TpfError
 from tpf.policy.format import Choice, Policy, PolicyClass
 from tpf.policy.validate import load_policy
 
@@ -28,12 +31,19 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write a router's config from a policy")
     export.add_argument("file")
     export.add_argument("--format", required=True, choices=["semantic-router"])
-    export.add_argument("--out", required=True, help="output YAML path")
-    when = export.add_mutually_exclusive_group()
-    when.add_argument("--hour", type=int, help="export the split of this hour (0-23) instead of the all-day split")
-    when.add_argument("--carbon-g-per-kwh", type=float, help="export the split of this carbon-intensity band")
-    export.add_argument("--max-model-refs", type=int, default=1,
-                        help="modelRefs per decision, in decreasing weight (v0.1 uses the first; default 1)")
+    export.add_argument("--out", required=True, help="output YAML path (a folder with --bands)")
+    export.add_argument("--providers", help="YAML file of listeners and model endpoints (see docs/policy.md); "
+                        "without it endpoints are ${TPF_SR_ENDPOINT_<MODEL>} placeholders")
+    export.add_argument("--map", action="append", default=[], metavar="CATEGORY=LABEL[,LABEL]",
+                        help="MMLU-Pro labels a category matches (adds to or overrides the built-in map)")
+    export.add_argument("--bands", action="store_true",
+                        help="write one config per hour band and carbon band, plus index.yaml, into --out")
+    export.add_argument("--hour", type=int, help="export the split of this hour (0-23) instead of the all-day split")
+    export.add_argument("--carbon-g-per-kwh", type=float, help="export the split of this carbon intensity")
+    band = sub.add_parser("band", help="print which config of a --bands export applies now")
+    band.add_argument("index", help="index.yaml written by export --bands")
+    band.add_argument("--hour", type=int, help="hour of day (default: the current local hour)")
+    band.add_argument("--carbon-g-per-kwh", type=float, help="the grid's carbon intensity now")
     return parser
 
 
@@ -78,6 +88,43 @@ def summary(policy: Policy) -> str:
     return "\n".join(lines)
 
 
+def _category_map(items: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    pairs = []
+    for item in items:
+        category, sep, labels = item.partition("=")
+        if not sep or not category.strip() or not labels.strip():
+            raise PolicyError(f"--map {item!r}: expected CATEGORY=LABEL[,LABEL]")
+        pairs.append((category.strip(), tuple(label.strip() for label in labels.split(","))))
+    return tuple(pairs)
+
+
+def _export(args: argparse.Namespace) -> None:
+    from tpf.policy.export_semantic_router import ExportOptions, write_semantic_router
+    from tpf.policy.semantic_router_bands import write_semantic_router_bands
+
+    options = ExportOptions(hour=args.hour, carbon_g_per_kwh=args.carbon_g_per_kwh,
+                            category_map=_category_map(args.map))
+    if args.bands:
+        if args.hour is not None or args.carbon_g_per_kwh is not None:
+            raise PolicyError("--bands writes every band: drop --hour and --carbon-g-per-kwh")
+        index = write_semantic_router_bands(args.file, args.out, args.providers, options)
+        print(f"wrote {index} and one semantic-router v0.3 config per band beside it")
+    else:
+        out = write_semantic_router(args.file, args.out, options, args.providers)
+        print(f"wrote {out} (semantic-router config v0.3)")
+
+
+def _band(args: argparse.Namespace) -> None:
+    from datetime import datetime
+    from pathlib import Path
+
+    from tpf.policy.semantic_router_bands import band_file, load_band_index
+
+    hour = args.hour if args.hour is not None else datetime.now().hour
+    name, why = band_file(load_band_index(args.index), hour=hour, carbon_g_per_kwh=args.carbon_g_per_kwh)
+    print(f"{Path(args.index).parent / name}  ({why})")
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.action == "validate":
         policy = load_policy(args.file, models=args.models)
@@ -85,13 +132,10 @@ def _run(args: argparse.Namespace) -> int:
               f"models {', '.join(policy.models)})")
     elif args.action == "show":
         print(summary(load_policy(args.file)))
+    elif args.action == "band":
+        _band(args)
     else:
-        from tpf.policy.export_semantic_router import ExportOptions, write_semantic_router
-
-        options = ExportOptions(hour=args.hour, carbon_g_per_kwh=args.carbon_g_per_kwh,
-                                max_model_refs=args.max_model_refs)
-        out = write_semantic_router(args.file, args.out, options)
-        print(f"wrote {out} (semantic-router categories and decisions)")
+        _export(args)
     return 0
 
 

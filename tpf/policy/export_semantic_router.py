@@ -1,35 +1,33 @@
-"""Export a policy to the routing part of a vLLM Semantic Router config.
+"""Export a policy to a vLLM Semantic Router config (canonical v0.3 layout).
 
-Target: the flat ``config.yaml`` layout of vLLM Semantic Router v0.1 ("Iris",
-January 2026; Go structs ``IntelligentRouting`` and ``BackendModels`` in
-``src/semantic-router/pkg/config/config.go``): top-level ``categories``
-(``name, description, mmlu_categories``), ``decisions`` (``name, description,
-priority, rules: {operator, conditions: [{type: domain, name}]}, modelRefs:
-[{model, use_reasoning, reasoning_effort, reasoning_description}]``),
-``strategy: priority`` and ``default_model``. Endpoints, ``model_config`` and
-``reasoning_families`` are deployment details and are not written: merge the
-output into an existing config.
+Target: the config ``vllm-sr config validate`` (vllm-sr 0.4.0) accepts as
+written: ``version: v0.3``, ``listeners``, ``providers`` (endpoints from the
+operator's providers file, :mod:`tpf.policy.semantic_router_providers`),
+``routing`` (``modelCards``, ``signals.domains`` and ``signals.context``,
+``decisions``) and ``global``. Every export is checked against the router's
+JSON Schema (vendored in ``semantic_router_v0_3/``) and the annotation limits
+before it is written.
 
-What the target cannot express, and how it is approximated:
+Mapping (docs/policy.md has the full table):
 
-* fractional splits: v0.1 routes each decision to its first ``modelRef``, so
-  each category gets the model of its highest-weight (model, strategy, budget)
-  choice; further refs (``max_model_refs``) are listed in decreasing weight.
-  The full split is kept in the decision's ``description``;
-* token budgets: ``max_new_tokens`` becomes ``use_reasoning`` (on for ``cot``,
-  and for ``mv`` above ``mv_reasoning_min_tokens``) plus ``reasoning_effort``
-  by budget (``low`` up to ``effort_low_max_tokens``, ``medium`` up to
-  ``effort_medium_max_tokens``, else ``high``); the number is not enforced;
-* majority votes: not expressible, the vote count is dropped;
-* input-length buckets: no length signal in v0.1; a category's buckets are
-  merged, weighted by each class's expected queries (equal weights if absent);
-* hours and carbon bands: no time or carbon signal; the export uses the all-day
-  split, or the entry of one ``hour`` or one ``carbon_g_per_kwh`` when given
-  (export one file per band and switch configs to follow the schedule).
+* one domain signal per category, matched on MMLU-Pro classifier labels: an
+  MMLU-Pro category maps to itself, the EuroMLSys'25 categories to the labels
+  of :data:`tpf.domain.MMLU_PRO_CATEGORY_MAP`, others to the labels the caller
+  gives (``category_map``); a category without labels is an export error;
+* one decision per class (category x input-length bucket): ``domain AND
+  context`` (a bucket [min, max) tokens is the inclusive context band
+  [min, max - 1]), ``algorithm: static``, the split as weighted ``modelRefs``
+  in decreasing weight, the plan's figures in ``annotations``;
+* fallback decisions (lower priority, no domain) route requests that match no
+  category with the default category's split, as :class:`tpf.policy.Router` does;
+* reasoning per the model's declared family; votes and token budgets are not
+  expressible and are kept in annotations; hours and carbon bands take one
+  config per band (:mod:`tpf.policy.semantic_router_bands`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -37,27 +35,36 @@ from pathlib import Path
 from typing import Any
 
 from tpf.atomic import write_text_atomic
+from tpf.domain import MMLU_PRO_CATEGORIES, MMLU_PRO_CATEGORY_MAP
 from tpf.errors import PolicyError
 from tpf.policy.format import HOURS_PER_DAY, Choice, Policy, PolicyClass
+from tpf.policy.semantic_router_providers import Providers, load_providers, reasoning_fields
+from tpf.policy.semantic_router_schema import MAX_ANNOTATION_BYTES, config_problems
 from tpf.policy.validate import load_policy
 
-TARGET = "vLLM Semantic Router v0.1 (Iris) config.yaml: categories, decisions, strategy, default_model"
-MMLU_PRO_CATEGORIES = (
-    "biology", "business", "chemistry", "computer science", "economics", "engineering", "health",
-    "history", "law", "math", "other", "philosophy", "physics", "psychology",
-)
-DecisionKey = tuple[str, str, int, int]
+TARGET = ("vLLM Semantic Router config v0.3 (version, listeners, providers, routing, global), "
+          "as vllm-sr 0.4.0 validates it")
+RefKey = tuple[str, bool, str]
 
 
 @dataclass(frozen=True)
 class ExportOptions:
+    """What to export: the all-day split, or one ``hour`` or ``carbon_g_per_kwh`` band.
+
+    ``category_map`` adds or overrides category -> MMLU-Pro labels. Reasoning is
+    on for ``cot`` and for ``mv`` at ``mv_reasoning_min_tokens`` or more; the
+    wanted effort is ``low`` up to ``effort_low_max_tokens``, ``medium`` up to
+    ``effort_medium_max_tokens``, else ``high`` (then the family's nearest level).
+    """
+
     hour: int | None = None
     carbon_g_per_kwh: float | None = None
-    max_model_refs: int = 1
+    category_map: tuple[tuple[str, tuple[str, ...]], ...] = ()
     effort_low_max_tokens: int = 1024
     effort_medium_max_tokens: int = 4096
     mv_reasoning_min_tokens: int = 64
     priority: int = 100
+    fallback_priority: int = 10
 
     def problems(self) -> list[str]:
         out = []
@@ -65,11 +72,16 @@ class ExportOptions:
             out.append(f"hour: must be in 0-23, got {self.hour}")
         if self.carbon_g_per_kwh is not None and not self.carbon_g_per_kwh >= 0:
             out.append(f"carbon_g_per_kwh: must be >= 0, got {self.carbon_g_per_kwh}")
-        if self.max_model_refs < 1:
-            out.append(f"max_model_refs: must be >= 1, got {self.max_model_refs}")
         if not 0 < self.effort_low_max_tokens <= self.effort_medium_max_tokens:
             out.append("effort thresholds: need 0 < effort_low_max_tokens <= effort_medium_max_tokens, "
                        f"got {self.effort_low_max_tokens}, {self.effort_medium_max_tokens}")
+        if not self.priority > self.fallback_priority:
+            out.append(f"priority ({self.priority}) must exceed fallback_priority ({self.fallback_priority})")
+        for category, labels in self.category_map:
+            unknown = [label for label in labels if label not in MMLU_PRO_CATEGORIES]
+            if unknown or not labels:
+                out.append(f"category_map[{category}]: labels must be MMLU-Pro categories "
+                           f"({', '.join(MMLU_PRO_CATEGORIES)}), got {list(labels)}")
         return out
 
 
@@ -79,7 +91,60 @@ def mmlu_pro_category(category: str) -> str | None:
     return key if key in MMLU_PRO_CATEGORIES else None
 
 
-def _class_choices(cls: PolicyClass, options: ExportOptions) -> tuple[Choice, ...]:
+def category_labels(category: str, options: ExportOptions) -> tuple[str, ...] | None:
+    """The classifier labels a category matches: the caller's map, MMLU-Pro itself, or the paper's map."""
+    overrides = dict(options.category_map)
+    if category in overrides:
+        return tuple(overrides[category])
+    direct = mmlu_pro_category(category)
+    if direct is not None:
+        return (direct,)
+    return MMLU_PRO_CATEGORY_MAP.get(category)
+
+
+def domain_signals(categories: list[str], options: ExportOptions) -> list[dict[str, Any]]:
+    """One domain per category; refuses unmapped categories and labels claimed twice."""
+    problems: list[str] = []
+    owner: dict[str, str] = {}
+    domains: list[dict[str, Any]] = []
+    for category in categories:
+        labels = category_labels(category, options)
+        if labels is None:
+            problems.append(f"category {category!r} has no MMLU-Pro labels, so the router's classifier could "
+                            "never match it: map it with --map CATEGORY=LABEL[,LABEL] (labels: "
+                            f"{', '.join(MMLU_PRO_CATEGORIES)})")
+            continue
+        for label in labels:
+            if label in owner:
+                problems.append(f"MMLU-Pro label {label!r} is mapped to both {owner[label]!r} and {category!r}")
+            owner[label] = category
+        domains.append({"name": category, "description": f"tpf category {category}: MMLU-Pro "
+                        f"{', '.join(labels)}", "mmlu_categories": list(labels)})
+    if problems:
+        raise PolicyError("semantic-router export: " + "; ".join(problems))
+    return domains
+
+
+def _bucket_text(cls: PolicyClass) -> str:
+    upper = "inf" if cls.n_in_max_tokens is None else str(cls.n_in_max_tokens)
+    return f"[{cls.n_in_min_tokens}, {upper})"
+
+
+def context_signal(cls: PolicyClass) -> dict[str, Any] | None:
+    """The inclusive context band of a class's bucket [min, max); None for [0, inf)."""
+    if cls.n_in_min_tokens == 0 and cls.n_in_max_tokens is None:
+        return None
+    upper = "up" if cls.n_in_max_tokens is None else str(cls.n_in_max_tokens - 1)
+    signal: dict[str, Any] = {"name": f"tokens_{cls.n_in_min_tokens}_{upper}",
+                              "min_tokens": str(cls.n_in_min_tokens)}
+    if cls.n_in_max_tokens is not None:
+        signal["max_tokens"] = str(cls.n_in_max_tokens - 1)
+    signal["description"] = f"prompt tokens in {_bucket_text(cls)}"
+    return signal
+
+
+def class_choices(cls: PolicyClass, options: ExportOptions) -> tuple[Choice, ...]:
+    """The split of the exported band: the carbon band, else the hour entry, else all day."""
     if options.carbon_g_per_kwh is not None and cls.by_carbon:
         for band in cls.by_carbon:
             if band.max_g_per_kwh is None or options.carbon_g_per_kwh < band.max_g_per_kwh:
@@ -91,124 +156,209 @@ def _class_choices(cls: PolicyClass, options: ExportOptions) -> tuple[Choice, ..
     return cls.choices
 
 
-def category_mix(classes: list[PolicyClass], options: ExportOptions) -> dict[DecisionKey, float]:
-    """Merged split of a category's classes: weights per (model, strategy, budget, votes)."""
-    volumes = [c.expected.queries if c.expected and c.expected.queries else 0.0 for c in classes]
-    if not sum(volumes) > 0:
-        volumes = [1.0] * len(classes)
-    total = sum(volumes)
-    mix: dict[DecisionKey, float] = {}
-    for cls, volume in zip(classes, volumes, strict=True):
-        for choice in _class_choices(cls, options):
-            d = choice.decision
-            key = (d.model, d.strategy, d.max_new_tokens, d.votes)
-            mix[key] = mix.get(key, 0.0) + choice.weight * volume / total
-    return mix
+def _thinking_and_effort(choice: Choice, options: ExportOptions) -> tuple[bool, str]:
+    d = choice.decision
+    thinking = d.strategy == "cot" or (d.strategy == "mv" and d.max_new_tokens >= options.mv_reasoning_min_tokens)
+    effort = ("low" if d.max_new_tokens <= options.effort_low_max_tokens else
+              "medium" if d.max_new_tokens <= options.effort_medium_max_tokens else "high")
+    return thinking, effort
 
 
-def _ranked(mix: dict[DecisionKey, float]) -> list[tuple[DecisionKey, float]]:
-    return sorted(mix.items(), key=lambda item: (-item[1], item[0]))
-
-
-def _reasoning(key: DecisionKey, options: ExportOptions) -> dict[str, Any]:
-    _, strategy, budget, _ = key
-    thinking = strategy == "cot" or (strategy == "mv" and budget >= options.mv_reasoning_min_tokens)
-    if not thinking:
-        return {"use_reasoning": False}
-    if budget <= options.effort_low_max_tokens:
-        effort = "low"
-    elif budget <= options.effort_medium_max_tokens:
-        effort = "medium"
-    else:
-        effort = "high"
-    return {"use_reasoning": True, "reasoning_effort": effort}
-
-
-def _describe(ranked: list[tuple[DecisionKey, float]]) -> str:
-    parts = [f"{w:.1%} {m} {s} max_new_tokens={b}" + (f" votes={v}" if v > 1 else "")
-             for (m, s, b, v), w in ranked]
-    return "tpf split: " + "; ".join(parts)
-
-
-def _decision_name(category: str) -> str:
-    return "tpf_" + (re.sub(r"[^0-9A-Za-z]+", "_", category).strip("_").lower() or "category")
-
-
-def _model_refs(ranked: list[tuple[DecisionKey, float]], options: ExportOptions) -> list[dict[str, Any]]:
+def model_refs(choices: tuple[Choice, ...], providers: Providers, options: ExportOptions,
+               notes: list[str], where: str) -> list[dict[str, Any]]:
+    """Weighted model references, merged where the router cannot tell choices apart."""
+    merged: dict[RefKey, float] = {}
+    for choice in choices:
+        model = choice.decision.model
+        family = providers.endpoint(model).reasoning_family
+        thinking, effort = _thinking_and_effort(choice, options)
+        try:
+            fields = reasoning_fields(model, family, thinking, effort)
+        except PolicyError as exc:
+            raise PolicyError(f"semantic-router export, {where}: {exc}") from exc
+        if thinking and family is None:
+            notes.append(f"{where}: {choice.weight:.1%} {model} {choice.decision.strategy} exported without "
+                         "reasoning (the model declares no reasoning family)")
+        key = (model, bool(fields["use_reasoning"]), str(fields.get("reasoning_effort", "")))
+        merged[key] = merged.get(key, 0.0) + choice.weight
     refs: list[dict[str, Any]] = []
-    for key, weight in ranked:
-        if len(refs) >= options.max_model_refs:
-            break
-        if any(ref["model"] == key[0] for ref in refs):
+    for (model, use_reasoning, effort), weight in sorted(merged.items(), key=lambda kv: (-kv[1], kv[0])):
+        if refs and round(weight, 6) == 0:  # below the exported precision: never drawn
             continue
-        reasoning = _reasoning(key, options)
-        reasoning["reasoning_description"] = (
-            f"tpf: {weight:.1%} of the category, {key[1]} with max_new_tokens={key[2]}"
-        )
-        refs.append({"model": key[0], **reasoning})
+        ref: dict[str, Any] = {"model": model, "weight": round(weight, 6), "use_reasoning": use_reasoning}
+        if effort:
+            ref["reasoning_effort"] = effort
+        refs.append(ref)
     return refs
 
 
-def semantic_router_config(policy: Policy, options: ExportOptions | None = None) -> tuple[dict[str, Any], list[str]]:
-    """The categories/decisions config and the notes on what was approximated."""
+def split_text(choices: tuple[Choice, ...]) -> str:
+    """``"55.0% llama-8b cot max_new_tokens=512; ..."``: every choice of a split, votes included."""
+    return "; ".join(f"{c.weight:.1%} {c.decision.model} {c.decision.strategy} max_new_tokens="
+                     f"{c.decision.max_new_tokens}" + (f" votes={c.decision.votes}" if c.decision.votes > 1 else "")
+                     for c in choices)
+
+
+def _number(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.6g}"
+
+
+def decision_annotations(policy: Policy, cls: PolicyClass, choices: tuple[Choice, ...], band: str) -> dict[str, str]:
+    """The plan's figures for a decision, as text, within the router's 32 entries and 4,096 bytes."""
+    e = cls.expected
+    out = {
+        "tpf_policy": policy.name or "unnamed",
+        "tpf_class": cls.name,
+        "tpf_category": cls.category,
+        "tpf_n_in_tokens": _bucket_text(cls),
+        "tpf_band": band,
+        "tpf_expected_accuracy": _number(e.accuracy if e else None),
+        "tpf_expected_energy_j_per_query": _number(e.energy_j_per_query if e else None),
+        "tpf_expected_carbon_g_per_query": _number(e.carbon_g_per_query if e else None),
+        "tpf_expected_queries_per_day": _number(e.queries if e else None),
+        "tpf_split": split_text(choices),
+    }
+    size = len(json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_ANNOTATION_BYTES:
+        room = len(out["tpf_split"].encode("utf-8")) - (size - MAX_ANNOTATION_BYTES) - 40
+        out["tpf_split"] = out["tpf_split"].encode("utf-8")[:max(room, 0)].decode("utf-8", "ignore") + " ... (cut)"
+    return out
+
+
+def band_text(options: ExportOptions) -> str:
+    if options.carbon_g_per_kwh is not None:
+        return f"carbon {options.carbon_g_per_kwh:g} gCO2/kWh"
+    return "all day" if options.hour is None else f"hour {options.hour}"
+
+
+def _decision_name(prefix: str, class_name: str) -> str:
+    return prefix + (re.sub(r"[^0-9A-Za-z]+", "_", class_name).strip("_").lower() or "class")
+
+
+def _decision(name: str, priority: int, conditions: list[dict[str, str]], refs: list[dict[str, Any]],
+              notes: dict[str, str], description: str) -> dict[str, Any]:
+    return {"name": name, "description": description, "priority": priority,
+            "rules": {"operator": "AND", "conditions": conditions},
+            "algorithm": {"type": "static"}, "modelRefs": refs, "annotations": notes}
+
+
+def _class_decisions(policy: Policy, providers: Providers, options: ExportOptions,
+                     notes: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    decisions, fallbacks = [], []
+    for cls in policy.classes:
+        choices = class_choices(cls, options)
+        refs = model_refs(choices, providers, options, notes, f"class {cls.name!r}")
+        figures = decision_annotations(policy, cls, choices, band_text(options))
+        context = context_signal(cls)
+        length = [] if context is None else [{"type": "context", "name": context["name"]}]
+        text = f"tpf class {cls.name}: category {cls.category}, input tokens {_bucket_text(cls)}"
+        decisions.append(_decision(_decision_name("tpf_", cls.name), options.priority,
+                                   [{"type": "domain", "name": cls.category}, *length], refs, figures, text))
+        if cls.category == policy.default_category:
+            fallbacks.append(_decision(_decision_name("tpf_fallback_", cls.name), options.fallback_priority,
+                                       length, refs, figures,
+                                       f"requests of no exported category, input tokens {_bucket_text(cls)}: "
+                                       f"default category {cls.category}"))
+    return decisions, fallbacks
+
+
+def _context_signals(policy: Policy) -> list[dict[str, Any]]:
+    signals: dict[str, dict[str, Any]] = {}
+    for cls in policy.classes:
+        signal = context_signal(cls)
+        if signal is not None:
+            signals.setdefault(signal["name"], signal)
+    return list(signals.values())
+
+
+def _providers_block(policy: Policy, providers: Providers, default_model: str) -> dict[str, Any]:
+    models = []
+    for model in policy.models:
+        endpoint = providers.endpoint(model)
+        entry: dict[str, Any] = {"name": model}
+        if endpoint.reasoning_family is not None:
+            entry["reasoning"] = {"family": endpoint.reasoning_family}
+        if endpoint.provider_model_id is not None:
+            entry["provider_model_id"] = endpoint.provider_model_id
+        backend: dict[str, Any] = {"name": "primary", "provider": endpoint.provider, "endpoint": endpoint.endpoint,
+                                   "protocol": endpoint.protocol, "weight": 100}
+        if endpoint.api_key_env is not None:
+            backend["api_key_env"] = endpoint.api_key_env
+        entry["backend_refs"] = [backend]
+        models.append(entry)
+    return {"defaults": {"model": default_model}, "models": models}
+
+
+def semantic_router_config(policy: Policy, options: ExportOptions | None = None,
+                           providers: Providers | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The v0.3 config and the notes on what was approximated; checked against the router's schema."""
     options = options or ExportOptions()
+    providers = providers or Providers()
     problems = options.problems()
     if problems:
         raise PolicyError("semantic-router export: " + "; ".join(problems))
-    grouped: dict[str, list[PolicyClass]] = {}
-    for cls in policy.classes:
-        grouped.setdefault(cls.category, []).append(cls)
-    categories, decisions, notes = [], [], []
-    mixes = {category: _ranked(category_mix(members, options)) for category, members in grouped.items()}
-    for category, ranked in mixes.items():
-        entry: dict[str, Any] = {"name": category,
-                                 "description": f"tpf classes: {', '.join(c.name for c in grouped[category])}"}
-        mmlu = mmlu_pro_category(category)
-        if mmlu is not None:
-            entry["mmlu_categories"] = [mmlu]
-        else:
-            notes.append(f"category {category!r} is not an MMLU-Pro category: map the classifier's "
-                         "labels to it (mmlu_categories) or it never matches")
-        categories.append(entry)
-        if len(ranked) > 1:
-            notes.append(f"category {category!r}: split of {len(ranked)} choices reduced to "
-                         f"{ranked[0][0][0]} ({ranked[0][1]:.1%})")
-        decisions.append({
-            "name": _decision_name(category),
-            "description": _describe(ranked),
-            "priority": options.priority,
-            "rules": {"operator": "AND", "conditions": [{"type": "domain", "name": category}]},
-            "modelRefs": _model_refs(ranked, options),
-        })
-    config = {"categories": categories, "strategy": "priority",
-              "default_model": mixes[policy.default_category][0][0][0], "decisions": decisions}
+    notes: list[str] = []
+    categories = list(dict.fromkeys(cls.category for cls in policy.classes))
+    domains = domain_signals(categories, options)
+    decisions, fallbacks = _class_decisions(policy, providers, options, notes)
+    default_model = fallbacks[0]["modelRefs"][0]["model"]
+    signals: dict[str, Any] = {"domains": domains}
+    context = _context_signals(policy)
+    if context:
+        signals["context"] = context
+    unused = sorted(set(providers.models) - set(policy.models))
+    if unused:
+        notes.append(f"providers file lists models the policy does not use: {', '.join(unused)}")
+    config = {
+        "version": "v0.3",
+        "listeners": [dict(listener) for listener in providers.listeners],
+        "providers": _providers_block(policy, providers, default_model),
+        "routing": {
+            "strategy": "priority",
+            "modelCards": [{"name": m, "description": f"served under tpf policy {policy.name or 'unnamed'}"}
+                           for m in policy.models],
+            "signals": signals,
+            "decisions": decisions + fallbacks,
+        },
+        "global": {"router": {"config_source": "file"}},
+    }
+    problems = config_problems(config)
+    if problems:
+        raise PolicyError("semantic-router export does not fit the router's schema: " + "; ".join(problems))
     return config, notes
 
 
-def _header(policy: Policy, options: ExportOptions, notes: list[str]) -> str:
-    when = ("all-day split" if options.hour is None and options.carbon_g_per_kwh is None else
-            f"carbon band at {options.carbon_g_per_kwh:g} gCO2/kWh" if options.carbon_g_per_kwh is not None
-            else f"hour {options.hour}")
+def header(policy: Policy, options: ExportOptions, providers: Providers, notes: list[str]) -> str:
+    """Comment lines: provenance, band, placeholders and every approximation of this file."""
+    placeholders = [m for m in policy.models if providers.endpoint(m).placeholder]
     lines = [
         f"Generated by tpf {policy.provenance.tpf_version} from policy {policy.name or '<unnamed>'!r} "
         f"(format {policy.format_version}, created {policy.provenance.created_utc}).",
-        f"Target schema: {TARGET}.",
-        f"Splits exported: {when}. Merge into a full config (endpoints, model_config, reasoning_families).",
-        "Approximations: fractional splits -> highest-weight model first; token budgets -> "
-        "use_reasoning + reasoning_effort; votes, length buckets and schedules are not expressible.",
+        f"Target: {TARGET}. Check: vllm-sr config validate --config THIS_FILE",
+        f"Split exported: {band_text(options)}.",
+        "Not expressible, kept in each decision's annotations: max_new_tokens budgets (reasoning on/off and "
+        "effort only), majority-vote counts, hours and carbon bands (one config per band).",
+        *(["Endpoints are placeholders: set " + ", ".join(providers.endpoint(m).endpoint[2:-1]
+                                                          for m in placeholders)
+           + " in the router's environment, or pass --providers FILE."] if placeholders else []),
         *notes,
     ]
     return "".join(f"# {line}\n" for line in lines)
 
 
-def write_semantic_router(
-    policy: Policy | str | os.PathLike[str], out: str | os.PathLike[str], options: ExportOptions | None = None
-) -> Path:
-    """Write the semantic-router categories/decisions YAML for a policy (file or object)."""
+def render(policy: Policy, options: ExportOptions, providers: Providers) -> str:
+    """The YAML text of one export, header comments first."""
     import yaml
 
+    config, notes = semantic_router_config(policy, options, providers)
+    return header(policy, options, providers, notes) + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+
+
+def write_semantic_router(
+    policy: Policy | str | os.PathLike[str], out: str | os.PathLike[str], options: ExportOptions | None = None,
+    providers: Providers | str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write the semantic-router v0.3 config of a policy (file or object)."""
     checked = load_policy(policy)
-    options = options or ExportOptions()
-    config, notes = semantic_router_config(checked, options)
-    text = _header(checked, options, notes) + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
-    return write_text_atomic(out, text)
+    resolved = providers if isinstance(providers, Providers) else load_providers(providers)
+    return write_text_atomic(out, render(checked, options or ExportOptions(), resolved))

@@ -112,6 +112,7 @@ def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInpu
         objective_name=config.planner.objective, totals={}, shadow_prices={}, binding_constraints=[],
         allocation=pd.DataFrame(), hourly_plan=pd.DataFrame(), power_cap_kw=config.facility.power_cap_kw,
         cards=card_infos(inputs), options_note=outcome.options_note, diagnosis=outcome.diagnosis,
+        options=outcome.options,
     )
     result = outcome.result
     if outcome.diagnosis is None:

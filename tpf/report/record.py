@@ -59,6 +59,7 @@ class RunRecord:
     simulation_hourly: pd.DataFrame | None = None
     simulation_totals: dict[str, float] = field(default_factory=dict)
     policy_path: str | None = None
+    options: pd.DataFrame | None = None
 
     @property
     def feasible(self) -> bool:

@@ -47,6 +47,23 @@ def plan_table(allocation: pd.DataFrame) -> pd.DataFrame:
     return allocation[columns + extra].sort_values(["period", "class_name", "model"]).reset_index(drop=True)
 
 
+#: options.csv: option table column -> exported name (units in the names).
+OPTIONS_EXPORT = {
+    "class_name": "class_name", "model": "model", "strategy": "strategy",
+    "budget_tokens": "budget_tokens", "votes": "votes", "batch_size": "batch_size",
+    "accuracy": "accuracy", "n_out_tokens": "n_out_tokens_expected",
+    "n_out_tokens_spread": "n_out_tokens_spread", "energy_j": "energy_j_per_query",
+    "gpu_s": "gpu_s_per_query", "latency_s": "latency_s", "energy_source": "energy_source",
+    "energy_basis": "energy_basis",
+}
+
+
+def options_table(options: pd.DataFrame) -> pd.DataFrame:
+    """options.csv: one row per (class, option) the planner could choose, as priced."""
+    columns = [c for c in OPTIONS_EXPORT if c in options.columns]
+    return options[columns].rename(columns=OPTIONS_EXPORT)
+
+
 def draw_figures(run_dir: Path, record: RunRecord, cards: Any, dpi: int) -> dict[str, str]:
     """Draw every figure the record has data for; returns title -> file name."""
     drawn: dict[str, str] = {}
@@ -73,11 +90,13 @@ def draw_figures(run_dir: Path, record: RunRecord, cards: Any, dpi: int) -> dict
 
 def write_run(run_dir: Path, record: RunRecord, cards: Any = None, draw: bool = True,
               dpi: int = 110) -> dict[str, Path]:
-    """Write summary.json, plan.csv, hourly.csv (if simulated) and report.md (+ PNGs)."""
+    """Write summary.json, plan.csv, options.csv, hourly.csv (if simulated) and report.md (+ PNGs)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     written = {"summary": write_json(run_dir / "summary.json", record.summary())}
     if len(record.allocation):
         written["plan"] = write_csv(run_dir / "plan.csv", plan_table(record.allocation))
+    if record.options is not None and len(record.options):
+        written["options"] = write_csv(run_dir / "options.csv", options_table(record.options))
     if record.simulation_hourly is not None:
         written["hourly"] = write_csv(run_dir / "hourly.csv", record.simulation_hourly)
     if len(record.hourly_plan):

@@ -1,0 +1,100 @@
+"""Operating curves from measured tables: ML.ENERGY leaderboard v2 (vLLM).
+
+Each configuration row of ``mlenergy_v2_llm_configs.csv`` is one batch level of
+one (model, GPU, tensor/pipeline parallelism, task): the average running batch
+(``Avg BS (reqs)``), the energy per request, the output-token throughput and
+the average output length. The power per GPU follows as
+``Energy/req * Token tput / Avg Output Tokens / (TP * PP)``.
+:func:`mlenergy_v2_curves` groups the rows and fits one
+:class:`~tpf.operating.OperatingCurve` per group with at least ``min_levels``
+levels (engine ``vllm``), naming the rows it used (``data_rows``: file and
+line numbers) and carrying its leave-one-batch-out error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tpf.errors import DataError
+from tpf.fit.importers import MLENERGY_V2_COLUMNS
+from tpf.operating import OperatingCurve, fit_operating_curve
+from tpf.schema import read_csv_text
+from tpf.specs import hardware_spec, model_architecture
+
+TPUT_COLUMN = "Token tput (tok/s)"
+
+
+@dataclass(frozen=True)
+class MeasuredCurve:
+    """One group's measured levels and the curve fitted to them."""
+
+    model: str
+    hardware: str
+    task: str
+    gpus: int
+    batch_size: np.ndarray
+    power_w: np.ndarray
+    throughput_tokens_per_s: np.ndarray
+    j_per_request: np.ndarray
+    n_out_tokens: float
+    lines: tuple[int, ...]
+    curve: OperatingCurve
+
+
+def _model_id(name: str) -> str:
+    try:
+        return model_architecture(name).name
+    except Exception:  # a model tpf has no architecture for keeps its published name
+        return name
+
+
+def read_mlenergy_v2(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The configuration rows with numbers parsed, per-GPU power and the file line of each row."""
+    file = Path(path)
+    raw = read_csv_text(file)
+    missing = [c for c in (*MLENERGY_V2_COLUMNS, TPUT_COLUMN) if c not in raw.columns]
+    if missing:
+        raise DataError(f"{file}: missing ML.ENERGY v2 column(s) {missing}")
+    numbers = ("TP", "PP", "Energy/req (J)", "Avg Output Tokens", "Avg BS (reqs)", TPUT_COLUMN)
+    table = raw.assign(**{c: pd.to_numeric(raw[c], errors="coerce") for c in numbers})
+    table["line"] = np.arange(len(table)) + 2
+    bad = table[list(numbers)].isna().any(axis=1)
+    if bad.any():
+        raise DataError(f"{file}: line {int(table.loc[bad, 'line'].iloc[0])}: non-numeric value in {list(numbers)}")
+    table["gpus"] = (table["TP"] * table["PP"]).astype(int)
+    table["power_w"] = (table["Energy/req (J)"] * table[TPUT_COLUMN] / table["Avg Output Tokens"]
+                        / table["gpus"])
+    return table
+
+
+def mlenergy_v2_curves(path: str | os.PathLike[str], min_levels: int = 3,
+                       models: list[str] | None = None) -> list[MeasuredCurve]:
+    """One fitted curve per (model, GPU, TP x PP, task) group with >= ``min_levels`` levels."""
+    table = read_mlenergy_v2(path)
+    out = []
+    for (model, gpu, gpu_count, task), group in table.groupby(["Model", "GPU", "gpus", "task"], sort=True):
+        if models is not None and _model_id(str(model)) not in models and model not in models:
+            continue
+        rows = group.sort_values("Avg BS (reqs)").drop_duplicates("Avg BS (reqs)")
+        if len(rows) < min_levels:
+            continue
+        out.append(_group_curve(Path(path).name, str(model), str(gpu), int(str(gpu_count)), str(task), rows))
+    return out
+
+
+def _group_curve(file_name: str, model: str, gpu: str, gpus: int, task: str, rows: pd.DataFrame) -> MeasuredCurve:
+    spec = hardware_spec(gpu)
+    lines = tuple(int(v) for v in rows["line"])
+    batch = rows["Avg BS (reqs)"].to_numpy(float)
+    power, tput = rows["power_w"].to_numpy(float), rows[TPUT_COLUMN].to_numpy(float)
+    n_out = float(rows["Avg Output Tokens"].mean())
+    where = f"{file_name} lines {', '.join(map(str, lines))} ({model}, {gpu}, {gpus} GPU, {task})"
+    curve = fit_operating_curve(list(batch), list(power), list(tput), n_out, engine="vllm", tdp_w=spec.tdp_w,
+                                idle_power_w=spec.idle_power_w, gpus=gpus, data_rows=where)
+    return MeasuredCurve(_model_id(model), spec.key, task, gpus, batch, power, tput,
+                         rows["Energy/req (J)"].to_numpy(float), n_out, lines, curve)

@@ -1,0 +1,141 @@
+"""The cost of one query served by one option: energy, duration, generated tokens.
+
+One function, :func:`price_query`, used by the option table. Its rules:
+
+* generated tokens: a zero-shot answer generates ``n_answer``; a CoT answer
+  (or each vote of a CoT majority vote) at budget ``b`` generates
+  ``n_answer + min(L, b)`` with ``L`` from the accuracy card's length
+  distribution (:mod:`tpf.lengths`) where it has one, else
+  ``n_answer + cot_used_fraction * b`` (the fallback);
+* the energy and duration of that many tokens are *integrated* over the
+  distribution (the mean over its equal-probability quantiles of the card's
+  curve), since the curve is nonlinear in ``n_out``;
+* ``k`` votes share one prefill: ``C_k = C(n_in, n_out) + (k-1) * (C(n_in, n_out) - C(n_in, 0))``
+  (linear in ``C``, so it holds for the expectations too);
+* a card with published anchors prices through them (:mod:`tpf.anchors`).
+
+GPU-seconds per query are ``duration * gpus_per_replica / batch_size``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tpf.anchors import anchor_basis, anchored_value, pick_anchors
+from tpf.cards import EnergyCard
+from tpf.lengths import LengthDistribution
+
+Curve = Callable[..., np.ndarray]
+
+
+@dataclass(frozen=True)
+class QueryCost:
+    """Cost of one query: GPU energy (J), duration of its window (s), GPU-s, expected tokens."""
+
+    energy_j: float
+    latency_s: float
+    gpu_s: float
+    n_out_tokens_expected: float
+    n_out_tokens_spread: float
+    in_range: bool
+    energy_basis: str
+
+
+@dataclass(frozen=True)
+class TokenRule:
+    """How many tokens a strategy generates: lengths where known, else the used fraction."""
+
+    n_answer_tokens: float
+    lengths: LengthDistribution | None = None
+    cot_used_fraction: float = 1.0
+
+    def samples(self, strategy: str, budget_tokens: float) -> np.ndarray:
+        """Equally weighted output lengths (tokens) of one answer (one vote)."""
+        if strategy == "zero_shot" or budget_tokens <= 0:
+            return np.array([float(self.n_answer_tokens)])
+        if self.lengths is not None:
+            return self.n_answer_tokens + self.lengths.samples(budget_tokens)
+        return np.array([self.n_answer_tokens + self.cot_used_fraction * float(budget_tokens)])
+
+
+def _expected_shared_prefill(curve: Curve, n_in: float, n_out: np.ndarray, votes: int,
+                             batch: float) -> float:
+    """``E[C(n_in, n_out)] + (k-1) * E[C(n_in, n_out) - C(n_in, 0)]`` over the samples."""
+    full = float(np.mean(curve(n_in, n_out, batch)))
+    if votes == 1:
+        return full
+    prefill = float(np.asarray(curve(n_in, 0.0, batch)).reshape(-1)[0])
+    return full + (votes - 1) * (full - prefill)
+
+
+def _curve_cost(card: EnergyCard, n_in: float, n_out: np.ndarray, votes: int,
+                batch: float) -> tuple[float, float]:
+    energy_j = _expected_shared_prefill(card.energy_j, n_in, n_out, votes, batch)
+    if card.duration is None:
+        return energy_j, float("nan")
+    return energy_j, _expected_shared_prefill(card.duration_s, n_in, n_out, votes, batch)
+
+
+def operating_factors(card: EnergyCard, engine: str, batch_size: float) -> tuple[float, float]:
+    """(energy, duration) factors that make the card's curves meet its ``engine`` operating curve at
+    ``batch_size``: the curve's J/request and request time (``n_out * tpot``) at its reference
+    request over the card's own at the same request (1, 1 for a curve derived from the card)."""
+    from tpf.fit.operating_roofline import REFERENCE_N_IN_TOKENS
+
+    curve = card.operating_curve(engine)
+    point = curve.at(batch_size)
+    n_in = curve.n_in_tokens or REFERENCE_N_IN_TOKENS
+    energy = float(np.asarray(card.energy_j(n_in, curve.n_out_tokens, batch_size)))
+    factor_e = point.j_per_request / energy
+    if card.duration is None:
+        return factor_e, 1.0
+    duration = float(np.asarray(card.duration_s(n_in, curve.n_out_tokens, batch_size)))
+    return factor_e, curve.n_out_tokens * point.tpot_s / duration
+
+
+def price_query(card: EnergyCard, category: str, strategy: str, budget_tokens: int, votes: int,
+                n_in_tokens: float, tokens: TokenRule, batch_size: float,
+                engine: str | None = None) -> QueryCost:
+    """Energy, latency and GPU-s of one query of ``category`` by one option (module doc).
+
+    With ``engine``, the card's curves are corrected to meet that engine's
+    operating curve at ``batch_size`` (:func:`operating_factors`): the curve
+    sets the level at each batch, the card's curves the dependence on input
+    and output length.
+    """
+    n_out = tokens.samples(strategy, budget_tokens)
+    energy_j, duration_s = _curve_cost(card, n_in_tokens, n_out, votes, batch_size)
+    anchors = pick_anchors(card.anchors, category, strategy, budget_tokens, votes)
+    if anchors:
+        at_anchor_batch, _ = _curve_cost(card, n_in_tokens, n_out, votes, anchors[-1].batch_size)
+        points = [(_curve_cost(card, n_in_tokens, tokens.samples(a.strategy, a.budget_tokens), a.votes,
+                               a.batch_size)[0], a.energy_j) for a in anchors]
+        published = anchored_value(at_anchor_batch, points) * energy_j / at_anchor_batch
+        duration_s *= published / energy_j
+        energy_j = published
+    basis = anchor_basis(anchors, strategy, budget_tokens, votes, batch_size)
+    if engine is not None:
+        factor_e, factor_d = operating_factors(card, engine, batch_size)
+        energy_j, duration_s = energy_j * factor_e, duration_s * factor_d
+        basis += f"; {engine} operating curve at batch {batch_size:g} ({card.operating_curve(engine).source})"
+    in_range = bool(np.all(card.in_range(n_in_tokens, n_out, batch_size)))
+    spread = float(n_out.std()) if n_out.size > 1 else 0.0
+    return QueryCost(
+        energy_j=energy_j, latency_s=duration_s,
+        gpu_s=duration_s * card.gpus_per_replica / batch_size,
+        n_out_tokens_expected=float(n_out.mean()), n_out_tokens_spread=spread, in_range=in_range,
+        energy_basis=basis,
+    )
+
+
+def operating_point_costs(card: EnergyCard, engine: str, category: str, strategy: str, budget_tokens: int,
+                          votes: int, n_in_tokens: float, tokens: TokenRule,
+                          levels: tuple[float, ...] | None = None) -> list[QueryCost]:
+    """One :class:`QueryCost` per batch level of the card's ``engine`` curve (or ``levels``):
+    the operating points a planner can choose between (J/query, GPU-s/query, latency)."""
+    chosen = levels or card.operating_curve(engine).batch_size
+    return [price_query(card, category, strategy, budget_tokens, votes, n_in_tokens, tokens, float(b), engine)
+            for b in chosen]
