@@ -131,13 +131,20 @@ class TextRouter:
             log_budget=math.log(max(decision.max_new_tokens, 1) / TOKENS_PER_WORD),
         )
 
-    def _head_figures(self, estimate: TextEstimate, compiled: _Compiled) -> tuple[float, float]:
-        m = compiled.head
-        assert m is not None
-        p, r, chance = float(estimate.p_correct[m]), float(estimate.p_runaway[m]), compiled.chance
-        r = min(r, 0.999)
-        p_ok = min(1.0, max(0.0, (p - r * chance) / (1.0 - r)))
-        mu, sigma, cap = float(estimate.log_words_ok[m]), compiled.sigma, compiled.budget_words
+    def _model_figures(self, estimate: TextEstimate) -> list[tuple[float, float, float]]:
+        """Per estimator model: ``(p_ok, r, mu)`` of the module docstring's formula."""
+        out = []
+        for m, (p, r, mu) in enumerate(zip(estimate.p_correct.tolist(), estimate.p_runaway.tolist(),
+                                           estimate.log_words_ok.tolist(), strict=True)):
+            chance = self.estimator.models[m].runaway_accuracy
+            r = min(r, 0.999)
+            out.append((min(1.0, max(0.0, (p - r * chance) / (1.0 - r))), r, mu))
+        return out
+
+    @staticmethod
+    def _head_figures(model: tuple[float, float, float], compiled: _Compiled) -> tuple[float, float]:
+        p_ok, r, mu = model
+        sigma, cap, chance = compiled.sigma, compiled.budget_words, compiled.chance
         if sigma > 0:  # lognormal_cdf and lognormal_mean_capped, inlined on the hot path
             root2_sigma = sigma * _ROOT2
             within = 0.5 * math.erfc((mu - compiled.log_budget) / root2_sigma)
@@ -157,11 +164,12 @@ class TextRouter:
             estimate = TextEstimate(estimate.class_probs, estimate.p_correct, estimate.p_runaway,
                                     estimate.log_words, estimate.log_words_ok, fallback)
         n_in = input_tokens(text)
+        models = self._model_figures(estimate)
         probs = estimate.class_probs.tolist()
         figures = []
         for option, compiled in zip(self.options, self._compiled, strict=True):
             if compiled.head is not None:
-                accuracy, n_out = self._head_figures(estimate, compiled)
+                accuracy, n_out = self._head_figures(models[compiled.head], compiled)
             else:
                 accuracy = sum(p * a for p, a in zip(probs, option.class_accuracy, strict=True))
                 n_out = sum(p * t for p, t in zip(probs, option.class_output_tokens, strict=True))
