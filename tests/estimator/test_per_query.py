@@ -15,7 +15,7 @@ from tpf.estimator.model import TextEstimator, lognormal_cdf, lognormal_mean_cap
 from tpf.policy import load_policy, policy_problems, policy_to_dict
 from tpf.policy.format import Decision, Prices
 from tpf.policy.per_query import PriceController, TextRouter, text_options
-from tpf.policy.prices import prices_from_plan, prices_from_shadow_prices
+from tpf.policy.prices import PlanPeriods, prices_from_plan, prices_from_shadow_prices
 
 CARD_8B = Path(__file__).resolve().parents[2] / "tpf" / "data" / "cards" / "llama-3.1-8b@l40s.yaml"
 
@@ -140,8 +140,8 @@ def test_prices_from_shadow_prices_by_hand() -> None:
     prices = prices_from_shadow_prices(
         {"it_energy_total": 0.5, "it_energy_per_period[1]": 0.2, "facility_power[0]": 2.0,
          "carbon_budget": 0.1, "demand[x,0]": 9.0, "gpu_capacity[m,0]": 0.0},
-        total_queries=1000, period_hours=[6, 7], pue=[1.5, 1.5], carbon_g_per_kwh=[100.0, 300.0],
-        budget_it_j_per_query=50.0)
+        PlanPeriods(total_queries=1000, period_hours=[6, 7], pue=[1.5, 1.5], carbon_g_per_kwh=[100.0, 300.0],
+                    budget_it_j_per_query=50.0))
     per_j = 1000 / 100 / 3.6e6
     assert prices.energy_price(6) == pytest.approx((0.5 + 2.0 * 1.5) * per_j)
     assert prices.energy_price(7) == pytest.approx((0.5 + 0.2) * per_j)
@@ -149,14 +149,29 @@ def test_prices_from_shadow_prices_by_hand() -> None:
     assert prices.accuracy_per_g_co2 == pytest.approx(0.1 * 1000 / 100 / 1000)
     assert prices.carbon_intensity(7) == 300.0 and prices.pue == 1.5
     with pytest.raises(ValueError, match="total_queries"):
-        prices_from_shadow_prices({}, 0, [0], [1.0], [0.0])
+        prices_from_shadow_prices({}, PlanPeriods(0, [0], [1.0], [0.0]))
 
 
 def test_prices_of_a_min_energy_plan_invert_the_accuracy_target_dual() -> None:
-    prices = prices_from_plan("min_facility_energy", {"accuracy_target": 0.5}, 1000, [0, 1], [1.2, 1.4],
-                              [100.0, 200.0])
+    prices = prices_from_plan("min_facility_energy", {"accuracy_target": 0.5},
+                              PlanPeriods(1000, [0, 1], [1.2, 1.4], [100.0, 200.0]))
     assert prices is not None
     assert prices.energy_price(1) == pytest.approx(1000 / 100 / 0.5 * 1.4 / 3.6e6)
-    carbon = prices_from_plan("min_carbon", {"accuracy_target": 2.0}, 1000, [0], [1.0], [100.0])
+    carbon = prices_from_plan("min_carbon", {"accuracy_target": 2.0}, PlanPeriods(1000, [0], [1.0], [100.0]))
     assert carbon is not None and carbon.accuracy_per_g_co2 == pytest.approx(1000 / 100 / 2.0 / 1000)
-    assert prices_from_plan("min_it_energy", {}, 1000, [0], [1.0], [100.0]) is None
+    assert prices_from_plan("min_it_energy", {}, PlanPeriods(1000, [0], [1.0], [100.0])) is None
+
+
+def test_run_policy_gets_the_plan_prices() -> None:
+    from types import SimpleNamespace
+
+    from tpf.report.engines import _with_prices
+
+    result = SimpleNamespace(objective_name="max_accuracy", totals={"queries": 3600.0, "it_energy_kwh": 0.1},
+                             shadow_prices={"it_energy_total": 2.0})
+    policy = _with_prices(make_policy(), result, [0, 1], [1.2, 1.2], [300.0, 100.0], 3600.0)
+    assert policy.prices.budget_it_j_per_query == pytest.approx(100.0)
+    assert policy.prices.energy_price(1) == pytest.approx(2.0 * 3600 / 100 / 3.6e6)
+    assert policy_problems(policy_to_dict(policy)) == []
+    unpriced = SimpleNamespace(objective_name="min_it_energy", totals={"queries": 10.0}, shadow_prices={})
+    assert _with_prices(make_policy(), unpriced, [0], [1.0], [0.0], 3600.0).prices is None

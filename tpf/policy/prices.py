@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from tpf.domain import J_PER_KWH
 from tpf.policy.format import HOURS_PER_DAY, Prices
@@ -30,24 +31,33 @@ def _energy_weight(block: str, pue: float, period_h: float) -> float | None:
             "facility_power": pue / period_h}.get(block)
 
 
-def prices_from_shadow_prices(
-    shadow_prices: Mapping[str, float],
-    total_queries: float,
-    period_hours: Sequence[int],
-    pue: Sequence[float],
-    carbon_g_per_kwh: Sequence[float],
-    period_h: float = 1.0,
-    budget_it_j_per_query: float | None = None,
-) -> Prices:
+@dataclass(frozen=True)
+class PlanPeriods:
+    """What the prices need of a plan: its queries and, per period ``t``, hour of day, PUE, intensity."""
+
+    total_queries: float
+    period_hours: Sequence[int]
+    pue: Sequence[float]
+    carbon_g_per_kwh: Sequence[float]
+    period_h: float = 1.0
+    budget_it_j_per_query: float | None = None
+
+    def prices(self, per_period_j: list[float], per_g: float, source: str) -> Prices:
+        mean_pue = sum(self.pue) / len(self.pue) if self.pue else 1.0
+        return Prices(tuple(_by_hour(per_period_j, self.period_hours)), per_g, max(mean_pue, 1.0),
+                      tuple(_by_hour(list(self.carbon_g_per_kwh), self.period_hours)),
+                      self.budget_it_j_per_query, source=source)
+
+
+def prices_from_shadow_prices(shadow_prices: Mapping[str, float], plan: PlanPeriods) -> Prices:
     """Per-query :class:`Prices` from a max-accuracy plan's shadow prices.
 
-    ``period_hours[t]``, ``pue[t]`` and ``carbon_g_per_kwh[t]`` describe period
-    ``t``; hours of the day a period does not cover get the mean price of the
-    periods that do.
+    Hours of the day no period covers get the mean price of the periods that do.
     """
+    total_queries, pue, period_h = plan.total_queries, plan.pue, plan.period_h
     if not total_queries > 0:
         raise ValueError(f"total_queries must be > 0, got {total_queries}")
-    n_periods = len(period_hours)
+    n_periods = len(plan.period_hours)
     per_period = [0.0] * n_periods
     per_g = 0.0
     scale = total_queries / POINTS
@@ -64,23 +74,10 @@ def prices_from_shadow_prices(
             weight = _energy_weight(block, pue[t], period_h) if t < n_periods else None
             if weight is not None:
                 per_period[t] += value * weight * scale / J_PER_KWH
-    by_hour = _by_hour(per_period, period_hours)
-    carbon = _by_hour(list(carbon_g_per_kwh), period_hours)
-    mean_pue = sum(pue) / len(pue) if pue else 1.0
-    return Prices(tuple(by_hour), per_g, max(mean_pue, 1.0), tuple(carbon), budget_it_j_per_query,
-                  source="max-accuracy plan duals (accuracy points) scaled to one query")
+    return plan.prices(per_period, per_g, "max-accuracy plan duals (accuracy points) scaled to one query")
 
 
-def prices_from_plan(
-    objective_name: str,
-    shadow_prices: Mapping[str, float],
-    total_queries: float,
-    period_hours: Sequence[int],
-    pue: Sequence[float],
-    carbon_g_per_kwh: Sequence[float],
-    period_h: float = 1.0,
-    budget_it_j_per_query: float | None = None,
-) -> Prices | None:
+def prices_from_plan(objective_name: str, shadow_prices: Mapping[str, float], plan: PlanPeriods) -> Prices | None:
     """Per-query prices of any plan objective, or None where the plan prices nothing.
 
     A max-accuracy plan: :func:`prices_from_shadow_prices`. A plan minimizing
@@ -89,23 +86,21 @@ def prices_from_plan(
     energy (times ``PUE_t`` for facility energy) or per g of CO2.
     """
     if objective_name == "max_accuracy":
-        return prices_from_shadow_prices(shadow_prices, total_queries, period_hours, pue,
-                                         carbon_g_per_kwh, period_h, budget_it_j_per_query)
+        return prices_from_shadow_prices(shadow_prices, plan)
     mu = float(shadow_prices.get("accuracy_target", 0.0))
-    if not mu > 0 or not total_queries > 0:
+    if not mu > 0 or not plan.total_queries > 0:
         return None
-    per_unit = total_queries / POINTS / mu
+    per_unit = plan.total_queries / POINTS / mu
+    n_periods = len(plan.period_hours)
     if objective_name == "min_carbon":
-        per_period, per_g = [0.0] * len(period_hours), per_unit / 1000.0
+        per_period, per_g = [0.0] * n_periods, per_unit / 1000.0
     elif objective_name in ("min_it_energy", "min_facility_energy"):
-        factors = pue if objective_name == "min_facility_energy" else [1.0] * len(period_hours)
+        factors = plan.pue if objective_name == "min_facility_energy" else [1.0] * n_periods
         per_period, per_g = [per_unit * f / J_PER_KWH for f in factors], 0.0
     else:
         return None
-    mean_pue = sum(pue) / len(pue) if pue else 1.0
-    return Prices(tuple(_by_hour(per_period, period_hours)), per_g, max(mean_pue, 1.0),
-                  tuple(_by_hour(list(carbon_g_per_kwh), period_hours)), budget_it_j_per_query,
-                  source=f"{objective_name} plan: inverse of the accuracy target's dual, scaled to one query")
+    return plan.prices(per_period, per_g,
+                       f"{objective_name} plan: inverse of the accuracy target's dual, scaled to one query")
 
 
 def _by_hour(values: list[float], period_hours: Sequence[int]) -> list[float]:

@@ -222,12 +222,12 @@ def _with_prices(policy: Any, result: Any, hours: list[int], pue: list[float], c
     import dataclasses
 
     from tpf.domain import J_PER_KWH
-    from tpf.policy.prices import prices_from_plan
+    from tpf.policy.prices import PlanPeriods, prices_from_plan
 
     queries = float(result.totals.get("queries", 0.0))
     if not queries > 0:
         return policy
     budget = float(result.totals.get("it_energy_kwh", 0.0)) * J_PER_KWH / queries
-    prices = prices_from_plan(result.objective_name, result.shadow_prices, queries, hours, pue, carbon,
-                              period_s / 3600.0, budget)
+    periods = PlanPeriods(queries, hours, pue, carbon, period_s / 3600.0, budget)
+    prices = prices_from_plan(result.objective_name, result.shadow_prices, periods)
     return policy if prices is None else dataclasses.replace(policy, prices=prices)
