@@ -21,7 +21,8 @@ Printed:
    at the same budget, with the plan's energy dual as its price, after a bisection
    on estimated (not realized) energy, and along the whole accuracy-energy curve;
 2. the plan when its classes come from the estimator instead of being given
-   (the cost of misrouting);
+   (the cost of misrouting), planned naively or with the estimator's confusion
+   (:mod:`tpf.estimator.confusion`): planned against delivered accuracy;
 3. a simulated day whose category mix drifts all day toward long-answer
    subjects (math, physics, chemistry, engineering, computer science):
    energy against the budget for the per-query router at the price met on the
@@ -43,6 +44,7 @@ from scipy.optimize import linprog
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tpf.cards import load_card  # noqa: E402
+from tpf.estimator.confusion import confusion_counts, misrouting_cost, true_given_predicted  # noqa: E402
 from tpf.estimator.data import QuestionTable, read_questions  # noqa: E402
 from tpf.estimator.energy import EnergySurface, input_tokens  # noqa: E402
 from tpf.estimator.model import TOKENS_PER_WORD, load_estimator  # noqa: E402
@@ -72,22 +74,58 @@ def realized(table: QuestionTable, decisions: list[Decision], surfaces: dict[str
     return accuracy, energy
 
 
-def class_plan(categories: list[str], accuracy: np.ndarray, energy: np.ndarray,
-               budget_j: float) -> tuple[dict[str, np.ndarray], float]:
-    """Shares per category maximizing mean accuracy at mean energy <= budget_j; and the energy dual."""
-    names = sorted(set(categories))
+def class_figures(categories: list[str], accuracy: np.ndarray, energy: np.ndarray,
+                  names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mix, accuracy, energy) per category in ``names`` order: shares of rows and mean figures."""
     labels = np.array(categories)
-    weights = np.array([np.mean(labels == c) for c in names])
-    acc = np.array([accuracy[labels == c].mean(axis=0) for c in names])
-    eng = np.array([energy[labels == c].mean(axis=0) for c in names])
+    mix = np.array([np.mean(labels == c) for c in names])
+    return (mix, np.array([accuracy[labels == c].mean(axis=0) for c in names]),
+            np.array([energy[labels == c].mean(axis=0) for c in names]))
+
+
+def solve_shares(weights: np.ndarray, acc: np.ndarray, eng: np.ndarray, budget_j: float) -> tuple[np.ndarray, float]:
+    """LP: max sum_c w_c x_c . acc_c subject to sum_c w_c x_c . eng_c <= budget, x_c a split; and the dual."""
     n_cat, n_opt = acc.shape
     equality = np.kron(np.eye(n_cat), np.ones(n_opt))
     result = linprog(-(weights[:, None] * acc).ravel(), A_ub=(weights[:, None] * eng).ravel()[None, :],
                      b_ub=[budget_j], A_eq=equality, b_eq=np.ones(n_cat), bounds=(0, None), method="highs")
     if result.status != 0:
         raise SystemExit(f"class plan at {budget_j:.0f} J/query: {result.message}")
-    shares = result.x.reshape(n_cat, n_opt)
-    return {c: shares[i] for i, c in enumerate(names)}, float(-result.ineqlin.marginals[0])
+    return result.x.reshape(n_cat, n_opt), float(-result.ineqlin.marginals[0])
+
+
+def class_plan(categories: list[str], accuracy: np.ndarray, energy: np.ndarray,
+               budget_j: float) -> tuple[dict[str, np.ndarray], float]:
+    """Shares per category maximizing mean accuracy at mean energy <= budget_j; and the energy dual."""
+    names = sorted(set(categories))
+    shares, dual = solve_shares(*class_figures(categories, accuracy, energy, names), budget_j)
+    return {c: shares[i] for i, c in enumerate(names)}, dual
+
+
+def confusion_plans(train: QuestionTable, test: QuestionTable, predicted: list[str], classes: list[str],
+                    figures: tuple[np.ndarray, ...], budget_j: float) -> dict[str, dict[str, float]]:
+    """Plans on estimated classes, naive and with the confusion: planned against delivered accuracy.
+
+    The confusion is counted on the even test rows, delivery measured on the odd ones.
+    """
+    train_acc, train_energy, test_acc, test_energy = figures
+    mix, acc, eng = class_figures(train.categories, train_acc, train_energy, classes)
+    even, odd = np.arange(0, len(test), 2), np.arange(1, len(test), 2)
+    counts = confusion_counts([test.categories[i] for i in even], [predicted[i] for i in even], classes)
+    posterior = true_given_predicted(counts, mix)
+    routed_mix = (counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)).T @ mix
+    out = {}
+    for name, (weights, plan_acc, plan_eng) in {
+        "naive": (mix, acc, eng),
+        "with_confusion": (routed_mix, posterior @ acc, posterior @ eng),
+    }.items():
+        shares, _ = solve_shares(weights, plan_acc, plan_eng, budget_j)
+        by_class = {c: shares[i] for i, c in enumerate(classes)}
+        delivered, delivered_j = plan_outcome(by_class, [predicted[i] for i in odd], test_acc[odd], test_energy[odd])
+        out[name] = {"planned": float(weights @ np.sum(shares * plan_acc, axis=1)), "delivered": delivered,
+                     "delivered_j": delivered_j,
+                     "misrouting_cost": misrouting_cost(shares, acc, counts, mix)}
+    return out
 
 
 def plan_outcome(shares: dict[str, np.ndarray], categories: list[str], accuracy: np.ndarray,
@@ -199,6 +237,8 @@ def main() -> None:
                                        "energy_j": float(test_energy[index, tuned_pick].mean())},
         })
         shares_mid = shares
+        rows[-1]["estimated_classes"] = confusion_plans(
+            train, test, predicted, list(estimator.classes), (train_acc, train_energy, test_acc, test_energy), budget)
     curve = _curves(router, figures, train, test, train_acc, train_energy, test_acc, test_energy)
     day = drifting_day(router, figures, test.categories, test_acc, test_energy, shares_mid,
                        rows[-1]["per_query_budget_price"]["price"], rows[-1]["budget_j_per_query"], args)
@@ -233,6 +273,12 @@ def _print(report: dict) -> None:
               f"{row['class_plan']['energy_j']:8.1f} {row['class_plan_estimated_classes']['accuracy']:14.4f} "
               f"{row['per_query_plan_price']['accuracy']:15.4f} {row['per_query_plan_price']['energy_j']:7.1f} "
               f"{row['per_query_budget_price']['accuracy']:10.4f} {row['per_query_budget_price']['energy_j']:7.1f}")
+    print("\nclass plans on estimated classes (confusion from even test rows, delivery on odd rows):")
+    for row in report["budgets"]:
+        for name, got in row["estimated_classes"].items():
+            print(f"  {row['budget_j_per_query']:7.1f} J {name:>15}: planned {got['planned']:.4f}, delivered "
+                  f"{got['delivered']:.4f} at {got['delivered_j']:.1f} J, misrouting cost "
+                  f"{100 * got['misrouting_cost']:.2f} points")
     query = np.array(report["curve"]["per_query"])
     order = np.argsort(query[:, 1])
     print("\nalong the curve: per-query accuracy interpolated at each class plan's energy")

@@ -123,6 +123,8 @@ def test_cli_fit_eval_writes_metrics_on_the_card(question_files: tuple[Path, Pat
     assert card["held_out"][metrics["data_sha256"]]["estimator"]["class_accuracy"] == \
         metrics["estimator"]["class_accuracy"] > 0.9
     assert "category_mean" in metrics["baselines"]
+    confusion = metrics["estimator"]["confusion"]
+    assert sum(map(sum, confusion["counts"])) == 120 and len(confusion["classes"]) == 3
     assert tpf_main(["estimator", "show", "--estimator", str(folder), "--text", "cell gene hard"]) == 0
     assert "biology" in capsys.readouterr().out
 

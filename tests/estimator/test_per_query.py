@@ -14,7 +14,7 @@ from tpf.estimator.energy import EnergySurface, input_tokens
 from tpf.estimator.model import TextEstimator, lognormal_cdf, lognormal_mean_capped
 from tpf.policy import load_policy, policy_problems, policy_to_dict
 from tpf.policy.format import Decision, Prices
-from tpf.policy.per_query import PriceController, TextRouter, text_options
+from tpf.policy.per_query import PriceController, TextRouter, text_options, text_router_from_policy
 from tpf.policy.prices import PlanPeriods, prices_from_plan, prices_from_shadow_prices
 
 CARD_8B = Path(__file__).resolve().parents[2] / "tpf" / "data" / "cards" / "llama-3.1-8b@l40s.yaml"
@@ -175,3 +175,17 @@ def test_run_policy_gets_the_plan_prices() -> None:
     assert policy_problems(policy_to_dict(policy)) == []
     unpriced = SimpleNamespace(objective_name="min_it_energy", totals={"queries": 10.0}, shadow_prices={})
     assert _with_prices(make_policy(), unpriced, [0], [1.0], [0.0], 3600.0).prices is None
+
+
+def test_text_router_from_a_priced_policy(estimator: TextEstimator, surface: EnergySurface) -> None:
+    import dataclasses
+
+    policy = make_policy()
+    with pytest.raises(ValueError, match="no prices"):
+        text_router_from_policy(policy, estimator, {}, lambda d, c: None, lambda d, c: None)
+    policy = dataclasses.replace(policy, prices=Prices((1e-4,)))
+    surfaces = {model: surface for model in policy.models}
+    router = text_router_from_policy(policy, estimator, surfaces, lambda d, c: 0.5, lambda d, c: 10.0)
+    named = {c.decision for cls in policy.classes for c in cls.choices}
+    assert named <= {option.decision for option in router.options}
+    assert router.route_text("which cell gene").decision in {option.decision for option in router.options}

@@ -5,7 +5,9 @@
 * AUC of ``P(correct)`` per model: the probability a correct row scores above
   an incorrect one (ties count half; Mann-Whitney form);
 * R^2 of ``log(words)`` per model: ``1 - SSE / SST`` around the held-out mean;
-* AUC of ``P(runaway)`` per model (answers past the runaway length).
+* AUC of ``P(runaway)`` per model (answers past the runaway length);
+* the confusion counts (true class x predicted class), for planning with
+  estimated classes (:mod:`tpf.estimator.confusion`).
 
 Baselines: ``prior`` (training frequencies; the most frequent class),
 ``category_mean`` (the training mean of each target in the row's true
@@ -20,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from tpf.estimator.confusion import confusion_counts
 from tpf.estimator.data import QuestionTable
 from tpf.estimator.fit import log_words
 from tpf.estimator.model import RUNAWAY_WORDS, TextEstimator
@@ -68,6 +71,9 @@ def estimator_metrics(estimator: TextEstimator, table: QuestionTable) -> dict[st
     metrics: dict[str, Any] = {
         "n_rows": len(table),
         "class_accuracy": float(np.mean(predicted == np.array(table.categories))),
+        "confusion": {"classes": list(estimator.classes), "rows": "true class", "columns": "predicted class",
+                      "counts": confusion_counts(table.categories, list(predicted), estimator.classes)
+                      .astype(int).tolist()},
         "models": {},
     }
     for index, stats in enumerate(estimator.models):

@@ -53,7 +53,7 @@ from tpf.estimator.model import (
     lognormal_mean_capped,
 )
 from tpf.estimator.text import clean_text
-from tpf.policy.format import Decision, Prices
+from tpf.policy.format import Decision, Policy, Prices
 
 _ROOT2 = math.sqrt(2.0)
 AccuracyLookup = Callable[[Decision, str], "float | None"]
@@ -289,3 +289,16 @@ def text_options(decisions: Sequence[Decision], estimator: TextEstimator,
             tuple(0.0 if a is None else float(a) for a in acc),
             tuple(float(decision.max_new_tokens) if t is None else float(t) for t in tokens)))
     return options
+
+
+def text_router_from_policy(policy: Policy, estimator: TextEstimator, surfaces: dict[str, EnergySurface],
+                            accuracy: AccuracyLookup, output_tokens: AccuracyLookup) -> TextRouter:
+    """A text router over every decision a policy names, priced with the policy's ``prices``."""
+    if policy.prices is None:
+        raise ValueError("the policy carries no prices (write it from a plan with 'tpf plan')")
+    decisions: dict[Decision, None] = {}
+    for cls in policy.classes:
+        for choices in (cls.choices, *(e.choices for e in cls.by_hour), *(b.choices for b in cls.by_carbon)):
+            decisions.update((choice.decision, None) for choice in choices)
+    return TextRouter(estimator, text_options(list(decisions), estimator, surfaces, accuracy, output_tokens),
+                      policy.prices)
