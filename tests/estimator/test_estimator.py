@@ -15,7 +15,7 @@ from tpf.cli import main as tpf_main
 from tpf.errors import EstimatorError
 from tpf.estimator.data import read_questions, stratified_split
 from tpf.estimator.metrics import auc, baseline_metrics, brier, estimator_metrics, r_squared
-from tpf.estimator.model import RUNAWAY_WORDS, TextEstimator, load_estimator
+from tpf.estimator.model import RUNAWAY_WORDS, TextEstimator, load_estimator, shipped_estimator_path
 
 
 def test_auc_brier_r2_by_hand() -> None:
@@ -54,8 +54,9 @@ def test_save_load_round_trip(estimator: TextEstimator, tmp_path: Path) -> None:
     loaded = load_estimator(tmp_path / "est")
     text = "the treaty of the empire hard"
     a, b = estimator.estimate(text), loaded.estimate(text)
-    np.testing.assert_allclose(a.class_probs, b.class_probs, rtol=1e-4)
-    np.testing.assert_allclose(a.log_words, b.log_words, rtol=1e-4)
+    # stored as float16: about three significant digits
+    np.testing.assert_allclose(a.class_probs, b.class_probs, rtol=2e-3, atol=1e-4)
+    np.testing.assert_allclose(a.log_words, b.log_words, rtol=2e-3)
     assert loaded.classes == estimator.classes and loaded.models == estimator.models
     assert loaded.models[0].runaway_median_words > RUNAWAY_WORDS
 
@@ -144,3 +145,15 @@ def test_reads_the_reference_question_file(shared_data: Path) -> None:
     with gzip.open(path, "rt") as handle:
         first = json.loads(handle.readline())
     assert table.texts[0].startswith(first["question"])
+
+
+def test_the_shipped_estimator_loads_and_reads_a_question() -> None:
+    folder = shipped_estimator_path()
+    size_bytes = sum(path.stat().st_size for path in folder.iterdir())
+    assert size_bytes < 2_000_000
+    estimator = load_estimator()
+    assert len(estimator.classes) == 14 and {s.model for s in estimator.models} == {"llama-3.1-8b", "llama-3.1-70b"}
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    assert card["training"]["n_rows"] == 8482 and len(card["training"]["data_sha256"]) == 64
+    estimate = estimator.estimate("Evaluate the integral of x^2 dx from 0 to 3.\n9\n3\n27\n6")
+    assert estimator.classes[int(estimate.class_probs.argmax())] == "math"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--model", action="append", metavar="TAG=MODEL",
                      help="data tag to tpf model id (default 8b=llama-3.1-8b 70b=llama-3.1-70b)")
     fit.add_argument("--n-buckets", type=int, default=1 << 16, help="hash buckets (default 65536)")
+    fit.add_argument("--provenance", default="", help="where the data comes from (written on the card)")
     fit.add_argument("--ngram-max", type=int, default=1, choices=[1, 2],
                      help="1: words (default); 2: words and word pairs")
     evaluate = sub.add_parser("eval", help="held-out metrics, written to METRICS.json and the card")
@@ -37,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", required=True)
     evaluate.add_argument("--baseline-data", help="training file for the category-mean baselines")
     show = sub.add_parser("show", help="print the estimate for one text")
-    show.add_argument("--estimator", required=True)
+    show.add_argument("--estimator", help="estimator folder (default: the shipped MMLU-Pro estimator)")
     show.add_argument("--text", required=True)
     return parser
 
@@ -54,6 +56,10 @@ def _models(pairs: list[str] | None) -> dict[str, str] | None:
     return out
 
 
+def _quoted(arg: str) -> str:
+    return arg if arg and all(ch.isalnum() or ch in "-_./=@:" for ch in arg) else repr(arg)
+
+
 def _fit(args: argparse.Namespace) -> int:
     from tpf.cards import sha256_file
     from tpf.estimator.data import read_questions
@@ -63,7 +69,9 @@ def _fit(args: argparse.Namespace) -> int:
     if not 1 <= args.n_buckets <= 1 << 22:
         raise EstimatorError(f"--n-buckets must be in [1, 4194304], got {args.n_buckets}")
     table = read_questions(args.data, tuple(models))
-    source = {"data_file": Path(args.data).name, "data_sha256": sha256_file(args.data)}
+    source = {"data_file": Path(args.data).name, "data_sha256": sha256_file(args.data),
+              "command": "tpf " + " ".join(_quoted(a) for a in args.argv),
+              **({"provenance": args.provenance} if args.provenance else {})}
     estimator = fit_estimator(table, models, FitSettings(n_buckets=args.n_buckets, ngram_max=args.ngram_max), source)
     folder = estimator.save(args.out)
     print(f"fitted on {len(table)} questions in {estimator.card['training']['fit_seconds']} s: "
@@ -120,7 +128,7 @@ def _show(args: argparse.Namespace) -> int:
     for index, stats in enumerate(estimator.models):
         print(f"{stats.model}: P(correct) {estimate.p_correct[index]:.2f}, "
               f"P(runaway) {estimate.p_runaway[index]:.2f}, "
-              f"median words (no runaway) {float(2.718281828 ** estimate.log_words_ok[index]):.0f}")
+              f"median words (no runaway) {math.exp(float(estimate.log_words_ok[index])):.0f}")
     if estimate.fallback:
         print(f"fallback: {estimate.fallback}")
     return 0
@@ -129,6 +137,7 @@ def _show(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     """Entry point; ``argv[0]`` is the command name ``estimator``."""
     args = _parser().parse_args(argv[1:])
+    args.argv = list(argv)
     try:
         return {"fit": _fit, "eval": _eval, "show": _show}[args.action](args)
     except TpfError as exc:

@@ -16,7 +16,8 @@ All heads share one weight matrix, so a query costs one hashed-feature gather
 and one small matrix product (numpy only; scipy is used to fit). A text with
 no usable words gets the training priors (``fallback="empty"``).
 The artefact is a folder: ``card.yaml`` (what was fitted on what, held-out
-metrics) and ``weights.npz``.
+metrics) and ``weights.npz`` (idf and weights stored as float16, about three
+significant digits: the stored estimator is the one the card's metrics describe).
 """
 
 from __future__ import annotations
@@ -142,8 +143,8 @@ class TextEstimator:
         folder.mkdir(parents=True, exist_ok=True)
         used = np.flatnonzero(np.any(self.weights != 0, axis=1))
         with replacing(folder / "weights.npz") as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(handle, idf=self.featurizer.idf.astype(np.float32), rows=used.astype(np.int64),
-                                weights=self.weights[used].astype(np.float32),
+            np.savez_compressed(handle, idf=self.featurizer.idf.astype(np.float16), rows=used.astype(np.int32),
+                                weights=self.weights[used].astype(np.float16),
                                 prior_outputs=self.prior_outputs.astype(np.float64))
         write_text_atomic(folder / "card.yaml", yaml.safe_dump(self.card_dict(), sort_keys=False))
         return folder
@@ -161,9 +162,19 @@ class TextEstimator:
         return card
 
 
-def load_estimator(folder: str | os.PathLike[str]) -> TextEstimator:
-    """Read an estimator folder written by :meth:`TextEstimator.save`."""
-    folder = Path(folder)
+SHIPPED_ESTIMATOR = "mmlu_pro_llama31"
+
+
+def shipped_estimator_path(name: str = SHIPPED_ESTIMATOR) -> Path:
+    """The folder of an estimator shipped in the package (``tpf/data/estimators/NAME``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("tpf").joinpath("data", "estimators", name)))
+
+
+def load_estimator(folder: str | os.PathLike[str] | None = None) -> TextEstimator:
+    """Read an estimator folder written by :meth:`TextEstimator.save` (default: the shipped one)."""
+    folder = shipped_estimator_path() if folder is None else Path(folder)
     card_path, weights_path = folder / "card.yaml", folder / "weights.npz"
     for path in (card_path, weights_path):
         if not path.is_file():
@@ -182,7 +193,7 @@ def load_estimator(folder: str | os.PathLike[str]) -> TextEstimator:
     featurizer = HashedTfidf(n_buckets=int(card["featurizer"]["n_buckets"]), idf=idf.astype(np.float64),
                              ngram_max=int(card["featurizer"].get("ngram_max", 1)))
     weights = np.zeros((featurizer.n_features, stored.shape[1]))
-    weights[rows] = stored
+    weights[rows.astype(np.int64)] = stored.astype(np.float64)
     models = tuple(ModelStats(**entry) for entry in card["models"])
     expected = len(card["classes"]) + len(HEADS_PER_MODEL) * len(models)
     if weights.shape[1] != expected or priors.shape != (expected,):
