@@ -14,7 +14,14 @@ from tests.estimator.conftest import synthetic_rows, write_rows
 from tpf.cli import main as tpf_main
 from tpf.errors import EstimatorError
 from tpf.estimator.data import read_questions, stratified_split
-from tpf.estimator.metrics import auc, baseline_metrics, brier, estimator_metrics, r_squared
+from tpf.estimator.metrics import (
+    auc,
+    baseline_metrics,
+    brier,
+    calibration_error,
+    estimator_metrics,
+    r_squared,
+)
 from tpf.estimator.model import RUNAWAY_WORDS, TextEstimator, load_estimator, shipped_estimator_path
 
 
@@ -24,6 +31,9 @@ def test_auc_brier_r2_by_hand() -> None:
     assert auc(np.array([0.5, 0.6]), np.array([1, 1])) is None
     assert brier(np.array([1.0, 0.0, 0.5]), np.array([1, 1, 0])) == pytest.approx((0 + 1 + 0.25) / 3)
     assert r_squared(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(1.0)
+    # bins: {0.1, 0.15} -> |0.125 - 0.5|, {0.9} -> |0.9 - 1|
+    assert calibration_error(np.array([0.1, 0.15, 0.9]), np.array([1, 0, 1])) == pytest.approx(
+        (2 * 0.375 + 0.1) / 3)
     assert r_squared(np.array([2.0, 2.0, 2.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(0.0)
 
 

@@ -110,7 +110,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _print_metrics(metrics: dict[str, Any]) -> None:
     print(f"{metrics['n_rows']} questions, class accuracy {metrics['class_accuracy']:.3f}")
     for model, row in metrics["models"].items():
-        print(f"  {model}: Brier {row['brier']:.4f}, AUC {_fmt(row['auc'])}, "
+        print(f"  {model}: Brier {row['brier']:.4f}, ECE {row['calibration_error']:.3f}, AUC {_fmt(row['auc'])}, "
               f"log-words R^2 {row['log_words_r2']:.3f}, runaway AUC {_fmt(row['runaway_auc'])}")
 
 

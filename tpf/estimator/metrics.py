@@ -2,6 +2,8 @@
 
 * class accuracy: share of rows whose most probable class is the true category;
 * Brier score of ``P(correct)`` per model: mean of ``(p - y)^2``;
+* expected calibration error of ``P(correct)``: over ten equal-width bins of
+  the probability, the row-weighted mean of ``|mean p - share correct|``;
 * AUC of ``P(correct)`` per model: the probability a correct row scores above
   an incorrect one (ties count half; Mann-Whitney form);
 * R^2 of ``log(words)`` per model: ``1 - SSE / SST`` around the held-out mean;
@@ -47,6 +49,17 @@ def brier(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean((np.asarray(probabilities) - labels) ** 2))
 
 
+def calibration_error(probabilities: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> float:
+    """Expected calibration error: over 10 equal-width bins of p, the row-weighted mean |mean p - mean y|."""
+    probabilities = np.asarray(probabilities, float)
+    bins = np.minimum((probabilities * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in np.unique(bins):
+        rows = bins == b
+        total += rows.sum() * abs(probabilities[rows].mean() - np.asarray(labels, float)[rows].mean())
+    return float(total / len(probabilities)) if len(probabilities) else 0.0
+
+
 def r_squared(predicted: np.ndarray, actual: np.ndarray) -> float:
     total = float(np.sum((actual - actual.mean()) ** 2))
     return float(1.0 - np.sum((actual - predicted) ** 2) / total) if total > 0 else 0.0
@@ -57,6 +70,7 @@ def _model_metrics(p_correct: np.ndarray, p_runaway: np.ndarray, pred_log_words:
     return {
         "brier": brier(p_correct, correct),
         "auc": auc(p_correct, correct),
+        "calibration_error": calibration_error(p_correct, correct),
         "log_words_r2": r_squared(pred_log_words, log_words(words)),
         "runaway_auc": auc(p_runaway, words > RUNAWAY_WORDS),
         "runaway_share": float(np.mean(words > RUNAWAY_WORDS)),
