@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from tpf.domain import J_PER_KWH
+from tpf.errors import EstimatorError
 from tpf.estimator.energy import EnergySurface, input_tokens
 from tpf.estimator.model import (
     TOKENS_PER_WORD,
@@ -106,11 +107,11 @@ class TextRouter:
 
     def __init__(self, estimator: TextEstimator, options: Sequence[TextOption], prices: Prices):
         if not options:
-            raise ValueError("a text router needs at least one option")
+            raise EstimatorError("a text router needs at least one option")
         for option in options:
             if len(option.class_accuracy) != estimator.n_classes or \
                     len(option.class_output_tokens) != estimator.n_classes:
-                raise ValueError(f"option {option.decision}: per-class figures must follow the "
+                raise EstimatorError(f"option {option.decision}: per-class figures must follow the "
                                  f"estimator's {estimator.n_classes} classes")
         self.estimator = estimator
         self.options = tuple(options)
@@ -281,7 +282,7 @@ def text_options(decisions: Sequence[Decision], estimator: TextEstimator,
     options = []
     for decision in decisions:
         if decision.model not in surfaces:
-            raise ValueError(f"no energy surface for model {decision.model!r}; have {sorted(surfaces)}")
+            raise EstimatorError(f"no energy surface for model {decision.model!r}; have {sorted(surfaces)}")
         acc = [accuracy(decision, c) for c in estimator.classes]
         tokens = [output_tokens(decision, c) for c in estimator.classes]
         options.append(TextOption(
@@ -295,7 +296,7 @@ def text_router_from_policy(policy: Policy, estimator: TextEstimator, surfaces: 
                             accuracy: AccuracyLookup, output_tokens: AccuracyLookup) -> TextRouter:
     """A text router over every decision a policy names, priced with the policy's ``prices``."""
     if policy.prices is None:
-        raise ValueError("the policy carries no prices (write it from a plan with 'tpf plan')")
+        raise EstimatorError("the policy carries no prices (write it from a plan with 'tpf plan')")
     decisions: dict[Decision, None] = {}
     for cls in policy.classes:
         for choices in (cls.choices, *(e.choices for e in cls.by_hour), *(b.choices for b in cls.by_carbon)):

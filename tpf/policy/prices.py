@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tpf.domain import J_PER_KWH
+from tpf.errors import PolicyError
 from tpf.policy.format import HOURS_PER_DAY, Prices
 
 _ROW = re.compile(r"^(?P<block>[a-z_]+)(\[(?P<period>\d+)\])?$")
@@ -56,7 +57,7 @@ def prices_from_shadow_prices(shadow_prices: Mapping[str, float], plan: PlanPeri
     """
     total_queries, pue, period_h = plan.total_queries, plan.pue, plan.period_h
     if not total_queries > 0:
-        raise ValueError(f"total_queries must be > 0, got {total_queries}")
+        raise PolicyError(f"total_queries must be > 0, got {total_queries}")
     n_periods = len(plan.period_hours)
     per_period = [0.0] * n_periods
     per_g = 0.0
