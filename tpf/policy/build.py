@@ -258,6 +258,7 @@ def default_provenance(
     cards: Iterable[CardRef] = (),
     plan_status: str | None = None,
     plan_objective: float | None = None,
+    plan_objective_unit: str | None = None,
 ) -> Provenance:
     from tpf import __version__
 
@@ -268,6 +269,7 @@ def default_provenance(
         cards=tuple(cards),
         plan_status=plan_status,
         plan_objective=plan_objective,
+        plan_objective_unit=plan_objective_unit,
     )
 
 
@@ -330,6 +332,7 @@ def policy_from_plan_result(result: Any, classes: Iterable[ClassSpec], **kwargs:
             scenario=kwargs.pop("scenario", None), cards=kwargs.pop("cards", ()),
             plan_status=str(getattr(result, "status", None)),
             plan_objective=getattr(result, "objective", None),
+            plan_objective_unit=getattr(result, "objective_unit", None),
         )
     return policy_from_plan(result.allocation, classes, **kwargs)
 

@@ -14,30 +14,10 @@ import pandas as pd
 
 from tpf.cards import card_sha256
 from tpf.config.build import ScenarioInputs, card_source_label
+from tpf.config.planner import planner_settings
 from tpf.config.schema import PlannerConfig
 from tpf.errors import ConfigError, InfeasiblePlanError
 from tpf.report.pipeline import PlanOutcome, SimOutcome
-
-
-def planner_settings(planner: PlannerConfig):  # -> tpf.plan.settings.PlannerSettings
-    """The planner's settings from the ``planner`` group (kW -> W here, once)."""
-    from tpf.plan.settings import PlannerSettings
-
-    switches = planner.constraints
-    return PlannerSettings(
-        objective=planner.objective,
-        accuracy_target=planner.accuracy_target,
-        it_energy_kwh_per_period=planner.it_energy_kwh_per_period if switches.it_energy_period else None,
-        it_energy_kwh_total=planner.it_energy_kwh if switches.it_energy_horizon else None,
-        it_power_w=planner.it_power_cap_kw * 1000.0
-        if switches.it_power and planner.it_power_cap_kw is not None else None,
-        facility_power=switches.facility_power,
-        carbon_budget_kg=planner.carbon_budget_kg if switches.carbon_budget else None,
-        gpu_capacity=switches.gpu_capacity,
-        accuracy_floors=dict(planner.accuracy_floors) if switches.accuracy_floors else {},
-        integer_gpus=planner.integer_gpus,
-        gpu_cost=planner.gpu_weight,
-    ).validate()
 
 
 def strategy_spec(planner: PlannerConfig):  # -> tpf.plan.options.StrategySpec
@@ -206,7 +186,8 @@ def policy_step(inputs: ScenarioInputs, outcome: PlanOutcome, scenario: str, pat
     carbon = [inputs.grid.intensity_at(max(p - start, 0)) for p in hours]
     pue = [inputs.facility.pue_at(max(p - start, 0)) for p in hours]
     provenance = default_provenance(scenario=scenario, cards=_card_refs(inputs),
-                                    plan_status=str(result.status), plan_objective=float(result.objective))
+                                    plan_status=str(result.status), plan_objective=float(result.objective),
+                                    plan_objective_unit=str(getattr(result, "objective_unit", "") or "") or None)
     policy = policy_from_plan(
         allocation, class_specs_from_workload(inputs.workload.classes), provenance=provenance,
         expected=expectations_from_plan(allocation, outcome.options, pue, carbon),

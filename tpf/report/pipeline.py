@@ -104,6 +104,27 @@ def hourly_plan(inputs: ScenarioInputs, outcome: PlanOutcome) -> pd.DataFrame:
     })
 
 
+def extrapolation_counts(options: pd.DataFrame, allocation: pd.DataFrame) -> dict[str, float]:
+    """Options priced outside their energy card's fitted range, and the plan's queries on them."""
+    if "extrapolated" not in options.columns or not len(options):
+        return {}
+    flagged = options.loc[options["extrapolated"].astype(bool), ["class_name", "option_id"]].drop_duplicates()
+    total_queries = float(allocation["queries"].sum()) if len(allocation) else 0.0
+    on_flagged = 0.0
+    if len(flagged) and len(allocation):
+        on_flagged = float(allocation.merge(flagged, on=["class_name", "option_id"])["queries"].sum())
+    return {"options": float(len(flagged)), "options_total": float(len(options)),
+            "queries": on_flagged, "query_share": on_flagged / total_queries if total_queries else 0.0}
+
+
+def _extrapolation_note(counts: dict[str, float]) -> str:
+    if not counts:
+        return ""
+    return (f"{counts['options']:.0f} of {counts['options_total']:.0f} options lie outside their energy "
+            f"card's fitted range (extrapolated); the plan sends {counts['query_share']:.1%} of its "
+            "queries to them.")
+
+
 def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInputs,
             outcome: PlanOutcome) -> RunRecord:
     record = RunRecord(
@@ -128,6 +149,8 @@ def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInpu
         record.allocation = result.allocation
         record.hourly_plan = hourly_plan(inputs, outcome)
         record.baselines = getattr(result, "baselines", None)
+        record.extrapolated = extrapolation_counts(outcome.options, result.allocation)
+        record.options_note = " ".join(t for t in (record.options_note, _extrapolation_note(record.extrapolated)) if t)
     return record
 
 

@@ -55,6 +55,7 @@ class RunRecord:
     objective_unit: str = ""
     fronts: dict[str, pd.DataFrame] = field(default_factory=dict)
     options_note: str = ""
+    extrapolated: dict[str, float] = field(default_factory=dict)
     diagnosis: str | None = None
     simulation_hourly: pd.DataFrame | None = None
     simulation_totals: dict[str, float] = field(default_factory=dict)
@@ -81,12 +82,17 @@ class RunRecord:
             "shadow_prices": dict(self.shadow_prices),
             "command": self.command,
             "scenario": self.scenario,
+            "title": self.title,
+            "description": self.description,
             "cards": [
                 {"kind": c.kind, "model": c.model, "hardware": c.hardware, "source": c.source,
                  "method": c.method, "path": c.path, "estimate": c.is_estimate}
                 for c in self.cards
             ],
         }
+        if self.extrapolated:
+            data["extrapolated_options"] = int(self.extrapolated["options"])
+            data["extrapolated_query_share"] = self.extrapolated["query_share"]
         if self.diagnosis is not None:
             data["diagnosis"] = self.diagnosis
         if self.simulation_totals:
