@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "card": ("tpf.fit.cli", "estimate cards for unmeasured hardware: tpf card roofline|transfer ..."),
     "ceiling": ("tpf.fit.cli", "token production function: compute and energy ceilings, which binds"),
     "import": ("tpf.fit.importers", "convert published measurements to the measurement table: tpf import wilkins|mlenergy-v2|mlenergy-v1 PATH... --out CSV"),
+    "estimator": ("tpf.estimator.cli", "fit or evaluate the per-query text estimator: tpf estimator fit|eval|show ..."),
     "policy": ("tpf.policy.cli", "validate a routing policy or export it to a router's config"),
     "calibrate": ("calibration.app", "measure energy curves and accuracy on a GPU (Hydra overrides)"),
 }

@@ -82,3 +82,7 @@ class PolicyError(TpfError, ValueError):
     def __init__(self, message: str, problems: Iterable[str] = ()):
         super().__init__(message)
         self.problems = list(problems)
+
+
+class EstimatorError(TpfError, ValueError):
+    """A text estimator's data, artefact or request is invalid (the message names file, line or field)."""
