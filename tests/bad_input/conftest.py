@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,9 @@ def run_case(case: Case, folder: Path, capsys: pytest.CaptureFixture[str], monke
     assert code == case.code, text
     for expected in case.says:
         assert expected.replace("{tmp}", str(folder)) in text, f"{expected!r} not in:\n{text}"
+    if code != 0:  # a refused input writes nothing it was asked for and leaves devices alone
+        assert not list(folder.glob("outputs/*/*/summary.json")) and not (folder / "o.csv").exists()
+        assert not (folder / "pwned.pth").exists() and stat.S_ISCHR(os.stat("/dev/null").st_mode)
     return text
 
 

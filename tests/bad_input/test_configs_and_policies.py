@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.bad_input.conftest import Case, run_case
+from tests.bad_input.conftest import Case
 from tpf.errors import CalibrationError
 
 SMALL = ("workload=small", "workload.n_periods=2", "report=minimal")
@@ -55,17 +55,6 @@ POLICY_CASES = [
     Case("policy-show-a-list", ("policy", "show", "p.json"), 1, ("p.json",), {"p.json": "[1, 2]"}),
     Case("policy-export-into-a-file", ("policy", "export", "p.json", "--format", "semantic-router", "--out", "p.json/x.yaml"), 1, ("p.json/x.yaml: cannot write here",), {"p.json": _policy(lambda d: json.dumps(d))}),
 ]
-
-
-@pytest.mark.parametrize("case", CONFIG_CASES, ids=str)
-def test_config(case, tmp_path, capsys, monkeypatch):
-    run_case(case, tmp_path, capsys, monkeypatch)
-    assert not (tmp_path / "outputs" / "plan").exists() or not any((tmp_path / "outputs" / "plan").glob("*/summary.json"))
-
-
-@pytest.mark.parametrize("case", POLICY_CASES, ids=str)
-def test_policy(case, tmp_path, capsys, monkeypatch):
-    run_case(case, tmp_path, capsys, monkeypatch)
 
 
 COLUMNS = ("model", "dtype", "energy_j")

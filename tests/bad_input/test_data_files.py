@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.bad_input.conftest import (
     ACCURACY_CARD,
     ACCURACY_POINTS_CSV,
@@ -13,7 +11,6 @@ from tests.bad_input.conftest import (
     accuracy_table,
     carbon_csv,
     measurement_rows,
-    run_case,
 )
 
 
@@ -131,24 +128,3 @@ TRACE_CASES = [
     Case("trace-mapped-column-absent", (*TRACE, "workload.trace.arrival_column=ts"), 1, ("t.csv", "missing column(s) ts"), {"t.csv": "arrival_s,n_in_tokens,n_out_tokens\n0,10,5\n"}),
     Case("trace-not-utf8", TRACE, 1, ("t.csv",), {"t.csv": b"arrival_s,n_in_tokens,n_out_tokens\n\xff,1,1\n"}),
 ]
-
-
-@pytest.mark.parametrize("case", TABLE_CASES, ids=str)
-def test_table(case, tmp_path, capsys, monkeypatch):
-    run_case(case, tmp_path, capsys, monkeypatch)
-
-
-@pytest.mark.parametrize("case", CARD_CASES, ids=str)
-def test_card(case, tmp_path, capsys, monkeypatch):
-    run_case(case, tmp_path, capsys, monkeypatch)
-    assert not (tmp_path / "o.csv").exists()
-
-
-@pytest.mark.parametrize("case", CARBON_CASES, ids=str)
-def test_carbon_series(case, tmp_path, capsys, monkeypatch):
-    run_case(case, tmp_path, capsys, monkeypatch)
-
-
-@pytest.mark.parametrize("case", TRACE_CASES, ids=str)
-def test_trace(case, tmp_path, capsys, monkeypatch):
-    run_case(case, tmp_path, capsys, monkeypatch)

@@ -81,23 +81,6 @@ def _measurements(path: Path) -> None:
     measurements_csv(path)
 
 
-@pytest.mark.parametrize("case", SCENARIO_CASES, ids=str)
-def test_scenario(case, tmp_path, capsys, monkeypatch):
-    run_case(case, tmp_path, capsys, monkeypatch)
-    assert not (tmp_path / "pwned.pth").exists() and not (tmp_path / "outputs").exists()
-
-
-@pytest.mark.parametrize("case", OVERRIDE_CASES, ids=str)
-def test_override(case, tmp_path, capsys, monkeypatch):
-    run_case(case, tmp_path, capsys, monkeypatch)
-
-
-@pytest.mark.parametrize("case", OUTPUT_CASES, ids=str)
-def test_output_path(case, tmp_path, capsys, monkeypatch):
-    run_case(case, tmp_path, capsys, monkeypatch)
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
-
-
 def test_fifo_output_is_refused_and_kept(tmp_path, capsys, monkeypatch):
     os.mkfifo(tmp_path / "pipe")
     case = Case("predict-out-fifo", ("predict", "energy", "--card", "card.yaml", "--data", "p.csv", "--out", "pipe"), 1,
