@@ -18,11 +18,13 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from tpf.config.overrides import check_overrides
-from tpf.errors import ConfigError, InfeasiblePlanError, TpfError
+from tpf.config.overrides import check_overrides, parse_command_line
+from tpf.errors import ConfigError, InfeasiblePlanError, TpfError, debug_enabled
+from tpf.rundir import claim_run_folder
 
 COMMANDS = ("plan", "simulate", "sweep")
 MULTIRUN_FLAGS = ("--multirun", "-m")
+DEFAULT_SCENARIO = "paper_l40s"  # conf/config.yaml's default
 
 
 def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
@@ -32,6 +34,7 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         from hydra.core.hydra_config import HydraConfig
 
         from tpf.config.compose import to_typed
+        from tpf.config.describe import describe_run
         from tpf.run import run_scenario
 
         hydra_cfg = HydraConfig.get()
@@ -39,7 +42,8 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         scenario = str(hydra_cfg.runtime.choices.get("scenario", "paper_l40s"))
         mode = "simulate" if command == "simulate" else "plan"
         try:
-            summary = run_scenario(to_typed(cfg), mode, scenario, run_dir)
+            config = describe_run(to_typed(cfg), list(hydra_cfg.overrides.task))
+            summary = run_scenario(config, mode, scenario, run_dir)
         except InfeasiblePlanError as exc:
             failures.append(str(exc))
             print(f"tpf {command}: infeasible: {exc}\n(report: {run_dir / 'report.md'})", file=sys.stderr)
@@ -48,7 +52,21 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
             failures.append(str(exc))
             print(f"tpf {command}: error: {exc}", file=sys.stderr)
             return {"status": "error"}
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            from tpf.cli import unexpected_message
+
+            failures.append(str(exc))
+            print(f"tpf {command}: error: {unexpected_message(exc)}", file=sys.stderr)
+            return {"status": "error"}
         print(_one_line(summary, run_dir), file=sys.stderr)
+        if summary.get("status") != "optimal":
+            message = (f"the solve ended with status {summary.get('status')!r}, not optimal; the plan in "
+                       f"{run_dir} is the best found, not proven optimal (raise planner.time_limit_s "
+                       "or planner.mip_gap)")
+            failures.append(message)
+            print(f"tpf {command}: not optimal: {message}", file=sys.stderr)
         return summary
 
     return task
@@ -113,8 +131,21 @@ def main(argv: list[str]) -> int:
     command, args = argv[0], list(argv[1:])
     if command not in COMMANDS:
         raise ConfigError(f"command: unknown {command!r}; valid: {', '.join(COMMANDS)}")
+    if any(a.split("=", 1)[0] == "--experimental-rerun" for a in args):
+        raise ConfigError("--experimental-rerun: refused; it unpickles a file, which can run code "
+                          "(rerun with the overrides in the run's .hydra/overrides.yaml instead)")
+    config_dirs: list[Path] = []
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
-        check_overrides([a for a in args if not a.startswith("-")])
+        command_line = parse_command_line(args)
+        check_overrides(command_line.overrides, command_line.config_dirs)
+        config_dirs = command_line.config_dirs
+    from tpf.config.compose import register_all
+    from tpf.config.safety import check_config_files, selected_scenarios
+
+    check_config_files(selected_scenarios(args, DEFAULT_SCENARIO), config_dirs)  # before a run folder is made
+    register_all()
+    multirun = command == "sweep" or any(a in MULTIRUN_FLAGS for a in args)
+    args = claim_run_folder(command, args, multirun)
     failures: list[str] = []
     code = run_hydra(command, args, failures)
     return code or (1 if failures else 0)

@@ -16,7 +16,7 @@ import pytest
 from tpf.config.compose import compose
 from tpf.run.scenario import run_scenario
 
-SCENARIOS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
+SCENARIOS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "tpf" / "conf" / "scenario").glob("*.yaml"))
 MAX_RATE_PER_S = 30.0
 TOLERANCE_PCT = 3.0
 

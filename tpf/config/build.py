@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tpf.cards import AccuracyCard, EnergyCard, load_card
 from tpf.config.catalog import check_ranges
+from tpf.config.names import canonical_hardware, canonical_model, hardware_problems, with_idle_power
 from tpf.config.paths import resolve_path
 from tpf.config.schema import (
     CardsConfig,
@@ -55,20 +57,15 @@ def _workload_problems(workload: WorkloadConfig) -> list[str]:
 
 def _planner_problems(config: TpfConfig) -> list[str]:
     planner, problems = config.planner, []
-    needs = {
-        "carbon_budget": "carbon_budget_kg",
-        "it_energy_period": "it_energy_kwh_per_period",
-        "it_energy_horizon": "it_energy_kwh",
-        "it_power": "it_power_cap_kw",
-    }
-    for switch, value_key in needs.items():
-        if getattr(planner.constraints, switch) and getattr(planner, value_key) is None:
-            problems.append(
-                f"planner.{value_key}: required when planner.constraints.{switch} is true, got null"
-            )
     if planner.objective != "max_accuracy" and planner.accuracy_target is None:
         problems.append(
             f"planner.accuracy_target: required for objective {planner.objective}, got null"
+        )
+    if planner.objective == "max_accuracy" and planner.accuracy_target is not None:
+        problems.append(
+            f"planner.accuracy_target: objective max_accuracy maximizes accuracy and has no target, "
+            f"got {planner.accuracy_target}; set it null, use planner.accuracy_floors for "
+            "per-class minimums, or pick planner=min_energy|min_carbon"
         )
     class_names = {c.name for c in config.workload.classes}
     for name in planner.accuracy_floors:
@@ -82,8 +79,9 @@ def _planner_problems(config: TpfConfig) -> list[str]:
 def _fleet_problems(config: TpfConfig) -> list[str]:
     problems = []
     models = set(config.cards.models)
+    known = {canonical_model(m) for m in models}
     for index, entry in enumerate(config.fleet.entries):
-        if entry.model not in models:
+        if canonical_model(entry.model) not in known:
             problems.append(
                 f"fleet.entries[{index}].model: {entry.model!r} has no card in cards.models; "
                 f"valid: {', '.join(sorted(models))}"
@@ -116,6 +114,7 @@ def validate(config: TpfConfig) -> TpfConfig:
     problems = check_ranges(asdict(config))
     problems += _workload_problems(config.workload)
     problems += _planner_problems(config)
+    problems += hardware_problems(config.hardware)
     problems += _fleet_problems(config)
     problems += _grid_problems(config.grid, config.workload.n_periods)
     problems += _trace_problems(config.workload)
@@ -163,44 +162,41 @@ def build_facility(facility: FacilityConfig, n_periods: int) -> Facility:
 
 def build_grid(grid: GridConfig, workload: WorkloadConfig) -> Grid:
     n_periods = workload.n_periods
+    note = ""
     if grid.kind == "constant":
         values: tuple[float, ...] = (float(grid.carbon_g_per_kwh),)
     elif grid.kind == "profile":
         values = _cyclic(grid.hourly_g_per_kwh, workload.start_hour, n_periods)
     else:
-        values = read_electricitymaps(resolve_path(str(grid.csv_path)), grid.column, grid.start_utc, n_periods)
+        values, note = read_electricitymaps(resolve_path(str(grid.csv_path)), grid.column, grid.start_utc,
+                                            n_periods, grid.time_zone)
     scaled = tuple(v * grid.scale for v in values)
-    return Grid(carbon_g_per_kwh=scaled, source=grid.source or grid.kind).validate(n_periods)
+    source = grid.source or grid.kind
+    return Grid(carbon_g_per_kwh=scaled, source=f"{source} ({note})" if note else source).validate(n_periods)
 
 
-def read_electricitymaps(path: Path, column: str, start_utc: str | None, n_periods: int) -> tuple[float, ...]:
-    """``n_periods`` hourly intensities from an Electricity Maps CSV export (UTC)."""
-    import pandas as pd
+def read_electricitymaps(path: Path, column: str, start_utc: str | None, n_periods: int,
+                         time_zone: str = "UTC") -> tuple[tuple[float, ...], str]:
+    """``n_periods`` hourly intensities from a carbon CSV, through the one reader :mod:`tpf.carbon`,
+    and a note on how they were obtained (interval conversion, filled gaps; empty when none)."""
+    from tpf.carbon import parse_start, read_carbon_series, window
 
+    start = parse_start(start_utc, "grid.start_utc")
+    series = read_carbon_series(path, column, time_zone)
     try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read the carbon-intensity CSV: {exc}") from exc
-    wanted = "(direct)" if column == "direct" else "(LCA)"
-    matches = [c for c in frame.columns if c.startswith("Carbon Intensity") and c.endswith(wanted)]
-    if "Datetime (UTC)" not in frame.columns or not matches:
-        raise DataError(
-            f"{path}: expected columns 'Datetime (UTC)' and 'Carbon Intensity gCO2eq/kWh {wanted}'; "
-            f"found {list(frame.columns)}"
-        )
-    times = pd.to_datetime(frame["Datetime (UTC)"])
-    start = times.iloc[0] if start_utc is None else pd.Timestamp(start_utc)
-    rows = frame.loc[times >= start, matches[0]].iloc[:n_periods]
-    if len(rows) < n_periods or rows.isna().any():
-        raise DataError(
-            f"{path}: needs {n_periods} hourly values from {start} in column {matches[0]!r}, "
-            f"found {int(rows.notna().sum())}"
-        )
-    return tuple(float(v) for v in rows)
+        values = window(series.hourly, start, n_periods)
+    except DataError as exc:
+        raise DataError(f"{path}: grid.start_utc={start_utc or 'first row'}: {exc}") from exc
+    return tuple(float(v) for v in values), series.note()
 
 
-def build_fleet(fleet: FleetConfig) -> Fleet:
-    entries = tuple(FleetEntry(e.model, e.hardware, int(e.gpus), float(e.utilization)) for e in fleet.entries)
+def build_fleet(fleet: FleetConfig, models: list[str]) -> Fleet:
+    """The fleet, each model spelt as in ``models`` (its energy card's name) whatever alias it uses."""
+    spelling = {canonical_model(m): m for m in models}
+    entries = tuple(
+        FleetEntry(spelling.get(canonical_model(e.model), e.model), e.hardware, int(e.gpus), float(e.utilization))
+        for e in fleet.entries
+    )
     return Fleet(entries).validate()
 
 
@@ -229,8 +225,8 @@ class LoadedCards:
     accuracy_path: Path
 
 
-def _normalized(name: str) -> str:
-    return name.lower().replace("_", "-").replace(" ", "-")
+class InvalidCardWarning(UserWarning):
+    """A card in a search folder could not be used; the message names it and its problems."""
 
 
 def _energy_candidates(cards: CardsConfig) -> list[tuple[Path, EnergyCard]]:
@@ -240,7 +236,8 @@ def _energy_candidates(cards: CardsConfig) -> list[tuple[Path, EnergyCard]]:
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
             try:
                 card = load_card(path)
-            except CardError:
+            except CardError as exc:
+                warnings.warn(f"cards.search_dirs: skipped {exc}", InvalidCardWarning, stacklevel=2)
                 continue
             if isinstance(card, EnergyCard):
                 found.append((path, card))
@@ -264,33 +261,39 @@ def load_cards(cards: CardsConfig) -> LoadedCards:
     energy: dict[str, EnergyCard] = {}
     paths: dict[str, Path] = {}
     problems = []
+    hardware = canonical_hardware(cards.hardware)
     for model in cards.models:
         matching = [
             (path, card) for path, card in pool
-            if _normalized(card.model) == _normalized(model)
-            and (cards.energy_paths or _normalized(card.hardware) == _normalized(cards.hardware))
+            if canonical_model(card.model) == canonical_model(model)
+            and (cards.energy_paths or canonical_hardware(card.hardware) == hardware)
         ]
         matching.sort(key=lambda item: SOURCE_RANK.index(card_source_label(item[1])))
         if not matching:
             where = "cards.energy_paths" if cards.energy_paths else f"cards.search_dirs {cards.search_dirs}"
-            problems.append(f"cards.models: no energy card for {model}@{cards.hardware} in {where}")
+            problems.append(
+                f"cards.models: no energy card for {model}@{hardware} in {where}; estimate one with "
+                f"`tpf card roofline --model {model} --hardware {hardware} --out cards/{model}@{hardware}.yaml` "
+                "(./cards is searched) or fit one from measurements with `tpf fit energy`"
+            )
             continue
-        paths[model], energy[model] = matching[0]
+        path, card = matching[0]  # the plan names the model as its card does
+        paths[card.model], energy[card.model] = path, card
     if problems:
         raise ConfigError(problems)
     accuracy_path = resolve_path(cards.accuracy_path)
     accuracy = load_card(accuracy_path)
     if not isinstance(accuracy, AccuracyCard):
         raise ConfigError(f"cards.accuracy_path: {accuracy_path} is not an accuracy card")
-    return LoadedCards(energy, align_model_names(accuracy, cards.models), paths, accuracy_path)
+    return LoadedCards(energy, align_model_names(accuracy, list(energy)), paths, accuracy_path)
 
 
 def align_model_names(accuracy: AccuracyCard, models: list[str]) -> AccuracyCard:
     """The accuracy card with its model names spelt as in ``models`` (``Llama-3.1-8B`` ->
     ``llama-3.1-8b``), so that energy and accuracy cards of one model meet."""
-    by_key = {_normalized(m): m for m in models}
+    by_key = {canonical_model(m): m for m in models}
     curves = [
-        dataclasses.replace(curve, model=by_key.get(_normalized(curve.model), curve.model))
+        dataclasses.replace(curve, model=by_key.get(canonical_model(curve.model), curve.model))
         for curve in accuracy.curves
     ]
     return dataclasses.replace(accuracy, curves=curves)
@@ -331,16 +334,38 @@ def build_trace(config: TpfConfig, workload: Workload) -> tuple[Workload, dict[s
     return workload, {"requests": requests}
 
 
+def check_categories(workload: WorkloadConfig, cards: LoadedCards) -> None:
+    """Every workload class's category must have accuracy curves in the accuracy card."""
+    known = sorted({curve.category for curve in cards.accuracy.curves})
+    problems = [
+        f"workload.classes[{index}].category: {cls.category!r} (class {cls.name!r}) is not in the "
+        f"accuracy card {cards.accuracy_path}; it has: {', '.join(known)}"
+        for index, cls in enumerate(workload.classes) if cls.category not in known
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _with_hardware(cards: LoadedCards, config: TpfConfig) -> LoadedCards:
+    """The cards with the ``hardware`` group's idle-power override applied."""
+    return dataclasses.replace(cards, energy=with_idle_power(cards.energy, config.hardware))
+
+
 def build_inputs(config: TpfConfig) -> ScenarioInputs:
     """Validate the config, then build every domain object and load the cards."""
     validate(config)
     workload, extras = build_trace(config, build_workload(config.workload))
+    cards = load_cards(config.cards)
+    check_categories(config.workload, cards)
+
+
+    cards = _with_hardware(load_cards(config.cards), config)
     return ScenarioInputs(
         config=config,
         workload=workload,
         facility=build_facility(config.facility, workload.n_periods),
         grid=build_grid(config.grid, config.workload),
-        fleet=build_fleet(config.fleet),
-        cards=load_cards(config.cards),
+        fleet=build_fleet(config.fleet, list(cards.energy)),
+        cards=cards,
         extras=extras,
     )

@@ -24,16 +24,19 @@ GROUPS = (
 
 @dataclass
 class HardwareConfig:
-    """One accelerator type: datasheet figures, used for card lookup and the report."""
+    """One accelerator type, by its id or an alias in ``tpf/data/hardware.yaml``.
+
+    The figures (TDP, idle power, memory, peaks) come from that catalog, one
+    source for every fact. ``idle_power_w`` overrides the catalog's (and every
+    energy card's) idle power for this run: the planner's idle term and the
+    simulator both use it. ``tdp_w`` is accepted only at the catalog's value:
+    the cards' energy curves fix the power drawn, so another TDP needs its own
+    card and is refused with a message saying how to make one.
+    """
 
     name: str = MISSING
-    label: str = ""
-    tdp_w: float = MISSING
-    idle_power_w: float = MISSING
-    memory_gb: float = MISSING
-    peak_bf16_tflops: float = MISSING
-    memory_bandwidth_gb_per_s: float = MISSING
-    source: str = ""
+    idle_power_w: float | None = None
+    tdp_w: float | None = None
 
 
 @dataclass
@@ -91,8 +94,12 @@ class TraceConfig:
     """A request trace replayed instead of synthetic arrivals (``path`` null: none).
 
     ``format``: ``azure`` (``TIMESTAMP, ContextTokens, GeneratedTokens``),
-    ``generic`` (CSV or JSONL ``arrival_s, n_in_tokens, n_out_tokens[, category]``)
-    or ``auto`` (from the header and suffix). Arrival times are multiplied by
+    ``generic`` (CSV or JSONL ``arrival_s, n_in_tokens, n_out_tokens[, category]``),
+    ``mooncake`` (JSONL ``timestamp`` in ms, ``input_length, output_length``),
+    ``vidur`` (``arrived_at, num_prefill_tokens, num_decode_tokens``) or ``auto``
+    (from the columns). ``arrival_column``, ``n_in_column``, ``n_out_column``,
+    ``category_column`` and ``time_unit`` (s, ms, us, ns, datetime) override the
+    format's column names and time unit (null: the format's). Arrival times are multiplied by
     ``time_scale``; with ``tile`` the trace's first period is repeated over the
     horizon at the workload's hourly profile. ``answer_tokens``: ``class`` (a
     zero-shot answer has the class's ``n_answer_tokens``) or ``trace`` (the
@@ -102,6 +109,11 @@ class TraceConfig:
 
     path: str | None = None
     format: str = "auto"
+    arrival_column: str | None = None
+    n_in_column: str | None = None
+    n_out_column: str | None = None
+    category_column: str | None = None
+    time_unit: str | None = None
     time_scale: float = 1.0
     tile: bool = True
     answer_tokens: str = "class"
@@ -131,6 +143,7 @@ class GridConfig:
     csv_path: str | None = None
     column: str = "direct"
     start_utc: str | None = None
+    time_zone: str = "UTC"
     scale: float = 1.0
     source: str = ""
 
@@ -144,39 +157,26 @@ class FacilityConfig:
 
 
 @dataclass
-class ConstraintSwitches:
-    """Each named planner constraint, on or off (demand is always enforced)."""
-
-    it_energy_period: bool = False
-    it_energy_horizon: bool = False
-    it_power: bool = False
-    facility_power: bool = True
-    carbon_budget: bool = False
-    gpu_capacity: bool = True
-    accuracy_floors: bool = False
-
-
-#: Per constraint switch: the ``planner`` key holding its cap, the planner setting it
-#: becomes, and the factor converting the key's unit to the setting's.
-CAP_SETTINGS = {
-    "it_energy_period": ("it_energy_kwh_per_period", "it_energy_kwh_per_period", 1.0),
-    "it_energy_horizon": ("it_energy_kwh", "it_energy_kwh_total", 1.0),
-    "it_power": ("it_power_cap_kw", "it_power_w", 1000.0),
-    "carbon_budget": ("carbon_budget_kg", "carbon_budget_kg", 1.0),
-}
-
-
-@dataclass
 class PlannerConfig:
+    """Objective and constraints; each cap is on when set and off when null.
+
+    Keys carry the names of the constraints they bound: ``it_energy_period_kwh``
+    (it_energy_period), ``it_energy_horizon_kwh`` (it_energy_horizon),
+    ``it_power_kw`` (it_power), ``carbon_budget_kg`` (carbon_budget),
+    ``accuracy_floors`` (accuracy_floors, empty: none); the facility power cap
+    is ``facility.power_cap_kw``. ``gpu_capacity`` bounds each model's GPU time
+    by its fleet. ``accuracy_target`` is the floor of the min_* objectives.
+    """
+
     name: str = MISSING
     objective: str = "max_accuracy"
     accuracy_target: float | None = None
-    constraints: ConstraintSwitches = field(default_factory=ConstraintSwitches)
-    it_energy_kwh_per_period: float | None = None
-    it_energy_kwh: float | None = None
-    it_power_cap_kw: float | None = None
+    it_energy_period_kwh: float | None = None
+    it_energy_horizon_kwh: float | None = None
+    it_power_kw: float | None = None
     carbon_budget_kg: float | None = None
     accuracy_floors: dict[str, float] = field(default_factory=dict)
+    gpu_capacity: bool = True
     integer_gpus: bool = False
     gpu_weight: float = 0.0
     strategies: list[str] = field(default_factory=lambda: ["zero_shot", "cot", "mv"])

@@ -31,11 +31,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 
 from tpf.atomic import write_text_atomic
 from tpf.cards import AccuracyCard, EnergyCard, load_card
-from tpf.errors import CardError, DataError
+from tpf.errors import CardError, ConfigError, DataError
 from tpf.schema import read_csv_text, validate_measurements
 
 WILKINS_COLUMNS = (
@@ -47,6 +48,37 @@ MLENERGY_V2_COLUMNS = (
     "task", "config", "Model", "GPU", "TP", "PP", "Energy/req (J)", "Avg TPOT (s)",
     "Avg Output Tokens", "Avg BS (reqs)",
 )
+
+
+#: raw published formats -> (their columns, the extra `tpf import` options they need)
+RAW_FORMATS = {
+    "wilkins": (WILKINS_COLUMNS, ""),
+    "mlenergy-v2": (MLENERGY_V2_COLUMNS, " --n-in-tokens N"),
+}
+
+
+def table_hint(path: str | os.PathLike[str], wanted: str) -> str | None:
+    """What to do with ``path`` when it is not a ``wanted`` table (``measurement`` or
+    ``accuracy``): the `tpf import` command of a raw published file, or the other fit."""
+    try:
+        header = set(pd.read_csv(path, nrows=0).columns)
+    except (OSError, ValueError):
+        return None
+    for name, (columns, options) in RAW_FORMATS.items():
+        if set(columns) <= header:
+            return (f"{path} is a raw {name} file; convert it first: "
+                    f"tpf import {name} {path}{options} --out measurements.csv, then fit measurements.csv")
+    if wanted == "measurement" and ({"n_items", "n_correct"} <= header or {"item_id", "correct"} <= header):
+        return f"{path} is an accuracy table; fit it with tpf fit accuracy"
+    if wanted == "accuracy" and {"energy_j", "n_in_tokens"} <= header:
+        return f"{path} is a measurement table; fit it with tpf fit energy"
+    return None
+
+
+def with_table_hint(error: DataError, path: str | os.PathLike[str], wanted: str) -> DataError:
+    """``error`` with :func:`table_hint`'s advice appended, when there is any."""
+    hint = table_hint(path, wanted)
+    return DataError(f"{error}\nhint: {hint}") if hint else error
 
 
 def _csv_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -211,10 +243,26 @@ def import_mlenergy_v1(paths: Iterable[str | os.PathLike[str]],
 
 
 def _parse_lengths(text: str) -> float | dict[str, float]:
+    """``N`` or ``task=N,task=M``; a ConfigError naming ``--n-in-tokens`` for anything else."""
+    def number(value: str, task: str = "") -> float:
+        place = f" for task {task!r}" if task else ""
+        try:
+            parsed = float(value)
+        except ValueError:
+            parsed = float("nan")
+        if not (np.isfinite(parsed) and parsed > 0):
+            raise ConfigError(f"--n-in-tokens: must be a number > 0{place} (N or task=N,task=M), got {value.strip()!r}")
+        return parsed
+
     if "=" not in text:
-        return float(text)
-    pairs = (item.split("=", 1) for item in text.split(","))
-    return {task.strip(): float(value) for task, value in pairs}
+        return number(text)
+    lengths = {}
+    for item in text.split(","):
+        task, _, value = item.partition("=")
+        if not task.strip() or not _:
+            raise ConfigError(f"--n-in-tokens: each item must read task=N, got {item.strip()!r}")
+        lengths[task.strip()] = number(value, task.strip())
+    return lengths
 
 
 def main(argv: list[str] | None = None) -> int:

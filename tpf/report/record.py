@@ -57,12 +57,14 @@ class RunRecord:
     objective_unit: str = ""
     fronts: dict[str, pd.DataFrame] = field(default_factory=dict)
     options_note: str = ""
+    grid_source: str = ""
+    extrapolated: dict[str, float] = field(default_factory=dict)
     diagnosis: str | None = None
     simulation_hourly: pd.DataFrame | None = None
     simulation_totals: dict[str, float] = field(default_factory=dict)
     policy_path: str | None = None
-    options: pd.DataFrame | None = None
     savings: dict[str, dict[str, float]] = field(default_factory=dict)
+    options: pd.DataFrame | None = None
     fleet: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
@@ -103,6 +105,8 @@ class RunRecord:
             "shadow_prices": dict(self.shadow_prices),
             "command": self.command,
             "scenario": self.scenario,
+            "title": self.title,
+            "description": self.description,
             "cards": [
                 {"kind": c.kind, "model": c.model, "hardware": c.hardware, "source": c.source,
                  "method": c.method, "path": c.path, "estimate": c.is_estimate}
@@ -110,6 +114,9 @@ class RunRecord:
             ],
             "plan": self.plan_figures(),
         }
+        if self.extrapolated:
+            data["extrapolated_options"] = int(self.extrapolated["options"])
+            data["extrapolated_query_share"] = self.extrapolated["query_share"]
         if self.diagnosis is not None:
             data["diagnosis"] = self.diagnosis
         if self.savings:
