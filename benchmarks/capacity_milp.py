@@ -40,9 +40,9 @@ CLASSES = 50
 DIURNAL = 1 + 0.6 * np.sin(2 * np.pi * (np.arange(HOURS) - 8) / 24)
 
 
-def options(rng: np.random.Generator, ttft_slo_s: float) -> pd.DataFrame:
+def options(rng: np.random.Generator, ttft_slo_s: float, n_classes: int) -> pd.DataFrame:
     rows = []
-    for c in range(CLASSES):
+    for c in range(n_classes):
         difficulty = rng.uniform(0.0, 0.3)
         for m in range(MODELS):
             base_acc = 0.40 + 0.10 * m - difficulty
@@ -66,12 +66,12 @@ def options(rng: np.random.Generator, ttft_slo_s: float) -> pd.DataFrame:
     return table[table["ttft_max_utilization"] > 0].drop(columns="prefill_s").reset_index(drop=True)
 
 
-def instance(seed: int, total_rate_per_s: float, ttft_slo_s: float):
+def instance(seed: int, total_rate_per_s: float, ttft_slo_s: float, n_classes: int = CLASSES):
     rng = np.random.default_rng(seed)
-    table = options(rng, ttft_slo_s)
-    weights = rng.dirichlet(np.ones(CLASSES))
+    table = options(rng, ttft_slo_s, n_classes)
+    weights = rng.dirichlet(np.ones(n_classes))
     classes = tuple(QueryClass(f"c{c}", f"c{c}", 500.0, tuple((total_rate_per_s * weights[c] * DIURNAL).tolist()))
-                    for c in range(CLASSES))
+                    for c in range(n_classes))
     workload = Workload(classes, n_periods=HOURS, period_s=3600.0)
     fleet = Fleet(tuple(FleetEntry(f"m{m}", "gpu", 200, 0.8) for m in range(MODELS)))
     grid = Grid(tuple((300 + 100 * np.cos(2 * np.pi * (np.arange(HOURS) - 13) / 24)).tolist()))
@@ -87,9 +87,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=400.0, help="mean queries/s over all classes")
     parser.add_argument("--ttft-slo-s", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--classes", type=int, default=CLASSES)
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    inputs = instance(args.seed, args.rate, args.ttft_slo_s)
+    inputs = instance(args.seed, args.rate, args.ttft_slo_s, args.classes)
     start = time.perf_counter()
     plan_model = build_model(*inputs)
     build_s = time.perf_counter() - start
@@ -98,7 +99,7 @@ def main() -> int:
     solve_s = time.perf_counter() - start
     info = plan_model.describe()
     gpus = result.gpus_on
-    print(f"capacity MILP {HOURS}h x {CLASSES} classes x {MODELS} models x {len(BATCHES)} operating points "
+    print(f"capacity MILP {HOURS}h x {args.classes} classes x {MODELS} models x {len(BATCHES)} operating points "
           f"x {STRATEGIES} strategies: options={len(inputs[0])} share columns={info['columns_total']} "
           f"(in model {info['columns_in_model']}) integer GPUs={MODELS * HOURS}")
     print(f"build={build_s:.2f}s solve={solve_s:.2f}s total={build_s + solve_s:.2f}s status={result.status} "
