@@ -98,12 +98,95 @@ def solve_for_duals(opt: Any, plan_model: PlanModel) -> tuple[str, np.ndarray, M
     An LP's duals come from the solver. A MILP has none: its GPU counts are
     fixed at the incumbent's values and the remaining LP re-solved
     (:func:`fixed_gpu_duals`); its solution and duals are then the model's.
+    A MILP first tries its relaxation rounded up (:func:`relaxed_and_rounded`).
     """
-    status, results = run_solver(opt, plan_model)
+    rounded, counts = None, np.zeros(0)
+    if plan_model.is_milp:
+        rounded, counts = relaxed_and_rounded(opt, plan_model)
+        wanted = getattr(getattr(opt, "config", None), "mip_gap", None)
+        if rounded is not None and wanted is not None and rounded.gap <= wanted:
+            return "optimal", fixed_gpu_duals(opt, plan_model), rounded
+    try:
+        status, results = run_solver(opt, plan_model)
+    except SolverError:
+        if not plan_model.is_milp or rounded is None:
+            raise
+        _fix_gpus(plan_model, counts)   # the rounded plan stands, its gap stated
+        return "time_limit", fixed_gpu_duals(opt, plan_model), rounded
     if status == "infeasible" or not plan_model.is_milp:
         return status, row_duals(plan_model), None
     mip_objective = float(pyo.value(plan_model.model.objective))
     return status, fixed_gpu_duals(opt, plan_model), MipOutcome(mip_objective, _mip_bound(results, mip_objective))
+
+
+def relaxed_and_rounded(opt: Any, plan_model: PlanModel) -> tuple[MipOutcome | None, np.ndarray]:
+    """The LP relaxation (the bound) and its GPU counts rounded up (an incumbent, None if
+    infeasible), with those counts.
+
+    Rounding the relaxation's GPU counts up (after consolidating the model-periods it
+    uses for less than one GPU, :func:`_dive`) keeps every share feasible for the GPU rows; the idle power of the extra GPU fractions may break a cap, and
+    then there is no incumbent. When the two are within the asked MIP gap the
+    branch and bound is skipped; when it finds no incumbent in its time limit
+    (very large plans) the rounded plan is the answer, with its gap stated.
+    """
+    model = plan_model.model
+    variables = list(model.gpus_on.values())
+    for var in variables:
+        var.domain = pyo.NonNegativeReals
+    counts, incumbent, bound = np.zeros(0), None, float("nan")
+    try:
+        status, _ = run_solver(opt, plan_model)
+        if status != "optimal":
+            return None, counts
+        bound = float(pyo.value(model.objective))
+        counts = _dive(opt, plan_model)
+        _fix_gpus(plan_model, counts)
+        status, _ = run_solver(opt, plan_model)
+        incumbent = float(pyo.value(model.objective)) if status == "optimal" else None
+    finally:
+        for var in variables:
+            var.unfix()
+            var.domain = pyo.NonNegativeIntegers
+    return (None if incumbent is None else MipOutcome(incumbent, bound)), counts
+
+
+def _dive(opt: Any, plan_model: PlanModel, rounds: int = 3) -> np.ndarray:
+    """Rounded-up counts after switching off, round by round, the (model, period)s the
+    relaxation uses for less than one GPU and re-solving it (consolidation onto fewer GPUs);
+    the last solvable round's counts."""
+    variables = list(plan_model.model.gpus_on.values())
+    best = rounded_counts(plan_model)
+    off: list[int] = []
+    for _ in range(rounds):
+        values = np.array([pyo.value(var, exception=False) or 0.0 for var in variables])
+        small = np.flatnonzero((values > 1e-9) & (values < 1.0 - 1e-9))
+        if not len(small):
+            break
+        off += small.tolist()
+        for index in small:
+            variables[index].fix(0.0)
+        try:
+            status, _ = run_solver(opt, plan_model)
+        except SolverError:
+            status = "failed"
+        if status != "optimal":
+            break
+        best = rounded_counts(plan_model)
+    for index in off:
+        variables[index].unfix()
+    return best
+
+
+def rounded_counts(plan_model: PlanModel) -> np.ndarray:
+    """The model's current GPU counts rounded up (a hair's tolerance)."""
+    values = np.array([pyo.value(var, exception=False) or 0.0 for var in plan_model.model.gpus_on.values()])
+    return np.ceil(values - 1e-7)
+
+
+def _fix_gpus(plan_model: PlanModel, counts: np.ndarray) -> None:
+    for var, count in zip(plan_model.model.gpus_on.values(), counts, strict=True):
+        var.domain = pyo.NonNegativeReals
+        var.fix(float(count))
 
 
 def _mip_bound(results: Any, incumbent: float) -> float:
