@@ -15,6 +15,7 @@ from tpf.errors import ConfigError
 from tpf.plan import PlannerSettings, StrategySpec, build_options, plan
 from tpf.plan.queueing import erlang_c, max_utilization, wait_tail
 
+
 def batch_card(max_batch: float = 64.0):
     """The bilinear test card, valid up to ``max_batch``."""
     return replace(energy_card("small", 0.5, 2.0), max_batch_size=int(max_batch),

@@ -162,9 +162,9 @@ def _dive(opt: Any, plan_model: PlanModel, rounds: int = 3) -> np.ndarray:
         small = np.flatnonzero((values > 1e-9) & (values < 1.0 - 1e-9))
         if not len(small):
             break
-        off += small.tolist()
-        for index in small:
-            variables[index].fix(0.0)
+        off += [int(i) for i in small]
+        for i in small:
+            variables[int(i)].fix(0.0)
         try:
             status, _ = run_solver(opt, plan_model)
         except SolverError:
@@ -172,8 +172,8 @@ def _dive(opt: Any, plan_model: PlanModel, rounds: int = 3) -> np.ndarray:
         if status != "optimal":
             break
         best = rounded_counts(plan_model)
-    for index in off:
-        variables[index].unfix()
+    for position in off:
+        variables[position].unfix()
     return best
 
 
@@ -191,7 +191,7 @@ def _fix_gpus(plan_model: PlanModel, counts: np.ndarray) -> None:
 
 def _mip_bound(results: Any, incumbent: float) -> float:
     """The solver's best bound on the MILP objective (the incumbent where it reports none)."""
-    bound = getattr(results, "best_objective_bound", None)
+    bound: Any = getattr(results, "best_objective_bound", None)
     if bound is None:
         bound = getattr(getattr(results, "problem", None), "lower_bound", None)
     try:

@@ -166,7 +166,7 @@ FLEET_COLUMNS = ("gpus_on", "gpus_off", "batch_size", "utilization", "idle_energ
 def _fleet_columns(fleet: pd.DataFrame, periods: np.ndarray) -> pd.DataFrame:
     """One column per model and quantity: ``gpus_on_<model>``, ``batch_size_<model>``, ..."""
     wide = fleet.pivot(index="period", columns="model", values=list(FLEET_COLUMNS)).reindex(periods)
-    wide.columns = [f"{quantity}_{model}" for quantity, model in wide.columns]
+    wide.columns = [f"{pair[0]}_{pair[1]}" for pair in wide.columns]
     return wide.reset_index(drop=True)
 
 
