@@ -100,7 +100,8 @@ def class_map(workload: Workload, estimator_classes: Sequence[str],
     mapping = dict(mapping or {})
     unknown = sorted(set(mapping) - {c.name for c in workload.classes})
     problems = [f"planner.estimator_classes.{name}: not a workload class" for name in unknown]
-    out, used = {}, {}
+    out: dict[str, list[str]] = {}
+    used: dict[str, str] = {}
     for cls in workload.classes:
         names = list(mapping[cls.name]) if cls.name in mapping else \
             [e for e in estimator_classes if _norm(e) in (_norm(cls.name), _norm(cls.category))]
@@ -186,13 +187,13 @@ def misrouting_totals(table: pd.DataFrame, allocation: pd.DataFrame, workload: W
     o_index = {o: i for i, o in enumerate(options)}
     c_index = {c: i for i, c in enumerate(est.classes)}
     shape = (len(est.classes), len(options))
+    rows = table["class_name"].map(c_index).to_numpy(int), table["option_id"].map(o_index).to_numpy(int)
     acc, energy = np.zeros(shape), np.zeros(shape)
-    for record in table[["class_name", "option_id", "accuracy", "energy_j"]].itertuples(index=False):
-        acc[c_index[record.class_name], o_index[record.option_id]] = record.accuracy
-        energy[c_index[record.class_name], o_index[record.option_id]] = record.energy_j
+    acc[rows] = table["accuracy"].to_numpy(float)
+    energy[rows] = table["energy_j"].to_numpy(float)
     shares = np.zeros((workload.n_periods, *shape))
-    for record in allocation[["class_name", "option_id", "period", "share"]].itertuples(index=False):
-        shares[int(record.period), c_index[record.class_name], o_index[record.option_id]] += record.share
+    np.add.at(shares, (allocation["period"].to_numpy(int), allocation["class_name"].map(c_index).to_numpy(int),
+                       allocation["option_id"].map(o_index).to_numpy(int)), allocation["share"].to_numpy(float))
     demand = _demand(workload)
     total = float(demand.sum())
     out: dict[str, float] = {}

@@ -110,7 +110,6 @@ def _category_map(items: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
 def _export(args: argparse.Namespace) -> None:
     from tpf.policy.export_semantic_router import ExportOptions, write_semantic_router
     from tpf.policy.semantic_router_bands import write_semantic_router_bands
-
     from tpf.policy.semantic_router_estimator import load_estimator_labels
 
     options = ExportOptions(hour=args.hour, carbon_g_per_kwh=args.carbon_g_per_kwh,

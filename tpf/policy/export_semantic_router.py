@@ -42,8 +42,8 @@ from tpf.atomic import write_text_atomic
 from tpf.domain import MMLU_PRO_CATEGORIES, MMLU_PRO_CATEGORY_MAP
 from tpf.errors import PolicyError
 from tpf.policy.format import HOURS_PER_DAY, Choice, Policy, PolicyClass
-from tpf.policy.semantic_router_providers import Providers, load_providers, reasoning_fields
 from tpf.policy.semantic_router_estimator import EstimatorLabels
+from tpf.policy.semantic_router_providers import Providers, load_providers, reasoning_fields
 from tpf.policy.semantic_router_schema import MAX_ANNOTATION_BYTES, config_problems
 from tpf.policy.validate import load_policy
 
