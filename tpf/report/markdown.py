@@ -34,6 +34,7 @@ def _headline(record: RunRecord) -> str:
         ("IT energy (kWh)", totals.get("it_energy_kwh")),
         ("facility energy (kWh)", totals.get("facility_energy_kwh")),
         ("carbon (kgCO2)", totals.get("carbon_kg")),
+        ("carbon intensity from", record.grid_source or "-"),
         ("peak facility power (kW)", totals.get("peak_facility_kw")),
         ("facility power cap (kW)", record.power_cap_kw),
         ("binding constraints", ", ".join(record.binding_constraints) or "none"),
