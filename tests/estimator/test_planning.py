@@ -28,6 +28,7 @@ from tpf.domain import J_PER_KWH, Facility, Fleet, Grid, QueryClass, Workload
 from tpf.errors import ConfigError
 from tpf.estimator.planning import (
     class_map,
+    dropped_options,
     estimated_classes,
     misrouting_totals,
     routed_option_table,
@@ -75,6 +76,17 @@ def test_routed_demand_and_figures(card):
     assert table.loc[("a", "y"), "accuracy"] == pytest.approx(4.9 / 11)
     assert table.loc[("b", "x"), "accuracy"] == pytest.approx(1.8 / 2.9)
     assert table.loc[("b", "x"), "energy_j"] == pytest.approx((0.2 * 100 + 2.7 * 200) / 2.9)
+
+
+def test_an_option_missing_for_a_class_read_as_another_is_dropped(card):
+    est = estimated_classes(str(card), WORKLOAD)
+    table = _table()
+    table = table[~((table["class_name"] == "b") & (table["option_id"] == "y"))]
+    routed = routed_option_table(table, WORKLOAD, est)
+    assert sorted(zip(routed["class_name"], routed["option_id"], strict=True)) == [("a", "x"), ("b", "x")]
+    dropped = dropped_options(table, routed)
+    assert list(zip(dropped["class_name"], dropped["option_id"], strict=True)) == [("a", "y")]
+    assert set(dropped["reason"]) == {"not_offered_to_every_class_read_as_it"}
 
 
 def test_misrouting_cost_of_a_split(card):

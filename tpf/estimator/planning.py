@@ -175,6 +175,17 @@ def routed_option_table(table: pd.DataFrame, workload: Workload, est: EstimatedC
     return pd.DataFrame(rows, columns=table.columns)
 
 
+def dropped_options(table: pd.DataFrame, routed: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``table`` with no routed row (a class read as it lacks the option), as excluded-option rows."""
+    from tpf.plan.options import EXCLUDED_COLUMNS
+
+    keys = ["class_name", "option_id"]
+    merged = table.merge(routed[keys], on=keys, how="left", indicator=True)
+    dropped = merged[merged["_merge"] == "left_only"]
+    return dropped.assign(reason="not_offered_to_every_class_read_as_it",
+                          detail="a class the estimator reads as this one lacks the option")[list(EXCLUDED_COLUMNS)]
+
+
 def misrouting_totals(table: pd.DataFrame, allocation: pd.DataFrame, workload: Workload,
                       est: EstimatedClasses) -> dict[str, float]:
     """The plan's split with classes known against read through the confusion (true-class ``table``).

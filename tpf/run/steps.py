@@ -53,11 +53,17 @@ def _planned(problem: Problem, planner: PlannerConfig) -> tuple[OptionTable, Wor
     options = _options(problem, planner)
     if planner.estimator is None:
         return options, problem.workload, None
-    from tpf.estimator.planning import estimated_classes, routed_option_table, routed_workload
+    from tpf.estimator.planning import (
+        dropped_options,
+        estimated_classes,
+        routed_option_table,
+        routed_workload,
+    )
 
     est = estimated_classes(planner.estimator, problem.workload, planner.estimator_classes)
-    routed = OptionTable(routed_option_table(options.table, problem.workload, est), options.excluded)
-    return routed, routed_workload(problem.workload, est), (est, options.table)
+    table = routed_option_table(options.table, problem.workload, est)
+    excluded = pd.concat([options.excluded, dropped_options(options.table, table)], ignore_index=True)
+    return OptionTable(table, excluded), routed_workload(problem.workload, est), (est, options.table)
 
 
 def _misrouting(problem: Problem, planner: PlannerConfig, estimated: Any, result: PlanResult) -> str:
