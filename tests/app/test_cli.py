@@ -121,3 +121,18 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, err
     assert "BrokenPipe" not in err and "Traceback" not in err, err
+
+
+def test_simulate_refuses_a_too_large_workload_before_it_plans(tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    import tpf.run.scenario as scenario_module
+
+    def no_plan(*args, **kwargs):
+        raise AssertionError("planned before checking simulate.max_queries")
+
+    steps = scenario_module.default_steps()
+    monkeypatch.setattr(scenario_module, "default_steps", lambda: dataclasses.replace(steps, plan=no_plan))
+    code = main(["simulate", *SMALL, "simulate.max_queries=10", f"hydra.run.dir={tmp_path}"])
+    assert code == 1
+    assert "simulate.max_queries: the workload has about" in capsys.readouterr().err

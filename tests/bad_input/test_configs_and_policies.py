@@ -24,6 +24,7 @@ CONFIG_CASES = [
     Case("config-missing-csv-path", ("plan", *SMALL, "grid=electricitymaps", "grid.csv_path=null"), 1, ("grid.csv_path: required",)),
     Case("config-category-not-in-card", ("plan", *SMALL, "workload.classes=[{name: p, category: poetry, share: 1.0, n_in_tokens: 100, n_answer_tokens: 1}]"), 1, ("workload.classes[0].category: 'poetry' (class 'p') is not in the accuracy card",)),
     Case("config-bad-override-syntax", ("plan", "facility.pue=[1,"), 1, ("overrides",)),
+    Case("config-simulate-too-many-queries", ("simulate", *SMALL, "simulate.max_queries=10"), 1, ("simulate.max_queries: the workload has about",)),
 ]
 
 
