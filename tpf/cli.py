@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 
-from tpf.errors import TpfError, debug_enabled
+from tpf.errors import TpfError, debug_enabled, unexpected_message
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -123,11 +123,6 @@ def _run(command: str, rest: list[str]) -> int:
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main([command, *rest]) or 0)
 
-
-def unexpected_message(exc: BaseException) -> str:
-    """One line for an exception tpf did not anticipate (no traceback)."""
-    return (f"unexpected {type(exc).__name__}: {exc}; "
-            "rerun with --debug for the traceback and report it with the input that caused it")
 
 
 if __name__ == "__main__":
