@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--to", required=True, help="target GPU id or NVML name")
     transfer.add_argument("--out", required=True, help="card file to write")
     _add_assumptions(transfer)
-    operating = sub.add_parser("operating", help="fit the card's vllm operating curve from ML.ENERGY v2 rows")
+    operating = sub.add_parser("operating", help="fit the card's vllm operating curve from ML.ENERGY v2 rows "
+                                                  "(measured levels beyond the card's batch range widen it, "
+                                                  "stated on the card)")
     operating.add_argument("--card", required=True, help="energy card of the same model, GPU and GPU count")
     operating.add_argument("--mlenergy-v2", required=True, help="mlenergy_v2_llm_configs.csv")
     operating.add_argument("--task", default="chat", help="ML.ENERGY task (default: %(default)s)")
