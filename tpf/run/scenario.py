@@ -8,7 +8,7 @@ by default); ``tpf.report`` only renders the :class:`~tpf.report.RunRecord`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,10 +80,18 @@ class PolicyRun:
 
 
 @dataclass(frozen=True)
-class SimulationRun:
-    """The simulation step's settings: its requests, engine and batching limit."""
+class RequestPeriods:
+    """Synthetic requests drawn period by period (:func:`tpf.simulate.workload.synthetic_request_periods`)."""
 
-    requests: RequestBatch
+    periods: Callable[[], Iterator[RequestBatch]]
+
+
+@dataclass(frozen=True)
+class SimulationRun:
+    """The simulation step's settings: its requests (whole, or drawn per period for the
+    fluid engine), engine and batching limit."""
+
+    requests: RequestBatch | RequestPeriods
     engine: str
     max_batch_size: int
     policy: PolicyRun
@@ -281,19 +289,33 @@ def run_scenario(config: TpfConfig, command: str, scenario: str, run_dir: Path,
     return record.summary()
 
 
-def scenario_requests(config: TpfConfig, inputs: ScenarioInputs) -> RequestBatch:
-    """The requests to simulate: the replayed trace, or synthetic arrivals of the workload."""
-    from tpf.simulate.workload import synthetic_requests
+def scenario_requests(config: TpfConfig, inputs: ScenarioInputs) -> RequestBatch | RequestPeriods:
+    """The requests to simulate: the replayed trace, or synthetic arrivals of the workload.
+
+    The fluid engine draws synthetic arrivals period by period, so
+    ``simulate.max_queries`` bounds the busiest period; the event engine holds
+    every request, so it bounds the whole workload.
+    """
+    from tpf.simulate.workload import synthetic_request_periods, synthetic_requests
 
     workload, sim = config.workload, config.simulate
     if "requests" in inputs.extras:  # the replayed trace (tpf.config.trace)
         return inputs.extras["requests"]
-    expected = sum(c.rate_at(t) for c in inputs.workload.classes for t in range(workload.n_periods))
-    expected *= workload.period_s
+    per_period = [sum(c.rate_at(t) for c in inputs.workload.classes) * workload.period_s
+                  for t in range(workload.n_periods)]
+    burst_cv = sim.burst_cv if sim.arrivals == "bursty" else 0.0
+    if sim.engine == "fluid":
+        busiest = max(per_period, default=0.0)
+        if busiest > sim.max_queries:
+            raise ConfigError(
+                f"simulate.max_queries: the workload has about {busiest:.3g} queries in its busiest period, "
+                f"more than {sim.max_queries} (the fluid engine holds one period at a time); raise "
+                "simulate.max_queries or shorten workload.period_s")
+        return RequestPeriods(lambda: synthetic_request_periods(inputs.workload, seed=sim.seed, burst_cv=burst_cv))
+    expected = sum(per_period)
     if expected > sim.max_queries:
         raise ConfigError(
             f"simulate.max_queries: the workload has about {expected:.3g} queries, more than "
-            f"{sim.max_queries}; raise simulate.max_queries or shorten the workload"
-        )
-    burst_cv = sim.burst_cv if sim.arrivals == "bursty" else 0.0
+            f"{sim.max_queries} (the event engine holds them all); raise simulate.max_queries, "
+            "shorten the workload or use simulate.engine=fluid")
     return synthetic_requests(inputs.workload, seed=sim.seed, burst_cv=burst_cv)

@@ -21,14 +21,21 @@ from tpf.config.build import card_source_label
 from tpf.config.planner import planner_settings
 from tpf.config.schema import PlannerConfig
 from tpf.domain import J_PER_KWH, Workload
-from tpf.errors import InfeasiblePlanError
+from tpf.errors import ConfigError, InfeasiblePlanError
 from tpf.plan.model import build_model
 from tpf.plan.options import OptionTable, StrategySpec, build_options
 from tpf.plan.pareto import accuracy_front
 from tpf.plan.result import PlanResult
 from tpf.plan.solve import solve
 from tpf.policy.format import Policy
-from tpf.run.scenario import PlanOutcome, PolicyRun, Problem, SimOutcome, SimulationRun
+from tpf.run.scenario import (
+    PlanOutcome,
+    PolicyRun,
+    Problem,
+    RequestPeriods,
+    SimOutcome,
+    SimulationRun,
+)
 
 
 def strategy_spec(planner: PlannerConfig) -> StrategySpec:
@@ -148,15 +155,20 @@ def _pools(problem: Problem, outcome: PlanOutcome, max_batch_size: int) -> list:
 def simulate_step(problem: Problem, run: SimulationRun, outcome: PlanOutcome) -> SimOutcome:
     """Route each request through the router of the run's policy, simulate the pools."""
     from tpf.policy.router import Router
-    from tpf.simulate import PolicyRouter, simulate
+    from tpf.simulate import PolicyRouter, simulate, simulate_stream
 
     router = PolicyRouter(Router(build_policy(problem, run.policy, outcome)), outcome.options,
                           period_s=problem.workload.period_s, start_hour=run.policy.start_hour)
-    result = simulate(
-        run.requests, router, _pools(problem, outcome, run.max_batch_size), engine=run.engine,
-        carbon_g_per_kwh=problem.intensity_per_period(), pue=problem.pue_per_period(),
-        n_hours=problem.workload.n_periods, idle_mode="unbusy",
-    )
+    pools = _pools(problem, outcome, run.max_batch_size)
+    carbon, pue = problem.intensity_per_period(), problem.pue_per_period()
+    if isinstance(run.requests, RequestPeriods):
+        if run.engine != "fluid":
+            raise ConfigError(f"simulate.engine: requests drawn per period need the fluid engine, got {run.engine!r}")
+        result = simulate_stream(run.requests.periods(), router, pools, problem.workload.n_periods,
+                                 carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy", exact_quantiles=True)
+    else:
+        result = simulate(run.requests, router, pools, engine=run.engine, n_hours=problem.workload.n_periods,
+                          carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy")
     return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()})
 
 

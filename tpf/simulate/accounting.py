@@ -48,6 +48,27 @@ def histogram_quantiles(histogram: np.ndarray, quantiles=QUANTILES) -> np.ndarra
     return out
 
 
+def _runs(hour: np.ndarray, value: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Equal (hour, value) pairs merged, sorted by hour then value, with their summed counts."""
+    order = np.lexsort((value, hour))
+    hour, value, count = hour[order], value[order], count[order]
+    start = np.flatnonzero(np.concatenate([[True], (np.diff(hour) != 0) | (np.diff(value) != 0)])) if len(hour) else hour
+    return hour[start], value[start], np.add.reduceat(count, start) if len(start) else count
+
+
+def weighted_quantiles(value: np.ndarray, count: np.ndarray, quantiles=QUANTILES) -> np.ndarray:
+    """numpy's default (linear) quantiles of sorted ``value`` each repeated ``count`` times."""
+    cumulative = np.cumsum(count)
+    n = int(cumulative[-1])
+    virtual = (n - 1) * np.asarray(quantiles, np.float64)
+    previous = np.floor(virtual)
+    gamma = virtual - previous
+    below = value[np.searchsorted(cumulative, previous.astype(np.int64), side="right")]
+    above = value[np.searchsorted(cumulative, np.minimum(previous.astype(np.int64) + 1, n - 1), side="right")]
+    step = above - below
+    return np.where(gamma >= 0.5, above - step * (1 - gamma), below + step * gamma)
+
+
 class HourlyLedger:
     """Accumulates per-query and per-bin quantities into hourly totals.
 
@@ -55,9 +76,12 @@ class HourlyLedger:
     the engine assigns them; idle energy and busy GPU time per bin come from the
     pools. With ``exact_quantiles`` the latencies are kept and quantiles are
     exact; otherwise a log histogram per hour bounds memory (quantiles within 0.25%).
+    With ``compress`` (and exact quantiles) equal latencies of an hour are kept
+    once with their count: the same quantiles in memory bounded by the distinct
+    latencies (few in the fluid engine: one per pool, bin and operating point).
     """
 
-    def __init__(self, n_hours: int, bin_s: float, exact_quantiles: bool = True):
+    def __init__(self, n_hours: int, bin_s: float, exact_quantiles: bool = True, compress: bool = False):
         bins_per_hour = SECONDS_PER_HOUR / bin_s
         if not bin_s > 0 or abs(bins_per_hour - round(bins_per_hour)) > 1e-9:
             raise ConfigError(f"bin_s: must divide 3600 s into whole bins, got {bin_s}")
@@ -73,7 +97,9 @@ class HourlyLedger:
         self.accuracy_sum = np.zeros(n_hours)
         self.accuracy_count = np.zeros(n_hours)
         self.exact_quantiles = exact_quantiles
+        self.compress = compress
         self._latency_parts: list[tuple[np.ndarray, np.ndarray]] = []
+        self._latency_runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._histogram = None if exact_quantiles else np.zeros((n_hours, len(_HIST_EDGES_S) + 1), np.int64)
 
     @property
@@ -88,7 +114,10 @@ class HourlyLedger:
         known = ~np.isnan(accuracy)
         self.accuracy_sum += np.bincount(hour[known], accuracy[known], self.n_hours)
         self.accuracy_count += np.bincount(hour[known], minlength=self.n_hours)
-        if self._histogram is None:
+        if self._histogram is None and self.compress:
+            latency = np.asarray(latency_s, np.float64)
+            self._latency_runs.append(_runs(hour, latency, np.ones(len(latency), np.int64)))
+        elif self._histogram is None:
             self._latency_parts.append((hour, np.asarray(latency_s, np.float64)))
         else:
             cell = np.searchsorted(_HIST_EDGES_S, latency_s)
@@ -104,12 +133,26 @@ class HourlyLedger:
         if self._histogram is not None:
             overall = histogram_quantiles(self._histogram.sum(axis=0, keepdims=True))[0]
             return histogram_quantiles(self._histogram), overall
+        if self._latency_runs:
+            return self._run_quantiles()
         if not self._latency_parts:
             return np.full((self.n_hours, len(QUANTILES)), np.nan), np.full(len(QUANTILES), np.nan)
         hour = np.concatenate([h for h, _ in self._latency_parts])
         latency = np.concatenate([v for _, v in self._latency_parts])
         overall = np.quantile(latency, QUANTILES) if len(latency) else np.full(len(QUANTILES), np.nan)
         return grouped_quantiles(hour, latency, self.n_hours), overall
+
+    def _run_quantiles(self) -> tuple[np.ndarray, np.ndarray]:
+        hour, value, count = _runs(*(np.concatenate(p) for p in zip(*self._latency_runs, strict=True)))
+        per_hour = np.full((self.n_hours, len(QUANTILES)), np.nan)
+        bounds = np.searchsorted(hour, np.arange(self.n_hours + 1))
+        for index in np.flatnonzero(np.diff(bounds)):
+            part = slice(bounds[index], bounds[index + 1])
+            per_hour[index] = weighted_quantiles(value[part], count[part])
+        if not len(value):
+            return per_hour, np.full(len(QUANTILES), np.nan)
+        _, overall_value, overall_count = _runs(np.zeros(len(value), np.int64), value, count)
+        return per_hour, weighted_quantiles(overall_value, overall_count)
 
     def _per_hour(self, per_bin: np.ndarray) -> np.ndarray:
         return per_bin.reshape(self.n_hours, self.bins_per_hour).sum(axis=1)

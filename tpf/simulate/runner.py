@@ -159,10 +159,10 @@ def simulate(
     return ledger.finish(carbon_g_per_kwh, pue, engine, records, notes)
 
 
-def _stream_pool_step(queries, state, replicas_bin, cursor, upto, bin_s, ledger) -> None:
+def _stream_pool_step(queries, state, replicas_bin, cursor, upto, bin_s, ledger, fixed_batch_size) -> None:
     """Advance one pool over bins ``[cursor, upto)`` with the requests of those bins."""
     out = fluid_pool(queries, replicas_bin[cursor:upto], bin_s, first_bin=cursor,
-                     backlog_start=state["backlog"])
+                     backlog_start=state["backlog"], fixed_batch_size=fixed_batch_size)
     _book(ledger, queries, out.bin_index, out.batch_size, out.wait_s)
     state["busy"][cursor:upto] += out.busy_gpu_s_bin
     state["backlog"] = out.backlog_end
@@ -178,6 +178,9 @@ def simulate_stream(
     pue: ArrayLike = 1.3,
     bin_s: float = 60.0,
     idle_mode: str = "powered",
+    fixed_batch_size: float | None = None,
+    cot_used_fraction: float = 1.0,
+    exact_quantiles: bool = False,
 ) -> SimResult:
     """The fluid engine over a stream of request chunks, in memory bounded by the chunk size.
 
@@ -185,10 +188,15 @@ def simulate_stream(
     possibly incomplete bin wait for the next chunk, and each pool's backlog
     carries over. A pool with a backlog but no request in a stretch of bins
     keeps it until its next requests (a simplification for overload only).
-    Quantiles come from per-hour log histograms (within 0.25%); no per-query records.
+    Quantiles come from per-hour log histograms (within 0.25%), or with
+    ``exact_quantiles`` from the distinct latencies and their counts (the
+    fluid engine has few); no per-query records. Without a backlog carried
+    over a pool's empty stretch, the hourly results are those of
+    :func:`simulate` with ``engine="fluid"`` on the concatenated chunks, to
+    float round-off (sums split at chunk boundaries).
     """
     pools_by_model = pool_map(pools)
-    ledger = HourlyLedger(n_hours, bin_s, exact_quantiles=False)
+    ledger = HourlyLedger(n_hours, bin_s, exact_quantiles=exact_quantiles, compress=exact_quantiles)
     replicas = {m: np.repeat(p.replicas_per_hour(n_hours), ledger.bins_per_hour) for m, p in pools_by_model.items()}
     states: dict[str, dict[str, Any]] = {m: {"backlog": 0.0, "busy": np.zeros(ledger.n_bins)} for m in pools_by_model}
     cursor, carry = 0, None
@@ -204,13 +212,13 @@ def simulate_stream(
         carry = batch.take(~ready)
         now = batch.take(ready)
         if len(now):
-            for queries in split_by_pool(now, route(now, routing), pools_by_model):
+            for queries in split_by_pool(now, route(now, routing), pools_by_model, cot_used_fraction):
                 check_capacity(queries, replicas[queries.pool.model][::ledger.bins_per_hour])
                 _stream_pool_step(queries, states[queries.pool.model], replicas[queries.pool.model],
-                                  cursor, upto, bin_s, ledger)
+                                  cursor, upto, bin_s, ledger, fixed_batch_size)
         cursor = upto
     for model, pool in pools_by_model.items():
         idle, gpus = idle_energy_per_bin(pool, n_hours, ledger.bins_per_hour, bin_s, states[model]["busy"], idle_mode)
         ledger.add_pool(idle, states[model]["busy"], gpus)
-    notes = {"bin_s": bin_s, "idle_mode": idle_mode, "backlog_end": {m: s["backlog"] for m, s in states.items()}}
+    notes = {"bin_s": bin_s, "idle_mode": idle_mode, "fixed_batch_size": fixed_batch_size, "backlog_end": {m: s["backlog"] for m, s in states.items()}}
     return ledger.finish(carbon_g_per_kwh, pue, "fluid-stream", None, notes)

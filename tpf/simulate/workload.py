@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -438,29 +439,83 @@ def synthetic_requests(
         raise ConfigError("burst_cv, length_cv: must be >= 0; burst_window_s: must be > 0")
     rng = np.random.default_rng(seed)
     categories = sorted({c.category for c in workload.classes})
-    windows_per_period = max(1, int(round(workload.period_s / burst_window_s)))
-    window_s = workload.period_s / windows_per_period
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("t", "in", "out", "cat", "cls")}
-    for class_index, query_class in enumerate(workload.classes):
-        for period in range(workload.n_periods):
-            rates = query_class.rate_at(period) * _burst_multipliers(rng, windows_per_period, burst_cv)
-            counts = rng.poisson(rates * window_s)
-            starts = period * workload.period_s + np.repeat(np.arange(windows_per_period) * window_s, counts)
-            total = int(counts.sum())
-            columns["t"].append(starts + rng.uniform(0, window_s, total))
-            columns["in"].append(_lengths(rng, query_class.n_in_tokens, length_cv, total))
-            columns["out"].append(np.full(total, float(query_class.n_answer_tokens)))
-            columns["cat"].append(np.full(total, categories.index(query_class.category), np.int32))
-            columns["cls"].append(np.full(total, class_index, np.int32))
-    arrival = np.concatenate(columns["t"])
+    draw = _PeriodDraw(workload, burst_cv, burst_window_s, length_cv)
+    parts = [draw(rng, class_index, period) for class_index in range(len(workload.classes))
+             for period in range(workload.n_periods)]
+    return _sorted_batch(parts, workload, categories, 0)
+
+
+class _PeriodDraw:
+    """The draws of one query class in one period (arrival times, input lengths)."""
+
+    def __init__(self, workload: Workload, burst_cv: float, burst_window_s: float, length_cv: float):
+        self.workload, self.burst_cv, self.length_cv = workload, burst_cv, length_cv
+        self.windows = max(1, int(round(workload.period_s / burst_window_s)))
+        self.window_s = workload.period_s / self.windows
+
+    def __call__(self, rng: np.random.Generator, class_index: int, period: int) -> tuple[int, np.ndarray, np.ndarray]:
+        query_class = self.workload.classes[class_index]
+        rates = query_class.rate_at(period) * _burst_multipliers(rng, self.windows, self.burst_cv)
+        counts = rng.poisson(rates * self.window_s)
+        starts = period * self.workload.period_s + np.repeat(np.arange(self.windows) * self.window_s, counts)
+        total = int(counts.sum())
+        arrival = starts + rng.uniform(0, self.window_s, total)
+        return class_index, arrival, _lengths(rng, query_class.n_in_tokens, self.length_cv, total)
+
+
+def _sorted_batch(parts: list[tuple[int, np.ndarray, np.ndarray]], workload: Workload,
+                  categories: list[str], first_id: int) -> RequestBatch:
+    """The parts' requests in arrival order (ties in part order), ids from ``first_id``."""
+    classes = workload.classes
+    arrival = np.concatenate([t for _, t, _ in parts])
     order = np.argsort(arrival, kind="stable")
+    size = [len(t) for _, t, _ in parts]
+    cls = np.concatenate([np.full(n, c, np.int32) for (c, _, _), n in zip(parts, size, strict=True)])
+    answer = np.asarray([float(c.n_answer_tokens) for c in classes])
+    category = np.asarray([categories.index(c.category) for c in classes], np.int32)
     return RequestBatch(
-        request_id=np.arange(len(arrival), dtype=np.int64),
+        request_id=np.arange(first_id, first_id + len(arrival), dtype=np.int64),
         arrival_s=arrival[order],
-        n_in_tokens=np.concatenate(columns["in"])[order],
-        n_out_tokens=np.concatenate(columns["out"])[order],
-        category_code=np.concatenate(columns["cat"])[order],
+        n_in_tokens=np.concatenate([n for _, _, n in parts])[order],
+        n_out_tokens=answer[cls][order],
+        category_code=category[cls][order],
         categories=tuple(categories),
-        class_code=np.concatenate(columns["cls"])[order],
-        class_names=tuple(c.name for c in workload.classes),
+        class_code=cls[order],
+        class_names=tuple(c.name for c in classes),
     )
+
+
+def synthetic_request_periods(
+    workload: Workload,
+    seed: int = 0,
+    burst_cv: float = 0.0,
+    burst_window_s: float = 60.0,
+    length_cv: float = 0.0,
+) -> Iterator[RequestBatch]:
+    """The requests of :func:`synthetic_requests`, one period at a time (the same draws and ids).
+
+    A first pass records the generator's state where each class's period
+    starts (its draws are discarded); the second yields period by period, so
+    memory holds one period's requests.
+    """
+    workload.validate()
+    if burst_cv < 0 or length_cv < 0 or not burst_window_s > 0:
+        raise ConfigError("burst_cv, length_cv: must be >= 0; burst_window_s: must be > 0")
+    rng = np.random.default_rng(seed)
+    categories = sorted({c.category for c in workload.classes})
+    draw = _PeriodDraw(workload, burst_cv, burst_window_s, length_cv)
+    n_classes = len(workload.classes)
+    states: dict[tuple[int, int], Any] = {}
+    for class_index in range(n_classes):
+        for period in range(workload.n_periods):
+            states[class_index, period] = rng.bit_generator.state
+            draw(rng, class_index, period)
+    first_id = 0
+    for period in range(workload.n_periods):
+        parts = []
+        for class_index in range(n_classes):
+            rng.bit_generator.state = states[class_index, period]
+            parts.append(draw(rng, class_index, period))
+        batch = _sorted_batch(parts, workload, categories, first_id)
+        first_id += len(batch)
+        yield batch
