@@ -33,7 +33,7 @@ from tpf.config.paths import scenario_names  # noqa: E402
 from tpf.policy.semantic_router_bands import INDEX_FILE, write_semantic_router_bands  # noqa: E402
 from tpf.policy.semantic_router_providers import CONTRACT_DIR  # noqa: E402
 from tpf.policy.semantic_router_schema import vllm_sr_validate  # noqa: E402
-from tpf.report.pipeline import run_scenario  # noqa: E402
+from tpf.run import run_scenario  # noqa: E402
 
 EXAMPLE_PROVIDERS = """\
 listeners:

@@ -2,7 +2,7 @@
 
 Hydra stops here (STYLE item 6): the composed ``DictConfig`` is converted to
 the typed :class:`tpf.config.TpfConfig` and handed to plain library code
-(:func:`tpf.report.pipeline.run_scenario`). The run writes into Hydra's run
+(:func:`tpf.run.run_scenario`). The run writes into Hydra's run
 directory (``outputs/<command>/<time>/``); a multirun (``tpf sweep`` or
 ``--multirun``) runs its points in parallel with the joblib launcher (or any
 Hydra launcher, e.g. ``hydra/launcher=submitit_local`` or ``submitit_slurm``
@@ -32,7 +32,7 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         from hydra.core.hydra_config import HydraConfig
 
         from tpf.config.compose import to_typed
-        from tpf.report.pipeline import run_scenario
+        from tpf.run import run_scenario
 
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)

@@ -33,7 +33,7 @@ from tpf.anchors import EnergyAnchor, anchors_problems
 from tpf.atomic import write_text_atomic
 from tpf.domain import STRATEGIES
 from tpf.errors import CardError
-from tpf.fit.families import FloatArray, get_family
+from tpf.families import FloatArray, evaluate_accuracy_family, get_family
 from tpf.lengths import LengthDistribution
 from tpf.operating import OperatingCurve
 
@@ -194,40 +194,6 @@ class EnergyCard:
 
 
 # --- accuracy curves -------------------------------------------------------
-
-ACCURACY_FAMILIES = (
-    "constant", "saturating_budget", "saturating_budget_delayed", "saturating_votes", "interpolated"
-)
-
-
-def evaluate_accuracy_family(family: str, params: dict[str, Any], x: ArrayLike) -> FloatArray:
-    """Evaluate an accuracy curve (a fraction in [0, 1]) at ``x``.
-
-    * ``constant``: ``acc``.
-    * ``saturating_budget`` (x = CoT budget in tokens):
-      ``a_inf - (a_inf - a_0) * exp(-x / tau_tokens)``; monotone in x.
-    * ``saturating_budget_delayed`` (x = CoT budget in tokens): ``a_0`` up to
-      ``x = b0_tokens``, then ``a_inf - (a_inf - a_0) * exp(-(x - b0_tokens) / tau_tokens)``;
-      monotone in x (the saturating curve with its start delayed by ``b0_tokens >= 0``).
-    * ``saturating_votes`` (x = vote count k >= 1):
-      ``a_inf - (a_inf - a_1) * exp(-(k - 1) / tau_votes)``; monotone in k.
-    * ``interpolated``: piecewise-linear through ``knots_x``/``knots_acc``
-      (made monotone by the fitter), flat outside the knots.
-    """
-    x_arr = np.asarray(x, dtype=np.float64)
-    if family == "constant":
-        return np.full_like(x_arr, float(params["acc"]))
-    if family in ("saturating_budget", "saturating_budget_delayed"):
-        a_inf, a_0, tau = float(params["a_inf"]), float(params["a_0"]), float(params["tau_tokens"])
-        b0 = float(params["b0_tokens"]) if family == "saturating_budget_delayed" else 0.0
-        return a_inf - (a_inf - a_0) * np.exp(-np.maximum(x_arr - b0, 0.0) / tau)
-    if family == "saturating_votes":
-        a_inf, a_1, tau = float(params["a_inf"]), float(params["a_1"]), float(params["tau_votes"])
-        return a_inf - (a_inf - a_1) * np.exp(-np.maximum(x_arr - 1.0, 0.0) / tau)
-    if family == "interpolated":
-        return np.interp(x_arr, np.asarray(params["knots_x"], float), np.asarray(params["knots_acc"], float))
-    raise CardError(f"unknown accuracy family {family!r}; known: {', '.join(ACCURACY_FAMILIES)}")
-
 
 @dataclass
 class AccuracyCurve:

@@ -100,6 +100,17 @@ class Workload:
         return self
 
 
+def per_period_problems(where: str, values: tuple[float, ...], n_periods: int, low: float) -> list[str]:
+    """A constant or per-period series: 1 or ``n_periods`` values, each ``>= low``."""
+    problems = []
+    if len(values) not in (1, n_periods):
+        problems.append(f"{where}: needs 1 or {n_periods} values, got {len(values)}")
+    for i, value in enumerate(values):
+        if not value >= low:
+            problems.append(f"{where}[{i}]: must be >= {low}, got {value}")
+    return problems
+
+
 @dataclass(frozen=True)
 class Facility:
     """Data-centre side: PUE (>= 1, constant or per period) and an optional facility power cap."""
@@ -111,12 +122,7 @@ class Facility:
         return self.pue[0] if len(self.pue) == 1 else self.pue[period]
 
     def validate(self, n_periods: int) -> Facility:
-        problems = []
-        if len(self.pue) not in (1, n_periods):
-            problems.append(f"facility.pue: needs 1 or {n_periods} values, got {len(self.pue)}")
-        for i, value in enumerate(self.pue):
-            if not value >= 1.0:
-                problems.append(f"facility.pue[{i}]: must be >= 1.0, got {value}")
+        problems = per_period_problems("facility.pue", self.pue, n_periods, 1.0)
         if self.power_cap_w is not None and not self.power_cap_w > 0:
             problems.append(f"facility.power_cap_w: must be > 0, got {self.power_cap_w}")
         if problems:
@@ -136,14 +142,7 @@ class Grid:
         return values[0] if len(values) == 1 else values[period]
 
     def validate(self, n_periods: int) -> Grid:
-        problems = []
-        if len(self.carbon_g_per_kwh) not in (1, n_periods):
-            problems.append(
-                f"grid.carbon_g_per_kwh: needs 1 or {n_periods} values, got {len(self.carbon_g_per_kwh)}"
-            )
-        for i, value in enumerate(self.carbon_g_per_kwh):
-            if not value >= 0:
-                problems.append(f"grid.carbon_g_per_kwh[{i}]: must be >= 0, got {value}")
+        problems = per_period_problems("grid.carbon_g_per_kwh", self.carbon_g_per_kwh, n_periods, 0)
         if problems:
             raise ConfigError(problems)
         return self

@@ -11,7 +11,7 @@ from tpf.config.build import validate
 from tpf.config.compose import compose
 from tpf.config.paths import scenario_names
 from tpf.errors import InfeasiblePlanError
-from tpf.report.pipeline import run_scenario
+from tpf.run import run_scenario
 
 SMALL = ["workload=small", "workload.n_periods=3", "report=minimal"]
 

@@ -13,7 +13,7 @@ from tpf.app import main
 from tpf.config.build import build_inputs
 from tpf.config.compose import compose
 from tpf.errors import ConfigError, DataError
-from tpf.report.pipeline import run_scenario
+from tpf.run import run_scenario
 
 TRACE = Path(__file__).parent / "data" / "synthetic_azure_trace.csv"
 # workload=small starts at 12:00: the profile's multipliers for 12:00, 13:00, 14:00

@@ -13,7 +13,7 @@ from tpf.errors import CardError
 from tpf.plan.options import build_options
 from tpf.published import ASSUMED_ITEMS_PER_CATEGORY, euromlsys25_table1
 from tpf.published_energy import PUBLISHED_CARDS_DIR, published_card
-from tpf.report.engines import strategy_spec
+from tpf.run.steps import strategy_spec
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_budgets_table1_does_not_print_are_interpolated_and_labelled(paper_optio
 
 
 def test_paper_plan_sends_reasoning_categories_to_8b_not_1b_cot(tmp_path):
-    from tpf.report.pipeline import run_scenario
+    from tpf.run.scenario import run_scenario
 
     run_scenario(compose(["report=minimal"]), "plan", "paper_l40s", tmp_path)
     plan = pd.read_csv(tmp_path / "plan.csv")

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tpf.cards import AccuracyCard, AccuracyCurve, evaluate_accuracy_family, load_card, save_card
+from tpf.families import delayed_saturating
 from tpf.fit.accuracy import AccuracyPriors, fit_accuracy
-from tpf.fit.accuracy_families import CurvePoints, delayed_saturating, fit_delayed, fit_saturating
+from tpf.fit.accuracy_families import CurvePoints, fit_delayed, fit_saturating
 
 BUDGETS = np.array([0.0, 16, 32, 64, 128, 256, 512, 1024])
 # a_0 = 0.11 (the random-guess value of a 10-option question, about), a_inf = 0.44,

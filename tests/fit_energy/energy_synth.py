@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from tpf.fit.families import get_family
+from tpf.families import get_family
 
 N_IN = (16, 128, 512, 2048)
 N_OUT = (8, 64, 256, 1024)

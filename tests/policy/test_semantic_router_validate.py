@@ -21,7 +21,7 @@ from tpf.policy.export_semantic_router import ExportOptions, semantic_router_con
 from tpf.policy.semantic_router_bands import INDEX_FILE, write_semantic_router_bands
 from tpf.policy.semantic_router_providers import ModelEndpoint, Providers
 from tpf.policy.semantic_router_schema import config_problems, vllm_sr_validate
-from tpf.report.pipeline import run_scenario
+from tpf.run import run_scenario
 
 VLLM_SR = os.environ.get("TPF_VLLM_SR") or shutil.which("vllm-sr")
 N_REQUESTS = 100_000

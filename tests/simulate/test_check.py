@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from tpf.cards import CurveFit, EnergyCard, ValidRange
+from tpf.cost.pricing import option_energy_j, option_gpu_s
 from tpf.errors import CardError
 from tpf.simulate import Pool
-from tpf.simulate.accounting import option_energy_j, option_gpu_s
 from tpf.simulate.check import check_plan
 from tpf.simulate.demo_cards import demo_card
 
@@ -36,7 +36,7 @@ def test_non_affine_card_is_refused():
     card = EnergyCard("x", "y", CurveFit("bilinear", (1.0, 1.0, 0.0)), ValidRange((0, 1), (0, 1)),
                       duration=CurveFit("bilinear", (1.0, 1.0, 0.0), "duration_s"))
     object.__setattr__(card, "duration_s", lambda n_in, n_out, b=1.0: np.asarray(n_in, float) * np.asarray(b, float) ** 2)
-    from tpf.simulate.accounting import query_curves
+    from tpf.cost.pricing import query_curves
     with pytest.raises(CardError, match="not affine"):
         query_curves(card, np.array([10.0]), np.array([5.0]), np.array([1.0]))
 

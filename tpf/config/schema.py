@@ -156,6 +156,16 @@ class ConstraintSwitches:
     accuracy_floors: bool = False
 
 
+#: Per constraint switch: the ``planner`` key holding its cap, the planner setting it
+#: becomes, and the factor converting the key's unit to the setting's.
+CAP_SETTINGS = {
+    "it_energy_period": ("it_energy_kwh_per_period", "it_energy_kwh_per_period", 1.0),
+    "it_energy_horizon": ("it_energy_kwh", "it_energy_kwh_total", 1.0),
+    "it_power": ("it_power_cap_kw", "it_power_w", 1000.0),
+    "carbon_budget": ("carbon_budget_kg", "carbon_budget_kg", 1.0),
+}
+
+
 @dataclass
 class PlannerConfig:
     name: str = MISSING

@@ -53,13 +53,12 @@ import pandas as pd
 
 from tpf.cards import STRATEGIES, AccuracyCard, AccuracyCurve
 from tpf.errors import DataError, FitError
+from tpf.families import delayed_saturating, saturating
 from tpf.fit.accuracy_families import (
     CurvePoints,
-    delayed_saturating,
     fit_delayed,
     fit_isotonic,
     fit_saturating,
-    saturating,
 )
 from tpf.schema import aggregate_accuracy, validate_accuracy
 

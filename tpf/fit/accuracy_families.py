@@ -49,16 +49,6 @@ class CurvePoints:
 # --- the saturating and delayed saturating families ------------------------
 
 
-def saturating(x: np.ndarray, a_0: float, a_inf: float, tau: float) -> np.ndarray:
-    """``a_inf - (a_inf - a_0) * exp(-x / tau)`` for x >= 0 (x = budget, or votes - 1)."""
-    return a_inf - (a_inf - a_0) * np.exp(-np.maximum(x, 0.0) / tau)
-
-
-def delayed_saturating(x: np.ndarray, a_0: float, a_inf: float, tau: float, b_0: float) -> np.ndarray:
-    """``a_0`` up to ``x = b_0``, then ``a_inf - (a_inf - a_0) * exp(-(x - b_0) / tau)``."""
-    return saturating(np.asarray(x, float) - b_0, a_0, a_inf, tau)
-
-
 def _tau_bounds(x: np.ndarray) -> tuple[float, float]:
     positive = x[x > 0]
     low = max(float(positive.min()) / 20.0, 1e-3) if positive.size else 1e-3

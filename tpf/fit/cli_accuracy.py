@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from tpf.cards import SOURCES, AccuracyCard, load_card, save_card, sha256_file
-from tpf.errors import CardError, DataError
+from tpf.cards import SOURCES, AccuracyCard, save_card, sha256_file
+from tpf.errors import DataError
 from tpf.fit.accuracy import (
     DEFAULT_TAU_TOKENS,
     DEFAULT_TAU_VOTES,
@@ -26,7 +26,7 @@ from tpf.fit.accuracy import (
     fit_accuracy,
     predict_accuracy,
 )
-from tpf.fit.importers import write_table
+from tpf.fit.importers import load_card_as, write_table
 from tpf.lengths import TOKENS_PER_WORD, attach_lengths, lengths_from_per_question
 from tpf.schema import read_accuracy, read_csv_text
 
@@ -108,9 +108,7 @@ def _print_summary(card: AccuracyCard) -> None:
 
 def _predict(argv: list[str]) -> int:
     args = _predict_parser().parse_args(argv)
-    card = load_card(args.card)
-    if not isinstance(card, AccuracyCard):
-        raise CardError(f"{args.card}: an energy card; tpf predict accuracy needs an accuracy card")
+    card = load_card_as(args.card, AccuracyCard, "tpf predict accuracy needs an accuracy card")
     points = read_csv_text(args.data)
     predicted = predict_accuracy(card, points, table_name=str(args.data))
     write_table(predicted, args.out)

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tpf.cards import EnergyCard, load_card, save_card
+from tpf.cards import EnergyCard, save_card
 from tpf.errors import CardError, ConfigError
+from tpf.families import FAMILIES
 from tpf.fit.energy import CELL_WEIGHTS, FitOptions, fit_energy_file
-from tpf.fit.families import FAMILIES
-from tpf.fit.importers import write_table
+from tpf.fit.importers import load_card_as, write_table
 from tpf.schema import read_csv_text, validate_points
 
 
@@ -138,9 +138,7 @@ def _predict_parser() -> argparse.ArgumentParser:
 
 def predict_main(argv: list[str]) -> int:
     args = _predict_parser().parse_args(argv)
-    card = load_card(args.card)
-    if not isinstance(card, EnergyCard):
-        raise CardError(f"{args.card}: is an accuracy card; use tpf predict accuracy")
+    card = load_card_as(args.card, EnergyCard, "use tpf predict accuracy for an accuracy card")
     text = read_csv_text(args.data)
     points = validate_points(text, args.data)
     table = text.loc[points.index].reset_index(drop=True)

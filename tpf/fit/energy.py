@@ -8,7 +8,7 @@ batch size; ``duration_s`` per window):
 2. per cell, a distinct ``(n_in_tokens, n_out_tokens, batch_size)`` point,
    drop outliers farther than ``outlier_mad`` scaled MADs from the cell median
    and keep the median of the rest with its count;
-3. for each candidate family (:mod:`tpf.fit.families`; batch families only when
+3. for each candidate family (:mod:`tpf.families`; batch families only when
    the batch size varies; a family needs one more cell than it has
    coefficients) fit non-negative least squares to the cell medians, every row
    divided by its target so that the fit minimises relative error, weighted
@@ -34,7 +34,7 @@ from scipy.optimize import nnls
 from tpf import __version__
 from tpf.cards import CurveFit, EnergyCard, ValidRange, sha256_file
 from tpf.errors import ConfigError, DataError, FitError
-from tpf.fit.families import FAMILIES, FloatArray, get_family
+from tpf.families import FAMILIES, FloatArray, get_family
 from tpf.schema import read_measurements, validate_measurements
 
 TARGETS = ("energy_j", "duration_s")

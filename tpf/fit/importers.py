@@ -29,11 +29,13 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
 from tpf.atomic import write_text_atomic
-from tpf.errors import DataError
+from tpf.cards import AccuracyCard, EnergyCard, load_card
+from tpf.errors import CardError, DataError
 from tpf.schema import read_csv_text, validate_measurements
 
 WILKINS_COLUMNS = (
@@ -250,3 +252,14 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+CardT = TypeVar("CardT", EnergyCard, AccuracyCard)
+
+
+def load_card_as(path: str | Path, card_type: type[CardT], hint: str) -> CardT:
+    """The card at ``path``, which must be a ``card_type``; else a CardError ending in ``hint``."""
+    card = load_card(path)
+    if not isinstance(card, card_type):
+        raise CardError(f"{path}: is not an {card_type.__name__}; {hint}")
+    return card

@@ -35,7 +35,7 @@ The overhead belongs to a software stack: it is a per-stack choice, not a
 property of the GPU.
 
 Energy per request is the window's energy over ``B``. The card then FITS one of
-the standard families (:mod:`tpf.fit.families`, by default
+the standard families (:mod:`tpf.families`, by default
 ``phase_quadratic+batch``) by non-negative least squares on relative error to a
 grid of such points, so it has the same form as a measured card. Its
 ``fit_quality`` is the curve's error against the roofline points (not against
@@ -62,7 +62,7 @@ from scipy.optimize import nnls
 
 from tpf.cards import CurveFit, EnergyCard, ValidRange, load_card, save_card
 from tpf.errors import CardError, ConfigError
-from tpf.fit.families import FloatArray, get_family
+from tpf.families import FloatArray, get_family
 from tpf.specs import HardwareSpec, ModelArch, hardware_spec, model_architecture
 
 DEFAULT_FAMILY = "phase_quadratic+batch"

@@ -36,7 +36,7 @@ import numpy as np
 
 from tpf.cards import CurveFit, EnergyCard
 from tpf.errors import CardError, ConfigError
-from tpf.fit.families import FloatArray
+from tpf.families import FloatArray
 from tpf.fit.operating_roofline import transfer_operating_curve
 from tpf.fit.roofline import (
     RooflineAssumptions,

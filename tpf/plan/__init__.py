@@ -3,7 +3,7 @@
 Typical use::
 
     options = build_options(workload, energy_cards, accuracy_card, {"zero_shot": True, "cot": [256]})
-    result = plan(options, workload, facility, grid, fleet, PlannerSettings(carbon_budget_kg=50))
+    result = plan(options, workload, facility, grid, fleet, PlannerSettings(accuracy_target=0.6))
     result.allocation, result.totals, result.shadow_prices, result.binding_constraints
 """
 

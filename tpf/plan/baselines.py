@@ -25,6 +25,7 @@ from tpf.plan import evaluate
 from tpf.plan.data import PlanData, with_options
 from tpf.plan.highs_direct import solve_lp
 from tpf.plan.lp import build_lp, violations
+from tpf.plan.options import variant_name
 
 if TYPE_CHECKING:
     from tpf.plan.model import PlanModel
@@ -51,11 +52,8 @@ MAX_VARIANT_BASELINES = 24
 
 
 def _variant_label(model: str, strategy: str, budget: int, votes: int) -> str:
-    if strategy == "zero_shot":
-        return f"all {model} zero-shot"
-    if strategy == "cot":
-        return f"all {model} cot@{budget}"
-    return f"all {model} mv{votes}" + (f"@{budget}" if budget else "")
+    name = variant_name(strategy, budget, votes)
+    return f"all {model} {'zero-shot' if name == 'zero_shot' else name}"
 
 
 def _single_model_rows(data: PlanData, table: pd.DataFrame) -> list[dict]:
@@ -84,10 +82,8 @@ def _greedy_row(data: PlanData, table: pd.DataFrame) -> dict:
 
 def _equal_accuracy_rows(data: PlanData, table: pd.DataFrame, accuracy: float) -> list[dict]:
     rows = []
-    settings = data.settings.with_changes(
-        objective="min_it_energy", accuracy_target=min(accuracy, 1.0), it_energy_kwh_per_period=None,
-        it_energy_kwh_total=None, it_power_w=None, facility_power=False, carbon_budget_kg=None,
-        accuracy_floors={}, gpu_cost=0.0)
+    settings = data.settings.without_caps().with_changes(
+        objective="min_it_energy", accuracy_target=min(accuracy, 1.0), gpu_cost=0.0)
     for model in data.model_names:
         options = table[table["model"] == model]
         if options["class_name"].nunique() < len(data.class_names):

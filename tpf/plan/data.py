@@ -9,6 +9,7 @@ energy in kWh, power in kW, carbon in kg, GPU time in GPU-hours.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -55,6 +56,7 @@ class PlanData:
     settings: PlannerSettings
     cap_facility_power_kw: float | None
     accuracy_floors: np.ndarray    # (C,)
+    constraints: tuple[Any, ...] | None = None   # constraint definitions; None = tpf.plan.define's
 
     @property
     def n_periods(self) -> int:
@@ -157,7 +159,8 @@ def _check_environment(workload: Workload, facility: Facility, grid: Grid, fleet
 
 
 def prepare(options: OptionTable | pd.DataFrame, workload: Workload, facility: Facility,
-            grid: Grid, fleet: Fleet, settings: PlannerSettings) -> PlanData:
+            grid: Grid, fleet: Fleet, settings: PlannerSettings,
+            constraints: Sequence[Any] | None = None) -> PlanData:
     """Validate every input (all problems at once) and build the column arrays."""
     _check_environment(workload, facility, grid, fleet, settings)
     table = _as_table(options)
@@ -188,7 +191,8 @@ def prepare(options: OptionTable | pd.DataFrame, workload: Workload, facility: F
         carbon_g_per_kwh=np.array([grid.intensity_at(t) for t in range(workload.n_periods)], float),
         demand_queries=demand, gpu_vars=gpu_vars, fleet_gpus=gpus, utilization=util,
         idle_power_kw=idle_kw if gpu_vars else np.zeros(len(models)), settings=settings,
-        cap_facility_power_kw=cap_kw, accuracy_floors=floors, **data,
+        cap_facility_power_kw=cap_kw, accuracy_floors=floors,
+        constraints=None if constraints is None else tuple(constraints), **data,
     )
 
 

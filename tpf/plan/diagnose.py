@@ -22,16 +22,8 @@ from tpf.errors import ConfigError, InfeasiblePlanError, SolverError
 from tpf.plan.highs_direct import min_relaxation
 from tpf.plan.model import COLUMN_GENERATION_THRESHOLD, PlanModel, build_diagnosis_model
 
-PHRASES = {
-    "it_energy_per_period": ("IT energy cap per period", "kWh"),
-    "it_energy_total": ("IT energy cap over the horizon", "kWh"),
-    "it_power": ("IT power cap", "kW"),
-    "facility_power": ("facility power", "kW"),
-    "carbon_budget": ("carbon budget", "kgCO2"),
-    "gpu_capacity": ("GPU fleet", "GPUs"),
-    "accuracy_floor": ("accuracy floor", "accuracy points"),
-    "accuracy_target": ("accuracy target", "accuracy points"),
-}
+#: How a shortfall's unit reads in a message (a row block's unit is singular).
+PLURAL_UNITS = {"GPU": "GPUs", "accuracy_point": "accuracy points"}
 ENGINES = ("auto", "direct", "column_generation", "pyomo")
 DAY_S = 86400.0
 
@@ -92,7 +84,7 @@ def _pyomo_slacks(plan_model: PlanModel, solver: str) -> np.ndarray:
 
 def _matrix_slacks(plan_model: PlanModel, engine: str) -> np.ndarray:
     lp = plan_model.linear_program()
-    relaxable = np.concatenate([np.full(b.size, b.name in PHRASES) for b in lp.blocks])
+    relaxable = np.concatenate([np.full(b.size, b.relaxable) for b in lp.blocks])
     generate = engine == "column_generation" or (
         engine == "auto" and plan_model.data.n_columns > COLUMN_GENERATION_THRESHOLD)
     return min_relaxation(plan_model.data, lp, relaxable, generate_columns=generate)[1]
@@ -112,10 +104,9 @@ def diagnose(plan_model: PlanModel, *, solver: str = "highs", engine: str = "aut
     slacks = _pyomo_slacks(plan_model, solver) if engine == "pyomo" else _matrix_slacks(plan_model, engine)
     data, out = plan_model.data, []
     for block in plan_model.blocks:
-        if block.name not in PHRASES:
+        if not block.relaxable:
             continue
-        phrase, unit = PHRASES[block.name]
-        scale = 100.0 if unit == "accuracy points" else 1.0
+        phrase, unit, scale = block.phrase, PLURAL_UNITS.get(block.unit, block.unit), block.per_unit
         for i, label in enumerate(block.labels):
             value = slacks[block.start + i] * scale
             if value > 1e-7 * max(1.0, abs(block.rhs[i]) * scale):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tpf.cost.carbon import carbon_kg, facility_carbon_kg
 from tpf.plan.data import PlanData
 
 
@@ -35,7 +36,7 @@ def totals(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> di
         "accuracy": float(np.sum(data.col_weight * data.col_accuracy * shares)),
         "it_energy_kwh": float(energy.sum()),
         "facility_energy_kwh": float(facility.sum()),
-        "carbon_kg": float(np.sum(facility * data.carbon_g_per_kwh) / 1000.0),
+        "carbon_kg": float(np.sum(facility_carbon_kg(facility, data.carbon_g_per_kwh))),
         "peak_facility_kw": float(facility.max() / data.period_h),
         "peak_it_kw": float(energy.max() / data.period_h),
     }
@@ -49,7 +50,7 @@ def per_period(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -
         "it_energy_kwh": energy,
         "facility_energy_kwh": energy * data.pue,
         "facility_power_kw": energy * data.pue / data.period_h,
-        "carbon_kg": energy * data.pue * data.carbon_g_per_kwh / 1000.0,
+        "carbon_kg": carbon_kg(energy, data.pue, data.carbon_g_per_kwh),
     })
 
 

@@ -4,7 +4,8 @@ For every class of a workload and every (model, strategy, budget, votes) the
 caller asks for, one row with the predicted accuracy (fraction in [0, 1]), the
 IT energy per query (J), the GPU-seconds per query and the latency (s).
 
-How each strategy is priced from an energy card ``E(n_in, n_out, batch)``:
+How each strategy is priced from an energy card ``E(n_in, n_out, batch)``
+(:mod:`tpf.query_cost`):
 
 * ``zero_shot``: ``n_out = n_answer_tokens``; ``E(n_in, n_answer)``.
 * ``cot`` at budget ``b``: ``n_out = n_answer + min(L, b)`` with ``L`` the
@@ -152,12 +153,17 @@ def _per_model_specs(strategies: StrategiesArg, models: Iterable[str]) -> dict[s
     return out
 
 
-def _option_id(model: str, strategy: str, budget: int, votes: int) -> str:
+def variant_name(strategy: str, budget: int, votes: int) -> str:
+    """``zero_shot``, ``cot@<budget>`` or ``mv<votes>[@<budget>]``."""
     if strategy == "zero_shot":
-        return f"{model}/zero_shot"
+        return "zero_shot"
     if strategy == "cot":
-        return f"{model}/cot@{budget}"
-    return f"{model}/mv{votes}" + (f"@{budget}" if budget else "")
+        return f"cot@{budget}"
+    return f"mv{votes}" + (f"@{budget}" if budget else "")
+
+
+def _option_id(model: str, strategy: str, budget: int, votes: int) -> str:
+    return f"{model}/{variant_name(strategy, budget, votes)}"
 
 
 def _check_inputs(workload: Workload, energy_cards: Mapping[str, EnergyCard],

@@ -1,4 +1,5 @@
-"""Pareto fronts by epsilon-constraint sweep: maximum accuracy against an energy or carbon cap.
+"""Pareto fronts by epsilon-constraint sweeps: maximum accuracy under an energy or carbon cap
+(:func:`pareto_front`), or the least energy or carbon at an accuracy target (:func:`accuracy_front`).
 
 The model is built once with the swept cap as a mutable parameter and
 re-solved by the persistent HiGHS interface at each point (only the
@@ -7,18 +8,21 @@ right-hand side changes), so a sweep costs little more than one solve.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 from tpf.domain import Facility, Fleet, Grid, Workload
 from tpf.errors import ConfigError
+from tpf.plan.define import OBJECTIVE_CAPS
 from tpf.plan.model import build_model
 from tpf.plan.options import OptionTable
-from tpf.plan.settings import PlannerSettings
+from tpf.plan.settings import OBJECTIVES, PlannerSettings
 from tpf.plan.solve import make_solver, read_result, solve, solve_for_duals
 
-AXES = {"it_energy": ("min_it_energy", "it_energy_kwh_total", "it_energy_kwh", "it_energy_total"),
-        "carbon": ("min_carbon", "carbon_budget_kg", "carbon_kg", "carbon_budget")}
+#: Per axis: the objective minimizing it and the total it is read from.
+AXES = {"it_energy": ("min_it_energy", "it_energy_kwh"), "carbon": ("min_carbon", "carbon_kg")}
 
 
 def pareto_front(options: OptionTable | pd.DataFrame, workload: Workload, facility: Facility,
@@ -38,7 +42,8 @@ def pareto_front(options: OptionTable | pd.DataFrame, workload: Workload, facili
     if n_points < 2:
         raise ConfigError(f"pareto n_points: must be >= 2, got {n_points}")
     base = (settings or PlannerSettings()).with_changes(column_generation="off")
-    minimize, cap_field, total_key, row_name = AXES[axis]
+    minimize, total_key = AXES[axis]
+    row_name, cap_field = OBJECTIVE_CAPS[minimize]
     inputs = (options, workload, facility, grid, fleet)
     low = solve(build_model(*inputs, base.with_changes(objective=minimize, accuracy_target=0.0)),
                 solver=solver, baselines=False).totals[total_key]
@@ -63,4 +68,34 @@ def pareto_front(options: OptionTable | pd.DataFrame, workload: Workload, facili
             "accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg", "peak_facility_kw")},
             "shadow_price": result.shadow_prices.get(row_name, 0.0),
             "binding_constraints": ", ".join(result.binding_constraints)})
+    return pd.DataFrame(rows)
+
+
+def accuracy_front(options: OptionTable | pd.DataFrame, workload: Workload, facility: Facility,
+                   grid: Grid, fleet: Fleet, settings: PlannerSettings | None = None, *,
+                   objective: str = "min_facility_energy", targets: Sequence[float] | np.ndarray = (),
+                   solver: str = "highs") -> pd.DataFrame:
+    """The least energy (or carbon: ``objective``) at each accuracy target: one row per feasible target.
+
+    The model is built once at the first target with the accuracy target as
+    a mutable right-hand side; each further target changes it and re-solves.
+    Columns: ``accuracy_target`` then the plan's totals.
+    """
+    if objective == "max_accuracy" or objective not in OBJECTIVES:
+        raise ConfigError(f"accuracy front objective: must be one of {OBJECTIVES[1:]}, got {objective!r}")
+    if not len(targets):
+        return pd.DataFrame()
+    base = (settings or PlannerSettings()).with_changes(column_generation="off", objective=objective,
+                                                         accuracy_target=float(targets[0]))
+    plan_model = build_model(options, workload, facility, grid, fleet, base)
+    rhs = plan_model.model.accuracy_target_rhs
+    opt = make_solver(solver, time_limit_s=None, mip_gap=None)
+    rows = []
+    for target in targets:
+        rhs[0] = float(target)
+        status, duals, _ = solve_for_duals(opt, plan_model)
+        if status != "optimal":
+            continue
+        rows.append({"accuracy_target": float(target),
+                     **read_result(plan_model, status, duals, solver).totals})
     return pd.DataFrame(rows)

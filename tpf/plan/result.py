@@ -15,7 +15,7 @@ class PlanResult:
 
     ``objective`` is in ``objective_unit`` (accuracy points for max_accuracy,
     kWh or kgCO2 otherwise). ``shadow_prices`` maps every named constraint row
-    (``facility_power[14]``, ``carbon_budget``) to the objective's improvement
+    (``facility_power[14]``, ``accuracy_target``) to the objective's improvement
     per unit the row is loosened, in ``objective_unit`` per ``shadow_price_units``
     (e.g. accuracy points per kWh, per kW, per kgCO2); demand rows are in
     ``demand_duals`` instead. ``binding_constraints`` lists the tight rows with a
@@ -51,22 +51,3 @@ class PlanResult:
                     "carbon_kg": float(row["carbon_saving_kg"]),
                 }
         return out
-
-    def to_summary(self) -> dict[str, Any]:
-        """A JSON-ready dict for summary.json."""
-        return {
-            "status": self.status,
-            "objective": {"name": self.objective_name, "value": float(self.objective),
-                          "unit": self.objective_unit},
-            "totals": {k: float(v) for k, v in self.totals.items()},
-            "binding_constraints": list(self.binding_constraints),
-            "shadow_prices": {
-                name: {"value": float(value), "unit": f"{self.objective_unit} per "
-                       f"{self.shadow_price_units.get(name, '?')}"}
-                for name, value in self.shadow_prices.items() if abs(value) > 1e-12
-            },
-            "baselines": self.baselines.to_dict(orient="records") if not self.baselines.empty else [],
-            "savings": self.savings() if not self.baselines.empty else {},
-            "model": self.model_info,
-            "solver": self.solver_info,
-        }

@@ -82,3 +82,8 @@ class PlannerSettings:
 
     def with_changes(self, **changes: Any) -> PlannerSettings:
         return replace(self, **changes)
+
+    def without_caps(self) -> PlannerSettings:
+        """The same settings with every cap, floor and target off (GPU capacity kept)."""
+        return replace(self, accuracy_target=None, it_energy_kwh_per_period=None, it_energy_kwh_total=None,
+                       it_power_w=None, facility_power=False, carbon_budget_kg=None, accuracy_floors={})

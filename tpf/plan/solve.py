@@ -13,7 +13,6 @@ from pyomo.opt import TerminationCondition
 from tpf.errors import SolverError
 from tpf.plan import evaluate
 from tpf.plan.data import PlanData
-from tpf.plan.lp import objective_vector
 from tpf.plan.model import PlanModel
 from tpf.plan.result import PlanResult
 from tpf.plan.settings import OBJECTIVE_UNITS
@@ -108,7 +107,7 @@ def fixed_gpu_duals(opt: Any, plan_model: PlanModel) -> np.ndarray:
     model = plan_model.model
     _, gpus = _shares_and_gpus(plan_model)
     counts = np.round(gpus if gpus is not None else np.zeros(0))
-    variables = [model.gpus_on[i] for i in model.model_periods]
+    variables = list(model.gpus_on.values())
     for var, count in zip(variables, counts, strict=True):
         var.domain = pyo.NonNegativeReals
         var.fix(float(count))
@@ -145,7 +144,7 @@ def _fleet_prices(plan_model: PlanModel, duals: np.ndarray, counts: np.ndarray) 
     marginal = loosen * (1.0 if maximize else -1.0) * np.nan_to_num(duals)
     marginal[block.start: block.start + block.size] = 0.0
     columns = lp.matrix[:, lp.n_x:]
-    direct = objective_vector(data)[lp.n_x:] * (1.0 if maximize else -1.0)
+    direct = plan_model.formulation.objective.coefficients[lp.n_x:] * (1.0 if maximize else -1.0)
     value = direct - columns.T @ (loosen * marginal)
     at_fleet = counts >= block.rhs - 1e-9
     out = duals.copy()
@@ -227,7 +226,7 @@ def _shares_and_gpus(plan_model: PlanModel, fewest: bool = True) -> tuple[np.nda
     shares[plan_model.columns] = np.clip(values, 0.0, 1.0)
     if not data.gpu_vars:
         return shares, None
-    gpus = np.array([pyo.value(model.gpus_on[i], exception=False) or 0.0 for i in model.model_periods])
+    gpus = np.array([pyo.value(var, exception=False) or 0.0 for var in model.gpus_on.values()])
     if fewest and data.settings.objective == "max_accuracy" and data.settings.gpu_cost == 0:
         gpus = _fewest_gpus(data, shares, gpus)
     return shares, gpus

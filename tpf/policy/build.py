@@ -18,20 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from tpf.cost.carbon import G_PER_KG, carbon_kg
 from tpf.domain import J_PER_KWH
 from tpf.errors import PolicyError
-from tpf.policy.format import (
-    HOURS_PER_DAY,
-    CarbonBand,
-    CardRef,
-    Choice,
-    Decision,
-    Expected,
-    HourEntry,
-    Policy,
-    PolicyClass,
-    Provenance,
-)
+from tpf.policy import format as fmt
 from tpf.policy.router import Router
 from tpf.policy.validate import load_policy
 
@@ -81,7 +71,7 @@ def hours_of_period(period: int, period_s: float = SECONDS_PER_HOUR) -> list[int
     """Hours of the day (0-23) a period covers, periods starting at midnight of day 0."""
     start_s = (period * period_s) % SECONDS_PER_DAY
     hours = {int(start_s // SECONDS_PER_HOUR)}
-    hours.update(h for h in range(HOURS_PER_DAY)
+    hours.update(h for h in range(fmt.HOURS_PER_DAY)
                  if start_s <= h * SECONDS_PER_HOUR < start_s + period_s)
     return sorted(hours)
 
@@ -130,7 +120,7 @@ def _mix(rows: pd.DataFrame, keys: pd.Series) -> Mix:
     return mix
 
 
-def _choices(mix: Mix, min_weight: float, where: str) -> tuple[Choice, ...]:
+def _choices(mix: Mix, min_weight: float, where: str) -> tuple[fmt.Choice, ...]:
     total = math.fsum(mix.values())
     if not total > 0:
         raise PolicyError(f"{where}: every share is zero; no decision to route to")
@@ -138,37 +128,37 @@ def _choices(mix: Mix, min_weight: float, where: str) -> tuple[Choice, ...]:
     kept_total = math.fsum(kept.values())
     ordered = sorted(kept.items(), key=lambda item: (-item[1], item[0][0], item[0][2], item[0][3]))
     return tuple(
-        Choice(weight / kept_total, Decision(model, strategy, budget, votes, hardware, option))
+        fmt.Choice(weight / kept_total, fmt.Decision(model, strategy, budget, votes, hardware, option))
         for (model, hardware, strategy, budget, votes, option), weight in ordered
     )
 
 
-def _hour_entries(per_hour: dict[int, tuple[Choice, ...]]) -> tuple[HourEntry, ...]:
-    groups: dict[tuple[Choice, ...], list[int]] = {}
-    for hour in range(HOURS_PER_DAY):
+def _hour_entries(per_hour: dict[int, tuple[fmt.Choice, ...]]) -> tuple[fmt.HourEntry, ...]:
+    groups: dict[tuple[fmt.Choice, ...], list[int]] = {}
+    for hour in range(fmt.HOURS_PER_DAY):
         groups.setdefault(per_hour[hour], []).append(hour)
     if len(groups) == 1:
         return ()
-    return tuple(HourEntry(tuple(hours), choices) for choices, hours in groups.items())
+    return tuple(fmt.HourEntry(tuple(hours), choices) for choices, hours in groups.items())
 
 
-def _carbon_bands(per_intensity: dict[float, tuple[Choice, ...]]) -> tuple[CarbonBand, ...]:
+def _carbon_bands(per_intensity: dict[float, tuple[fmt.Choice, ...]]) -> tuple[fmt.CarbonBand, ...]:
     """Bands around each planned intensity; edges at midpoints between neighbours."""
     if len(set(per_intensity.values())) <= 1:
         return ()
     levels = sorted(per_intensity)
     edges = [(a + b) / 2 for a, b in zip(levels, levels[1:], strict=False)]
     lows, highs = [0.0, *edges], [*edges, None]
-    bands: list[CarbonBand] = []
+    bands: list[fmt.CarbonBand] = []
     for level, low, high in zip(levels, lows, highs, strict=True):
         if bands and bands[-1].choices == per_intensity[level]:  # merge equal neighbours
-            bands[-1] = CarbonBand(bands[-1].min_g_per_kwh, high, bands[-1].choices)
+            bands[-1] = fmt.CarbonBand(bands[-1].min_g_per_kwh, high, bands[-1].choices)
         else:
-            bands.append(CarbonBand(low, high, per_intensity[level]))
+            bands.append(fmt.CarbonBand(low, high, per_intensity[level]))
     return tuple(bands)
 
 
-Schedule = tuple[tuple[Choice, ...], tuple[HourEntry, ...], tuple[CarbonBand, ...]]
+Schedule = tuple[tuple[fmt.Choice, ...], tuple[fmt.HourEntry, ...], tuple[fmt.CarbonBand, ...]]
 
 
 def _class_schedule(rows: pd.DataFrame, keys: pd.Series, where: str, period_s: float,
@@ -184,10 +174,10 @@ def _class_schedule(rows: pd.DataFrame, keys: pd.Series, where: str, period_s: f
         level = _per_period(carbon, period)
         if level is not None:
             intensity_rows.setdefault(level, []).append(group.index)
-    by_hour: tuple[HourEntry, ...] = ()
+    by_hour: tuple[fmt.HourEntry, ...] = ()
     if rows["period"].nunique() > 1:  # hours the plan does not cover use the all-day split
         per_hour = {h: _choices(_mix(rows.loc[_union(hour_rows[h])], keys), min_weight, f"{where} hour {h}")
-                    if h in hour_rows else all_day for h in range(HOURS_PER_DAY)}
+                    if h in hour_rows else all_day for h in range(fmt.HOURS_PER_DAY)}
         by_hour = _hour_entries(per_hour)
     by_carbon = _carbon_bands({
         level: _choices(_mix(rows.loc[_union(ix)], keys), min_weight, f"{where} at {level} g/kWh")
@@ -216,7 +206,7 @@ def expectations_from_plan(
     options: pd.DataFrame | None = None,
     pue: float | Sequence[float] = 1.0,
     carbon_g_per_kwh: float | Sequence[float] | None = None,
-) -> dict[str, Expected]:
+) -> dict[str, fmt.Expected]:
     """Per class: query-weighted accuracy, IT J per query and gCO2 per query (facility energy x CI).
 
     ``accuracy`` and ``energy_j`` come from the allocation if it has them, else
@@ -233,15 +223,16 @@ def expectations_from_plan(
         queries = rows["queries"].astype(float)
         total = float(queries.sum())
         if not total > 0:
-            out[str(name)] = Expected(queries=0.0)
+            out[str(name)] = fmt.Expected(queries=0.0)
             continue
         carbon = [_per_period(carbon_g_per_kwh, int(p)) for p in rows["period"]]
         pue_t = [_per_period(pue, int(p)) or 1.0 for p in rows["period"]]
         energy = rows["energy_j"].astype(float)
         grams = None if carbon_g_per_kwh is None else float(sum(
-            q * e * f / J_PER_KWH * (c or 0.0) for q, e, f, c in zip(queries, energy, pue_t, carbon, strict=True)
+            carbon_kg(q * e / J_PER_KWH, f, c or 0.0) * G_PER_KG
+            for q, e, f, c in zip(queries, energy, pue_t, carbon, strict=True)
         )) / total
-        out[str(name)] = Expected(
+        out[str(name)] = fmt.Expected(
             accuracy=float((queries * rows["accuracy"].astype(float)).sum()) / total,
             energy_j_per_query=float((queries * energy).sum()) / total,
             carbon_g_per_query=grams,
@@ -255,13 +246,13 @@ def expectations_from_plan(
 
 def default_provenance(
     scenario: str | None = None,
-    cards: Iterable[CardRef] = (),
+    cards: Iterable[fmt.CardRef] = (),
     plan_status: str | None = None,
     plan_objective: float | None = None,
-) -> Provenance:
+) -> fmt.Provenance:
     from tpf import __version__
 
-    return Provenance(
+    return fmt.Provenance(
         tpf_version=__version__,
         created_utc=datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         scenario=scenario,
@@ -275,8 +266,8 @@ def policy_from_plan(
     allocation: pd.DataFrame,
     classes: Iterable[ClassSpec],
     *,
-    provenance: Provenance | None = None,
-    expected: Mapping[str, Expected] | None = None,
+    provenance: fmt.Provenance | None = None,
+    expected: Mapping[str, fmt.Expected] | None = None,
     carbon_g_per_kwh: Sequence[float] | None = None,
     period_s: float = SECONDS_PER_HOUR,
     default_category: str | None = None,
@@ -285,7 +276,7 @@ def policy_from_plan(
     salt: str = "",
     zero_shot_max_new_tokens: int = 1,
     min_weight: float = 1e-9,
-) -> Policy:
+) -> fmt.Policy:
     """A checked policy reproducing the plan's per-class, per-hour shares.
 
     ``carbon_g_per_kwh`` (one value per period) adds carbon bands; ``expected``
@@ -305,14 +296,14 @@ def policy_from_plan(
         rows = table[table["class_name"] == spec.name]
         all_day, by_hour, by_carbon = _class_schedule(
             rows, keys, f"class {spec.name!r}", period_s, carbon_g_per_kwh, min_weight)
-        built.append(PolicyClass(
+        built.append(fmt.PolicyClass(
             name=spec.name, category=spec.category, choices=all_day,
             n_in_min_tokens=spec.n_in_min_tokens, n_in_max_tokens=spec.n_in_max_tokens,
             by_hour=by_hour, by_carbon=by_carbon,
             expected=(expected or {}).get(spec.name),
         ))
     used = sorted({c.decision.model for cls in built for c in _all_choices(cls)})
-    policy = Policy(
+    policy = fmt.Policy(
         models=tuple(dict.fromkeys(models)) if models is not None else tuple(used),
         default_category=default_category or _busiest_category(table, specs),
         classes=tuple(built),
@@ -323,7 +314,7 @@ def policy_from_plan(
     return load_policy(policy)
 
 
-def policy_from_plan_result(result: Any, classes: Iterable[ClassSpec], **kwargs: Any) -> Policy:
+def policy_from_plan_result(result: Any, classes: Iterable[ClassSpec], **kwargs: Any) -> fmt.Policy:
     """:func:`policy_from_plan` for a planner result (``allocation``, ``status``, ``objective``)."""
     if kwargs.get("provenance") is None:
         kwargs["provenance"] = default_provenance(
@@ -334,7 +325,7 @@ def policy_from_plan_result(result: Any, classes: Iterable[ClassSpec], **kwargs:
     return policy_from_plan(result.allocation, classes, **kwargs)
 
 
-def _all_choices(cls: PolicyClass) -> list[Choice]:
+def _all_choices(cls: fmt.PolicyClass) -> list[fmt.Choice]:
     return [*cls.choices, *(c for e in cls.by_hour for c in e.choices),
             *(c for b in cls.by_carbon for c in b.choices)]
 
@@ -351,9 +342,9 @@ def _busiest_category(table: pd.DataFrame, specs: Mapping[str, ClassSpec]) -> st
 
 
 def policy_to_allocation(
-    policy: Policy | Router,
+    policy: fmt.Policy | Router,
     classes: Iterable[Any],
-    n_periods: int = HOURS_PER_DAY,
+    n_periods: int = fmt.HOURS_PER_DAY,
     period_s: float = SECONDS_PER_HOUR,
     carbon_g_per_kwh: Sequence[float] | None = None,
 ) -> pd.DataFrame:

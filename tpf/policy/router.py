@@ -162,6 +162,14 @@ class Router:
         """The weighted decisions that apply to such a request (before the per-id draw)."""
         return self._table(category).lookup(n_in_tokens).split(hour, carbon_g_per_kwh).choices
 
+    def resolve(
+        self, category: Any, n_in_tokens: Any = 0, hour: Any = None, carbon_g_per_kwh: Any = None
+    ) -> tuple[tuple[float, ...], tuple[Decision, ...]]:
+        """The split ``decide`` draws from: (cumulative weights, decisions); the decision of a
+        request is ``decisions[bisect_right(cumulative, uniform_from_id(request_id, salt))]``."""
+        split = self._table(category).lookup(n_in_tokens).split(hour, carbon_g_per_kwh)
+        return split.cumulative, split.decisions
+
     def decide(
         self,
         request_id: object,

@@ -33,7 +33,9 @@ class RunRecord:
     it_kw, facility_kw, carbon_g_per_kwh, carbon_kg``. ``totals`` holds the
     plan's totals (PlanResult contract). ``fronts`` maps ``energy``/``carbon``
     to Pareto tables; ``baselines`` has ``name, accuracy, facility_energy_kwh,
-    carbon_kg``. ``simulation`` holds the simulator's hourly table and totals.
+    carbon_kg``; ``savings`` the plan's energy and carbon saved against each
+    baseline it is at least as accurate as. ``simulation`` holds the
+    simulator's hourly table and totals.
     """
 
     command: str
@@ -60,6 +62,7 @@ class RunRecord:
     simulation_totals: dict[str, float] = field(default_factory=dict)
     policy_path: str | None = None
     options: pd.DataFrame | None = None
+    savings: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def feasible(self) -> bool:
@@ -89,6 +92,8 @@ class RunRecord:
         }
         if self.diagnosis is not None:
             data["diagnosis"] = self.diagnosis
+        if self.savings:
+            data["savings"] = {name: dict(values) for name, values in self.savings.items()}
         if self.simulation_totals:
             data["simulation"] = dict(self.simulation_totals)
         return data

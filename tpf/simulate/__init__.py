@@ -8,7 +8,7 @@ Entry points: :func:`simulate` (fluid or event engine), :func:`simulate_stream`
 
 from tpf.simulate.pools import Pool
 from tpf.simulate.result import SimResult
-from tpf.simulate.routing import AllocationRouter, classes_frame
+from tpf.simulate.routing import AllocationRouter, PolicyRouter, classes_frame
 from tpf.simulate.runner import simulate, simulate_stream
 
-__all__ = ["AllocationRouter", "Pool", "SimResult", "classes_frame", "simulate", "simulate_stream"]
+__all__ = ["AllocationRouter", "Pool", "PolicyRouter", "SimResult", "classes_frame", "simulate", "simulate_stream"]

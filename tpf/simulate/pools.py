@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tpf.cards import EnergyCard
+from tpf.cost.pricing import QueryCurves, decode_tokens_per_vote, query_curves
 from tpf.errors import ConfigError
-from tpf.simulate.accounting import QueryCurves, decode_tokens_per_vote, query_curves
 from tpf.simulate.carbon import per_hour
 from tpf.simulate.routing import Routed
 from tpf.simulate.workload import RequestBatch

@@ -1,7 +1,13 @@
 """Routing: each request gets a model, a strategy, a token budget and a vote count.
 
-Two sources of decisions:
+Three sources of decisions:
 
+* a deployed routing policy (:class:`PolicyRouter`): each request is decided
+  by ``tpf.policy.Router`` (its category, input length and hour of day),
+  applied to the whole batch at once with the router's own hash
+  (``tpf.policy.batch``), so the simulated decisions are the deployed ones,
+  request by request. A decision naming an ``option_id`` of the planner's
+  option table is simulated as that option (its budget, votes and accuracy);
 * a plan's allocation (:class:`AllocationRouter`): the DataFrame with columns
   ``class_name, period, option_id, model, strategy, budget_tokens, votes`` and
   ``share`` (or ``queries``). A request's class is its workload class when it
@@ -26,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tpf.cost.pricing import STRATEGY_CODES
 from tpf.errors import ConfigError, PolicyError
-from tpf.simulate.accounting import STRATEGY_CODES
 from tpf.simulate.workload import RequestBatch, splitmix64_uniform
 
 ALLOCATION_COLUMNS = ("class_name", "period", "model", "strategy", "budget_tokens", "votes")
@@ -169,6 +175,59 @@ class AllocationRouter:
             self.model_code[row], self.models, self.strategy_code[row],
             self.budget_tokens[row], self.votes[row], self.accuracy[row],
         )
+
+
+class PolicyRouter:
+    """Route a RequestBatch by a ``tpf.policy.Router``: exactly ``router.decide`` per request.
+
+    The hour given to the router is ``start_hour + floor(arrival_s / period_s)``
+    (the router takes it modulo 24). ``options`` (the planner's option table)
+    maps a decision's ``option_id`` within the request's policy class to the
+    planner's budget, votes and accuracy.
+    """
+
+    def __init__(self, router: Any, options: pd.DataFrame | None = None, *, period_s: float = 3600.0,
+                 start_hour: int = 0):
+        self.router, self.period_s, self.start_hour = router, float(period_s), int(start_hour)
+        self.options = {} if options is None else {
+            (str(r.class_name), str(r.option_id)): r for r in options.itertuples(index=False)}
+
+    def hours(self, batch: RequestBatch) -> np.ndarray:
+        return self.start_hour + np.floor(batch.arrival_s / self.period_s).astype(np.int64)
+
+    def route(self, batch: RequestBatch) -> Routed:
+        from tpf.policy.batch import decide_many
+
+        categories = np.asarray(batch.category_names(), dtype=object)
+        index, decisions = decide_many(self.router, batch.request_id, categories, batch.n_in_tokens,
+                                       self.hours(batch))
+        rows = [self._as_planned(d) for d in decisions]
+        class_names, class_code = self._policy_classes(batch)
+        table = np.array([[getattr(self.options.get((name, str(d.option_id))), "accuracy", np.nan)
+                           for d in decisions] for name in class_names], np.float64).reshape(
+                               len(class_names), len(decisions))
+        accuracy = table[class_code, index] if len(batch) else np.zeros(0)
+        model_code, models = _encode([r[0] for r in rows])
+        strategy_code = _strategy_codes([r[1] for r in rows], "policy decision")
+        budget = np.asarray([r[2] for r in rows], np.float64)
+        votes = np.maximum(np.asarray([r[3] for r in rows], np.float64), 1.0)
+        return Routed(model_code[index], models, strategy_code[index], budget[index], votes[index], accuracy)
+
+    def _policy_classes(self, batch: RequestBatch) -> tuple[list[str], np.ndarray]:
+        """The policy class of every request: (class names, code per request)."""
+        keys = np.column_stack([batch.category_code.astype(np.float64), batch.n_in_tokens])
+        pairs, pair_of = np.unique(keys, axis=0, return_inverse=True)
+        names = [self.router.class_name(batch.categories[int(c)], float(n)) for c, n in pairs.tolist()]
+        distinct, code = np.unique(np.asarray(names, dtype=str), return_inverse=True)
+        return [str(n) for n in distinct], code[np.asarray(pair_of).ravel()]
+
+    def _as_planned(self, decision: Any) -> tuple[str, str, float, float]:
+        """(model, strategy, budget, votes) as the planner priced the decision's option."""
+        planned = next((r for (_, option), r in self.options.items() if option == decision.option_id), None)
+        if planned is None:
+            return _unpack_decision(decision)
+        return (str(planned.model), str(planned.strategy), float(planned.budget_tokens),  # type: ignore[arg-type]
+                float(planned.votes))  # type: ignore[arg-type]
 
 
 def _unpack_decision(decision: Any) -> tuple[str, str, float, float]:

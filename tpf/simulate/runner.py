@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from tpf.cost.pricing import STRATEGY_NAMES
 from tpf.errors import ConfigError
-from tpf.simulate.accounting import SECONDS_PER_HOUR, STRATEGY_NAMES, HourlyLedger
+from tpf.simulate.accounting import SECONDS_PER_HOUR, HourlyLedger
 from tpf.simulate.event import make_pool_state, run_events
 from tpf.simulate.fluid import fluid_pool
 from tpf.simulate.pools import (

@@ -1,4 +1,10 @@
-"""Candidate curve families for request energy and duration.
+"""The curve families of TPF cards: request energy and duration, and accuracy.
+
+Accuracy families (:data:`ACCURACY_FAMILIES`, evaluated by
+:func:`evaluate_accuracy_family`; fitted by :mod:`tpf.fit.accuracy_families`)
+share one saturating curve, :func:`saturating`.
+
+Energy and duration families:
 
 Every family is linear in its coefficients: a family is a feature map
 ``features(n_in, n_out, batch_size) -> (n_points, n_coefficients)`` and a
@@ -30,9 +36,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from tpf.errors import CardError
 
 FloatArray = NDArray[np.float64]
 
@@ -124,3 +133,48 @@ def get_family(name: str) -> Family:
         raise KeyError(
             f"unknown curve family {name!r}; known families: {', '.join(sorted(FAMILIES))}"
         ) from None
+
+
+# --- accuracy families ---------------------------------------------------------
+
+
+def saturating(x: ArrayLike, a_0: float, a_inf: float, tau: float) -> FloatArray:
+    """``a_inf - (a_inf - a_0) * exp(-x / tau)`` for x >= 0 (``a_0`` for x < 0); monotone in x."""
+    return a_inf - (a_inf - a_0) * np.exp(-np.maximum(np.asarray(x, np.float64), 0.0) / tau)
+
+
+def delayed_saturating(x: ArrayLike, a_0: float, a_inf: float, tau: float, b_0: float) -> FloatArray:
+    """``a_0`` up to ``x = b_0``, then ``a_inf - (a_inf - a_0) * exp(-(x - b_0) / tau)``."""
+    return saturating(np.asarray(x, float) - b_0, a_0, a_inf, tau)
+
+
+ACCURACY_FAMILIES = (
+    "constant", "saturating_budget", "saturating_budget_delayed", "saturating_votes", "interpolated"
+)
+
+
+def evaluate_accuracy_family(family: str, params: dict[str, Any], x: ArrayLike) -> FloatArray:
+    """Evaluate an accuracy curve (a fraction in [0, 1]) at ``x``.
+
+    * ``constant``: ``acc``.
+    * ``saturating_budget`` (x = CoT budget in tokens):
+      ``a_inf - (a_inf - a_0) * exp(-x / tau_tokens)``; monotone in x.
+    * ``saturating_budget_delayed`` (x = CoT budget in tokens): ``a_0`` up to
+      ``x = b0_tokens``, then ``a_inf - (a_inf - a_0) * exp(-(x - b0_tokens) / tau_tokens)``;
+      monotone in x (the saturating curve with its start delayed by ``b0_tokens >= 0``).
+    * ``saturating_votes`` (x = vote count k >= 1):
+      ``a_inf - (a_inf - a_1) * exp(-(k - 1) / tau_votes)``; monotone in k.
+    * ``interpolated``: piecewise-linear through ``knots_x``/``knots_acc``
+      (made monotone by the fitter), flat outside the knots.
+    """
+    x_arr = np.asarray(x, dtype=np.float64)
+    if family == "constant":
+        return np.full_like(x_arr, float(params["acc"]))
+    if family in ("saturating_budget", "saturating_budget_delayed"):
+        b0 = float(params["b0_tokens"]) if family == "saturating_budget_delayed" else 0.0
+        return saturating(x_arr - b0, float(params["a_0"]), float(params["a_inf"]), float(params["tau_tokens"]))
+    if family == "saturating_votes":
+        return saturating(x_arr - 1.0, float(params["a_1"]), float(params["a_inf"]), float(params["tau_votes"]))
+    if family == "interpolated":
+        return np.interp(x_arr, np.asarray(params["knots_x"], float), np.asarray(params["knots_acc"], float))
+    raise CardError(f"unknown accuracy family {family!r}; known: {', '.join(ACCURACY_FAMILIES)}")

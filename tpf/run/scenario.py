@@ -1,8 +1,9 @@
-"""One run of a scenario, end to end: plan, (simulate), policy, report.
+"""One run of a scenario, end to end: plan, (Pareto fronts), (simulate), policy, report.
 
 Plain library code: it takes the typed :class:`tpf.config.TpfConfig` and a run
 directory, and calls the planner, simulator and policy writer through
-:class:`Steps`, a small table of functions (the real ones by default).
+:class:`Steps`, a small table of functions (the real ones, :mod:`tpf.run.steps`,
+by default); ``tpf.report`` only renders the :class:`~tpf.report.RunRecord`.
 """
 
 from __future__ import annotations
@@ -17,21 +18,28 @@ import pandas as pd
 
 from tpf.config.build import ScenarioInputs, build_inputs, card_source_label
 from tpf.config.schema import TpfConfig
+from tpf.cost.carbon import carbon_kg
 from tpf.domain import J_PER_KWH
 from tpf.errors import InfeasiblePlanError
+from tpf.plan.result import PlanResult
 from tpf.report.record import CardInfo, RunRecord
 from tpf.report.writer import write_run
 
 
 @dataclass
 class PlanOutcome:
-    """The planner's answer: its result (PlanResult contract) and the option table."""
+    """The planner's answer: its result (None when infeasible, with ``diagnosis``) and the option table."""
 
-    result: Any
+    result: PlanResult | None
     options: pd.DataFrame
     options_note: str = ""
     per_period: pd.DataFrame | None = None
     diagnosis: str | None = None
+
+    def solved(self) -> PlanResult:
+        if self.result is None:
+            raise InfeasiblePlanError(self.diagnosis or "no plan", [])
+        return self.result
 
 
 @dataclass
@@ -51,10 +59,10 @@ class Steps:
 
 
 def default_steps() -> Steps:
-    from tpf.report import engines
+    from tpf.run import steps
 
-    return Steps(plan=engines.plan_step, pareto=engines.pareto_step,
-                 simulate=engines.simulate_step, policy=engines.policy_step)
+    return Steps(plan=steps.plan_step, pareto=steps.pareto_step,
+                 simulate=steps.simulate_step, policy=steps.policy_step)
 
 
 # --- the run ------------------------------------------------------------------
@@ -86,7 +94,7 @@ def hourly_plan(inputs: ScenarioInputs, outcome: PlanOutcome) -> pd.DataFrame:
     period_h = inputs.workload.period_s / 3600.0
     table = outcome.per_period
     if table is None or not len(table):
-        alloc = outcome.result.allocation
+        alloc = outcome.solved().allocation
         it_kwh = (alloc["queries"] * alloc["energy_j"]).groupby(alloc["period"]).sum() / J_PER_KWH
         queries = alloc.groupby("period")["queries"].sum()
         table = pd.DataFrame({"period": periods, "queries": queries.reindex(periods, fill_value=0).to_numpy(),
@@ -100,8 +108,15 @@ def hourly_plan(inputs: ScenarioInputs, outcome: PlanOutcome) -> pd.DataFrame:
         "facility_kw": it_kwh_values * pue / period_h,
         "pue": pue,
         "carbon_g_per_kwh": intensity,
-        "carbon_kg": it_kwh_values * pue * intensity / 1000.0,
+        "carbon_kg": carbon_kg(it_kwh_values, pue, intensity),
     })
+
+
+def report_baselines(table: pd.DataFrame) -> pd.DataFrame | None:
+    """The planner's baselines as the report reads them (``name, accuracy, facility_energy_kwh, ...``)."""
+    if table.empty:
+        return None
+    return table.rename(columns={"baseline": "name"})
 
 
 def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInputs,
@@ -114,20 +129,21 @@ def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInpu
         cards=card_infos(inputs), options_note=outcome.options_note, diagnosis=outcome.diagnosis,
         options=outcome.options,
     )
-    result = outcome.result
     if outcome.diagnosis is None:
+        result = outcome.solved()
         record.status = str(result.status)
-        record.objective = None if result.objective is None else float(result.objective)
+        record.objective = float(result.objective)
         record.totals = {str(k): float(v) for k, v in result.totals.items()}
         record.shadow_prices = {
-            str(k): float(v) for k, v in (result.shadow_prices or {}).items() if abs(float(v)) > 1e-12
+            str(k): float(v) for k, v in result.shadow_prices.items() if abs(float(v)) > 1e-12
         }
-        record.binding_constraints = [str(b) for b in result.binding_constraints or []]
-        record.shadow_price_units = dict(getattr(result, "shadow_price_units", None) or {})
-        record.objective_unit = str(getattr(result, "objective_unit", "") or "")
+        record.binding_constraints = [str(b) for b in result.binding_constraints]
+        record.shadow_price_units = dict(result.shadow_price_units)
+        record.objective_unit = result.objective_unit
         record.allocation = result.allocation
         record.hourly_plan = hourly_plan(inputs, outcome)
-        record.baselines = getattr(result, "baselines", None)
+        record.baselines = report_baselines(result.baselines)
+        record.savings = result.savings() if not result.baselines.empty else {}
     return record
 
 

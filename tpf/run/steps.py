@@ -1,7 +1,10 @@
-"""The real steps of a run: the planner, the simulator and the policy writer.
+"""The real steps of a run: the planner, its Pareto fronts, the simulator and the policy writer.
 
 Each function adapts typed scenario inputs to one library's API and returns
-plain tables; :mod:`tpf.report.pipeline` calls them through ``Steps``.
+typed results; :mod:`tpf.run.scenario` calls them through ``Steps``. The
+simulator routes every request through the deployed router
+(:class:`tpf.policy.Router` over the policy this run writes), so the
+simulated decisions are the policy's, request by request.
 """
 
 from __future__ import annotations
@@ -13,35 +16,36 @@ import pandas as pd
 
 from tpf.cards import card_sha256
 from tpf.config.build import ScenarioInputs, card_source_label
-from tpf.config.schema import PlannerConfig
+from tpf.config.schema import CAP_SETTINGS, PlannerConfig
 from tpf.errors import ConfigError, InfeasiblePlanError
-from tpf.report.pipeline import PlanOutcome, SimOutcome
+from tpf.plan.model import build_model
+from tpf.plan.options import StrategySpec, build_options
+from tpf.plan.pareto import accuracy_front
+from tpf.plan.settings import PlannerSettings
+from tpf.plan.solve import solve
+from tpf.policy.format import Policy
+from tpf.run.scenario import PlanOutcome, SimOutcome
 
 
-def planner_settings(planner: PlannerConfig):  # -> tpf.plan.settings.PlannerSettings
-    """The planner's settings from the ``planner`` group (kW -> W here, once)."""
-    from tpf.plan.settings import PlannerSettings
-
+def planner_settings(planner: PlannerConfig) -> PlannerSettings:
+    """The planner's settings from the ``planner`` group (units converted here, once)."""
     switches = planner.constraints
+    caps: dict[str, float | None] = {}
+    for switch, (key, setting, factor) in CAP_SETTINGS.items():
+        value = getattr(planner, key)
+        caps[setting] = value * factor if getattr(switches, switch) and value is not None else None
     return PlannerSettings(
         objective=planner.objective,
         accuracy_target=planner.accuracy_target,
-        it_energy_kwh_per_period=planner.it_energy_kwh_per_period if switches.it_energy_period else None,
-        it_energy_kwh_total=planner.it_energy_kwh if switches.it_energy_horizon else None,
-        it_power_w=planner.it_power_cap_kw * 1000.0
-        if switches.it_power and planner.it_power_cap_kw is not None else None,
         facility_power=switches.facility_power,
-        carbon_budget_kg=planner.carbon_budget_kg if switches.carbon_budget else None,
         gpu_capacity=switches.gpu_capacity,
         accuracy_floors=dict(planner.accuracy_floors) if switches.accuracy_floors else {},
         integer_gpus=planner.integer_gpus,
         gpu_cost=planner.gpu_weight,
-    ).validate()
+    ).with_changes(**caps).validate()
 
 
-def strategy_spec(planner: PlannerConfig):  # -> tpf.plan.options.StrategySpec
-    from tpf.plan.options import StrategySpec
-
+def strategy_spec(planner: PlannerConfig) -> StrategySpec:
     chosen = set(planner.strategies)
     return StrategySpec(
         zero_shot="zero_shot" in chosen,
@@ -50,70 +54,44 @@ def strategy_spec(planner: PlannerConfig):  # -> tpf.plan.options.StrategySpec
     )
 
 
-def _build(inputs: ScenarioInputs, settings=None):
-    from tpf.plan.model import build_model
-    from tpf.plan.options import build_options
-
+def _options(inputs: ScenarioInputs):  # -> tpf.plan.options.OptionTable
     planner = inputs.config.planner
-    options = build_options(
+    return build_options(
         inputs.workload, inputs.cards.energy, inputs.cards.accuracy, strategy_spec(planner),
         latency_slo_s=planner.latency_slo_s, batch_size=planner.batch_size,
     )
-    model = build_model(options.table, inputs.workload, inputs.facility, inputs.grid, inputs.fleet,
-                        settings or planner_settings(planner))
-    return options, model
-
-
-def _baselines(table: pd.DataFrame, pue: list[float]) -> pd.DataFrame:
-    """The planner's baselines as ``name, accuracy, facility_energy_kwh, carbon_kg, ...``."""
-    if table is None or table.empty:
-        return pd.DataFrame()
-    out = table.rename(columns={"baseline": "name"}).copy()
-    if "facility_energy_kwh" not in out and "it_energy_kwh" in out:
-        out["facility_energy_kwh"] = out["it_energy_kwh"] * float(np.mean(pue))
-    return out
 
 
 def plan_step(inputs: ScenarioInputs, run_dir: Path) -> PlanOutcome:
     """Build the options and the model, solve; an infeasible plan carries its diagnosis."""
-    from tpf.plan.solve import solve
-
     planner = inputs.config.planner
-    options, model = _build(inputs)
+    options = _options(inputs)
+    model = build_model(options.table, inputs.workload, inputs.facility, inputs.grid, inputs.fleet,
+                        planner_settings(planner))
     write_lp = str(run_dir / "model.lp") if planner.write_lp else None
     try:
         result = solve(model, solver=planner.solver, time_limit_s=planner.time_limit_s,
                        mip_gap=planner.mip_gap if planner.integer_gpus else None, write_lp=write_lp)
     except InfeasiblePlanError as exc:
         return PlanOutcome(None, options.table, options.summary(), diagnosis=str(exc))
-    result.baselines = _baselines(result.baselines, inputs.pue_per_period())
     return PlanOutcome(result, options.table, options.summary(), per_period=result.per_period)
 
 
 def pareto_step(inputs: ScenarioInputs, outcome: PlanOutcome, n_points: int) -> dict[str, pd.DataFrame]:
-    """Accuracy vs facility energy and vs carbon by epsilon-constraint: minimize each
-    at accuracy targets from the least accurate baseline up to the plan's accuracy."""
-    from tpf.plan.solve import solve
-
-    plan_accuracy = float(outcome.result.totals["accuracy"])
-    baselines = outcome.result.baselines
-    low = float(baselines["accuracy"].min()) if baselines is not None and len(baselines) else 0.8 * plan_accuracy
-    targets = np.linspace(min(low, plan_accuracy), plan_accuracy, n_points)
-    base = planner_settings(inputs.config.planner)
-    fronts = {}
-    for name, objective in (("energy", "min_facility_energy"), ("carbon", "min_carbon")):
-        rows = []
-        for target in targets:
-            settings = base.with_changes(objective=objective, accuracy_target=float(target) * (1 - 1e-9))
-            _, model = _build(inputs, settings)
-            try:
-                result = solve(model, solver=inputs.config.planner.solver, baselines=False,
-                               time_limit_s=inputs.config.planner.time_limit_s)
-            except InfeasiblePlanError:
-                continue
-            rows.append({"accuracy_target": float(target), **result.totals})
-        fronts[name] = pd.DataFrame(rows)
-    return fronts
+    """Accuracy vs facility energy and vs carbon, by the planner's own epsilon-constraint sweep
+    (:func:`tpf.plan.pareto.accuracy_front`): minimize each at accuracy targets from the least
+    accurate baseline up to the plan's accuracy."""
+    result = outcome.solved()
+    plan_accuracy = float(result.totals["accuracy"])
+    baselines = result.baselines
+    low = float(baselines["accuracy"].min()) if len(baselines) else 0.8 * plan_accuracy
+    targets = np.linspace(min(low, plan_accuracy), plan_accuracy, n_points) * (1 - 1e-9)
+    planner = inputs.config.planner
+    table = _options(inputs).table
+    return {name: accuracy_front(table, inputs.workload, inputs.facility, inputs.grid, inputs.fleet,
+                                 planner_settings(planner), objective=objective, targets=targets,
+                                 solver=planner.solver)
+            for name, objective in (("energy", "min_facility_energy"), ("carbon", "min_carbon"))}
 
 
 def _pools(inputs: ScenarioInputs, outcome: PlanOutcome) -> list:
@@ -122,7 +100,7 @@ def _pools(inputs: ScenarioInputs, outcome: PlanOutcome) -> list:
     from tpf.simulate import Pool
 
     n_periods = inputs.workload.n_periods
-    gpus_on = getattr(outcome.result, "gpus_on", None)
+    gpus_on = outcome.solved().gpus_on
     pools = []
     for entry in inputs.fleet.entries:
         card = inputs.cards.energy[entry.model]
@@ -155,11 +133,13 @@ def _requests(inputs: ScenarioInputs):  # -> tpf.simulate.workload.RequestBatch
 
 
 def simulate_step(inputs: ScenarioInputs, outcome: PlanOutcome) -> SimOutcome:
-    """Draw the workload's queries, route them by the plan's split, simulate the pools."""
-    from tpf.simulate import AllocationRouter, classes_frame, simulate
+    """Draw the workload's queries, route each through the router of the run's policy, simulate the pools."""
+    from tpf.policy.router import Router
+    from tpf.simulate import PolicyRouter, simulate
 
-    router = AllocationRouter(outcome.result.allocation, classes_frame(inputs.workload), outcome.options,
-                              seed=inputs.config.simulate.seed, period_s=inputs.workload.period_s)
+    policy = build_policy(inputs, outcome, "simulation")
+    router = PolicyRouter(Router(policy), outcome.options, period_s=inputs.workload.period_s,
+                          start_hour=inputs.config.workload.start_hour)
     result = simulate(
         _requests(inputs), router, _pools(inputs, outcome), engine=inputs.config.simulate.engine,
         carbon_g_per_kwh=inputs.intensity_per_period(), pue=inputs.pue_per_period(),
@@ -188,28 +168,33 @@ def _short_votes_budget(allocation: pd.DataFrame, inputs: ScenarioInputs) -> pd.
     return allocation.assign(budget_tokens=budgets.astype(int))
 
 
-def policy_step(inputs: ScenarioInputs, outcome: PlanOutcome, scenario: str, path: Path) -> Path:
-    """policy.json from the plan; periods are placed at their hour of day (workload.start_hour)."""
+def build_policy(inputs: ScenarioInputs, outcome: PlanOutcome, scenario: str) -> Policy:
+    """The routing policy of the plan; periods are placed at their hour of day (workload.start_hour)."""
     from tpf.policy.build import (
         class_specs_from_workload,
         default_provenance,
         expectations_from_plan,
         policy_from_plan,
     )
-    from tpf.policy.validate import save_policy
 
     start = inputs.config.workload.start_hour
-    result = outcome.result
+    result = outcome.solved()
     allocation = _short_votes_budget(result.allocation, inputs).assign(period=result.allocation["period"] + start)
     hours = range(start + inputs.workload.n_periods)
     carbon = [inputs.grid.intensity_at(max(p - start, 0)) for p in hours]
     pue = [inputs.facility.pue_at(max(p - start, 0)) for p in hours]
     provenance = default_provenance(scenario=scenario, cards=_card_refs(inputs),
                                     plan_status=str(result.status), plan_objective=float(result.objective))
-    policy = policy_from_plan(
+    return policy_from_plan(
         allocation, class_specs_from_workload(inputs.workload.classes), provenance=provenance,
         expected=expectations_from_plan(allocation, outcome.options, pue, carbon),
         carbon_g_per_kwh=carbon, period_s=inputs.workload.period_s,
         models=[e.model for e in inputs.fleet.entries], name=scenario,
     )
-    return save_policy(policy, path)
+
+
+def policy_step(inputs: ScenarioInputs, outcome: PlanOutcome, scenario: str, path: Path) -> Path:
+    """policy.json from the plan (:func:`build_policy`)."""
+    from tpf.policy.validate import save_policy
+
+    return save_policy(build_policy(inputs, outcome, scenario), path)
