@@ -84,6 +84,8 @@ class QueryClassConfig:
     share: float = 0.0
     n_answer_tokens: float = 1.0
     rate_per_s: list[float] | None = None
+    deadline_h: float = 0.0
+    interruptible: bool = False
 
 
 @dataclass
@@ -118,6 +120,8 @@ class WorkloadConfig:
     hourly_profile: list[float] = field(default_factory=lambda: [1.0])
     classes: list[QueryClassConfig] = field(default_factory=list)
     trace: TraceConfig = field(default_factory=TraceConfig)
+    deferrable_share: float = 0.0
+    deadline_h: float = 0.0
 
 
 @dataclass

@@ -18,6 +18,7 @@ import pandas as pd
 
 from tpf.domain import J_PER_KWH, Facility, Fleet, Grid, Workload
 from tpf.errors import ConfigError
+from tpf.plan.defer import deadline_periods, expand_serve_periods
 from tpf.plan.options import OPTION_COLUMNS, OptionTable, dominated_mask
 from tpf.plan.settings import PlannerSettings
 
@@ -57,6 +58,7 @@ class PlanData:
     cap_facility_power_kw: float | None
     accuracy_floors: np.ndarray    # (C,)
     constraints: tuple[Any, ...] | None = None   # constraint definitions; None = tpf.plan.define's
+    col_arrival: np.ndarray | None = None         # arrival period of a deferrable column (None: col_period)
 
     @property
     def n_periods(self) -> int:
@@ -69,6 +71,11 @@ class PlanData:
     @property
     def n_columns(self) -> int:
         return len(self.col_option)
+
+    @property
+    def arrival_period(self) -> np.ndarray:
+        """Per column, the period its queries arrive in (``col_period`` is when they are served)."""
+        return self.col_period if self.col_arrival is None else self.col_arrival
 
     @property
     def total_queries(self) -> float:
@@ -182,6 +189,9 @@ def prepare(options: OptionTable | pd.DataFrame, workload: Workload, facility: F
         pruned_mask = dominated_mask(table, same_model=gpu_vars, idle_power_w=idle_w)
     kept = table[~pruned_mask].reset_index(drop=True)
     data = _columns(kept, class_names, models, demand, gpu_vars, idle_kw)
+    deadlines = deadline_periods(workload)
+    if deadlines.any():
+        data = expand_serve_periods(data, deadlines, workload.n_periods)
     floors = np.array([settings.accuracy_floors.get(c, np.nan) for c in class_names], float)
     cap_kw = facility.power_cap_w / 1000.0 if (settings.facility_power and facility.power_cap_w) else None
     return PlanData(
@@ -248,5 +258,9 @@ def with_options(data: PlanData, table: pd.DataFrame, settings: PlannerSettings 
     demand = np.where(served[:, None], data.demand_queries, 0.0)
     columns: dict[str, Any] = _columns(kept, data.class_names, data.model_names, demand, data.gpu_vars,
                        data.idle_power_kw)
+    if data.col_arrival is not None:
+        deadlines = np.zeros(len(data.class_names), np.int64)
+        np.maximum.at(deadlines, data.col_class, data.col_period - data.col_arrival)
+        columns = expand_serve_periods(columns, deadlines, data.n_periods)
     return replace(data, options=kept, pruned=kept.iloc[:0], demand_queries=demand,
                    settings=settings or data.settings, **columns)

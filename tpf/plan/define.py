@@ -12,7 +12,9 @@ setting in :class:`~tpf.plan.settings.PlannerSettings`.
 Variables (stacked in this order):
 
 * ``x[k]`` in [0, 1]: share of the demand of column k's (class c, period t)
-  served by its option o;
+  served by its option o; for a deferrable class the column also has a serve
+  period (``tpf.plan.defer``): ``x[c, o, a, s]`` serves queries arriving in
+  period a in period s, and every row charges the serve period;
 * ``gpus_on[m * T + t] >= 0``: GPUs of model m powered on in period t (only
   when GPU capacity is modelled; integer for ``integer_gpus``).
 

@@ -60,6 +60,7 @@ def allocation(data: PlanData, shares: np.ndarray, tol: float = 1e-9) -> pd.Data
     options = data.options.iloc[data.col_option[used]].reset_index(drop=True)
     out = pd.DataFrame({
         "class_name": options["class_name"], "period": data.col_period[used],
+        "arrival_period": data.arrival_period[used],
         "option_id": options["option_id"], "model": options["model"],
         "hardware": options["hardware"], "strategy": options["strategy"],
         "budget_tokens": options["budget_tokens"], "votes": options["votes"],

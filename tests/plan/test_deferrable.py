@@ -1,0 +1,90 @@
+"""Deferrable classes: serve-hour columns, deadlines respected, backlog, diagnosis naming hours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.plan.conftest import fleet_of, option_rows
+from tpf.domain import Facility, Grid, QueryClass, Workload
+from tpf.errors import InfeasiblePlanError
+from tpf.plan import PlannerSettings, plan
+from tpf.plan.defer import backlog_queries, late_queries
+
+# 6 hours; the grid is dirty for the first 3 hours and clean after
+CARBON = (800.0, 800.0, 800.0, 100.0, 100.0, 100.0)
+OPTIONS = option_rows({"now": [("m", "m", 0.7, 360.0, 1.0)], "later": [("m", "m", 0.7, 360.0, 1.0)]})
+
+
+def workload(deadline_h: float, rate_later: float = 1.0) -> Workload:
+    return Workload((QueryClass("now", "now", 100.0, (1.0,)),
+                     QueryClass("later", "later", 100.0, (rate_later,), deadline_h=deadline_h)),
+                    n_periods=6, period_s=3600.0)
+
+
+def min_carbon(wl: Workload, gpus: int = 100, facility: Facility | None = None):
+    settings = PlannerSettings(objective="min_carbon", accuracy_target=0.5)
+    return plan(OPTIONS, wl, facility or Facility((1.0,)), Grid(CARBON), fleet_of({"m": gpus}), settings)
+
+
+def test_deferrable_queries_move_to_clean_hours_within_their_deadline():
+    result = min_carbon(workload(deadline_h=2))
+    alloc = result.allocation
+    later = alloc[alloc["class_name"] == "later"]
+    wait = later["period"] - later["arrival_period"]
+    assert (wait >= 0).all() and (wait <= 2).all()
+    assert late_queries(alloc, {"later": 2, "now": 0}) == 0.0
+    # arrivals of hours 1 and 2 reach the clean hour 3; hour 0's cannot (deadline 2 h)
+    served = later.groupby("arrival_period").apply(lambda g: set(g["period"]), include_groups=False)
+    assert served[0] <= {0, 1, 2}
+    assert served[1] == {3} and served[2] <= {3, 4}
+    # the class that may not wait is served on arrival
+    now = alloc[alloc["class_name"] == "now"]
+    assert (now["period"] == now["arrival_period"]).all()
+    # never dropped: every query is served exactly once
+    assert later["queries"].sum() == pytest.approx(6 * 3600.0)
+
+
+def test_deferral_saves_carbon_and_zero_deadline_equals_serving_on_arrival():
+    on_arrival = min_carbon(workload(deadline_h=0))
+    deferred = min_carbon(workload(deadline_h=24))
+    assert (on_arrival.allocation["period"] == on_arrival.allocation["arrival_period"]).all()
+    # 3 hours of "later" at 800 g/kWh move to 100 g/kWh: 3 * 3600 q * 360 J = 1.08 kWh * 0.7 kg/kWh
+    saved = on_arrival.totals["carbon_kg"] - deferred.totals["carbon_kg"]
+    assert saved == pytest.approx(3 * 3600 * 360 / 3.6e6 * 0.7, rel=1e-9)
+
+
+def test_no_deferred_query_is_served_after_its_deadline_on_random_grids():
+    rng = np.random.default_rng(7)
+    for deadline_h in (1, 2, 4):
+        grid = Grid(tuple(rng.uniform(50, 900, 6)))
+        settings = PlannerSettings(objective="min_carbon", accuracy_target=0.5)
+        result = plan(OPTIONS, workload(deadline_h), Facility((1.0,)), grid, fleet_of({"m": 3}), settings)
+        assert late_queries(result.allocation, {"later": deadline_h, "now": 0}) == 0.0
+        backlog = backlog_queries(result.allocation, 6)
+        assert backlog[backlog["period"] == 5]["backlog_queries"].max() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_capacity_short_hours_are_named_in_the_diagnosis():
+    # 1 GPU-s per query, 1 q/s per class -> 2 GPUs busy each hour; a fleet of 1 GPU cannot keep up,
+    # and deferral cannot help because the horizon ends (deadline 1 h, 6 hours)
+    with pytest.raises(InfeasiblePlanError) as info:
+        min_carbon(workload(deadline_h=1), gpus=1)
+    message = str(info.value)
+    assert "GPU fleet" in message and "at 0" in message
+
+
+def test_deferral_removes_an_infeasibility_that_serving_on_arrival_has():
+    # hour 0 has 5 q/s of deferrable work, the others 1; 3 GPUs cannot serve 6 q/s in hour 0 on arrival
+    rates = (5.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(InfeasiblePlanError):
+        min_carbon(Workload((QueryClass("now", "now", 100.0, (1.0,)),
+                             QueryClass("later", "later", 100.0, rates)), 6, 3600.0), gpus=3)
+    result = min_carbon(Workload((QueryClass("now", "now", 100.0, (1.0,)),
+                                  QueryClass("later", "later", 100.0, rates, deadline_h=3)), 6, 3600.0), gpus=3)
+    assert late_queries(result.allocation, {"later": 3}) == 0.0
+
+
+def test_bad_deadline_is_refused_with_its_field():
+    with pytest.raises(Exception, match=r"deadline_h: must be a finite number of hours >= 0"):
+        Workload((QueryClass("a", "a", 100.0, (1.0,), deadline_h=-1.0),), 1, 3600.0).validate()
