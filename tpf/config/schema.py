@@ -34,6 +34,16 @@ class HardwareConfig:
     peak_bf16_tflops: float = MISSING
     memory_bandwidth_gb_per_s: float = MISSING
     source: str = ""
+    embodied_kg_per_gpu: float | None = None
+    lifetime_years: float = 5.0
+    embodied_source: str = ""
+
+    @property
+    def embodied_kg_per_gpu_h(self) -> float:
+        """Manufacturing carbon amortized over the lifetime, per GPU-hour (0 when unknown)."""
+        if self.embodied_kg_per_gpu is None:
+            return 0.0
+        return float(self.embodied_kg_per_gpu) / (float(self.lifetime_years) * 8760.0)
 
 
 @dataclass
@@ -213,6 +223,18 @@ class ReportConfig:
 
 
 @dataclass
+class ReplanConfig:
+    """Rolling-horizon re-planning over a span of hours (``tpf replan``)."""
+
+    days: int = 7
+    horizon_h: int = 24
+    forecast: str = "seasonal_naive"
+    forecast_csv: str | None = None
+    price_embodied: bool = True
+    accuracy_target: float | None = None
+
+
+@dataclass
 class TpfConfig:
     """The whole composed scenario, one attribute per config group."""
 
@@ -225,6 +247,7 @@ class TpfConfig:
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    replan: ReplanConfig = field(default_factory=ReplanConfig)
     scenario_title: str = ""
     scenario_description: str = ""
 

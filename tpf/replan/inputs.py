@@ -1,0 +1,132 @@
+"""What a re-plan needs from a scenario: the blended option of each class, hourly arrivals, carbon.
+
+Each class is served by one fixed mix of options, the same for every policy
+(so policies differ only in *when* they serve): the planner's allocation of
+one average hour without caps (``min_it_energy`` at the accuracy target, or
+``max_accuracy`` when none is set). A class's blended option has the mix's
+IT energy above idle (kWh), busy GPU-hours on each model, and accuracy, per
+query. Arrivals repeat the workload's daily profile (period p of a 24-period
+workload is UTC hour ``(start_hour + p) % 24``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from tpf.config.build import ScenarioInputs
+from tpf.config.paths import resolve_path
+from tpf.domain import J_PER_KWH, Fleet, Grid, Workload
+from tpf.errors import ConfigError
+from tpf.plan import PlannerSettings, plan
+from tpf.replan.window import WindowSpec
+
+S_PER_H = 3600.0
+
+
+@dataclass(frozen=True)
+class ClassMix:
+    """Per class k: the blended option (user units) and its deadline."""
+
+    names: list[str]
+    deadlines_h: np.ndarray
+    energy_kwh_per_query: np.ndarray
+    gpu_h_per_query: np.ndarray      # (K, M)
+    accuracy: np.ndarray
+    models: list[str]
+
+
+def _average_hour(workload: Workload) -> Workload:
+    classes = tuple(replace(c, rate_per_s=(float(np.mean([c.rate_at(t) for t in range(workload.n_periods)])),),
+                            deadline_h=0.0) for c in workload.classes)
+    return Workload(classes, 1, S_PER_H)
+
+
+def class_mix(options: pd.DataFrame, inputs: ScenarioInputs, accuracy_target: float | None) -> ClassMix:
+    """The blended option of every class (see the module docstring)."""
+    workload = inputs.workload
+    target = accuracy_target if accuracy_target is not None else inputs.config.planner.accuracy_target
+    settings = (PlannerSettings(objective="min_it_energy", accuracy_target=target) if target is not None
+                else PlannerSettings()).without_caps().with_changes(
+        gpu_capacity=False, accuracy_target=target)
+    average = _average_hour(workload)
+    result = plan(options, average, inputs.facility, Grid((inputs.grid.intensity_at(0),)), Fleet(()), settings)
+    alloc = result.allocation.merge(options[["option_id", "class_name", "gpu_s", "idle_power_w"]],
+                                    on=["option_id", "class_name"], how="left")
+    models = [e.model for e in inputs.fleet.entries]
+    names = [c.name for c in workload.classes]
+    energy, gpu_h, acc = np.zeros(len(names)), np.zeros((len(names), len(models))), np.zeros(len(names))
+    for k, name in enumerate(names):
+        part = alloc[alloc["class_name"] == name]
+        share = part["share"].to_numpy(float)
+        gpu_s = part["gpu_s"].fillna(0.0).to_numpy(float)
+        above_idle = np.maximum(part["energy_j"].to_numpy(float) - part["idle_power_w"].fillna(0.0) * gpu_s, 0.0)
+        energy[k] = float(np.dot(share, above_idle)) / J_PER_KWH
+        acc[k] = float(np.dot(share, part["accuracy"].to_numpy(float)))
+        for m, model in enumerate(models):
+            on_m = (part["model"] == model).to_numpy()
+            gpu_h[k, m] = float(np.dot(share[on_m], gpu_s[on_m])) / S_PER_H
+    deadlines = np.array([int(np.floor(c.deadline_h + 1e-9)) for c in workload.classes], np.int64)
+    return ClassMix(names, deadlines, energy, gpu_h, acc, models)
+
+
+def hourly_arrivals(workload: Workload, start_hour_utc: int, n_hours: int, start_hour: int) -> np.ndarray:
+    """(K, n_hours) queries per hour from the workload's daily profile."""
+    if workload.n_periods not in (1, 24) or workload.period_s != S_PER_H:
+        raise ConfigError("workload: tpf replan repeats a daily profile; needs period_s=3600 and "
+                          f"n_periods 1 or 24, got {workload.n_periods} periods of {workload.period_s} s")
+    hour_of_day = (start_hour_utc + np.arange(n_hours)) % 24
+    period = (hour_of_day - start_hour) % 24 if workload.n_periods == 24 else np.zeros(n_hours, np.int64)
+    rates = np.array([[c.rate_at(p) for p in range(workload.n_periods)] for c in workload.classes])
+    return rates[:, period] * S_PER_H
+
+
+def carbon_series(inputs: ScenarioInputs, n_hours: int) -> tuple[np.ndarray, pd.Timestamp, str]:
+    """Hourly intensity (g/kWh) from ``grid.start_utc``: the CSV series (padded with its last hour past
+    its end), or the grid's 24-hour profile repeated."""
+    grid = inputs.config.grid
+    start = pd.Timestamp(grid.start_utc or "2023-01-01 00:00")
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    if grid.kind == "electricitymaps":
+        from tpf.simulate.carbon import read_electricitymaps_csv
+        series = read_electricitymaps_csv(resolve_path(str(grid.csv_path)), grid.column)
+        part = series[series.index >= start].to_numpy(float)[:n_hours] * grid.scale
+        if len(part) == 0:
+            raise ConfigError(f"grid.start_utc: {start} is after the end of {grid.csv_path} ({series.index[-1]})")
+        return np.concatenate([part, np.full(n_hours - len(part), part[-1])]), start, str(series.name)
+    if grid.kind == "constant":
+        return np.full(n_hours, float(grid.carbon_g_per_kwh) * grid.scale), start, "constant"
+    profile = np.asarray(grid.hourly_g_per_kwh, float) * grid.scale
+    return profile[(start.hour + np.arange(n_hours)) % len(profile)], start, grid.name
+
+
+def user_forecast(path: str | None, start: pd.Timestamp, n_hours: int) -> np.ndarray | None:
+    """A user's forecast series (Electricity Maps CSV layout) over the span, or None."""
+    if path is None:
+        return None
+    from tpf.simulate.carbon import read_electricitymaps_csv
+    series = read_electricitymaps_csv(resolve_path(path))
+    part = series[series.index >= start].to_numpy(float)[:n_hours]
+    if len(part) == 0:
+        raise ConfigError(f"replan.forecast_csv: {path} has no hour at or after {start}")
+    return np.concatenate([part, np.full(n_hours - len(part), part[-1])])
+
+
+def window_spec(inputs: ScenarioInputs, mix: ClassMix, options: pd.DataFrame, horizon_h: int,
+                price_embodied: bool) -> WindowSpec:
+    """The window LP's data for this scenario's fleet and facility."""
+    entries = inputs.fleet.entries
+    idle_w = options.groupby("model")["idle_power_w"].max() if "idle_power_w" in options else pd.Series(dtype=float)
+    cap = inputs.facility.power_cap_w
+    embodied = inputs.config.hardware.embodied_kg_per_gpu_h
+    return WindowSpec(
+        horizon_h=int(horizon_h), deadlines_h=mix.deadlines_h, energy_kwh_per_query=mix.energy_kwh_per_query,
+        gpu_h_per_query=mix.gpu_h_per_query,
+        idle_kw=np.array([float(idle_w.get(e.model, 0.0)) / 1000.0 for e in entries]),
+        utilization=np.array([e.utilization for e in entries], float),
+        fleet_gpus=np.array([e.gpus for e in entries], float),
+        pue=float(inputs.facility.pue_at(0)),
+        power_cap_kw=None if (cap is None or not inputs.config.planner.constraints.facility_power) else cap / 1000.0,
+        embodied_kg_per_gpu_h=np.full(len(entries), embodied), price_embodied=price_embodied)
