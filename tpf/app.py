@@ -21,7 +21,7 @@ from hydra.experimental.callback import Callback
 from tpf.config.overrides import check_overrides
 from tpf.errors import ConfigError, InfeasiblePlanError, TpfError
 
-COMMANDS = ("plan", "simulate", "sweep")
+COMMANDS = ("plan", "simulate", "sweep", "replan")
 MULTIRUN_FLAGS = ("--multirun", "-m")
 
 
@@ -39,6 +39,11 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         scenario = str(hydra_cfg.runtime.choices.get("scenario", "paper_l40s"))
         mode = "simulate" if command == "simulate" else "plan"
         try:
+            if command == "replan":
+                from tpf.replan.run import run_replan
+                summary = run_replan(to_typed(cfg), run_dir)
+                print(_replan_line(summary, run_dir), file=sys.stderr)
+                return summary
             summary = run_scenario(to_typed(cfg), mode, scenario, run_dir)
         except InfeasiblePlanError as exc:
             failures.append(str(exc))
@@ -52,6 +57,13 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         return summary
 
     return task
+
+
+def _replan_line(summary: dict[str, Any], run_dir: Path) -> str:
+    return (f"[tpf] replan {summary['zone']} {summary['hours']} h, forecast {summary['forecast']}: "
+            f"{summary['carbon_kg']:.4g} kgCO2e (agnostic {summary['carbon_kg_agnostic']:.4g}, oracle "
+            f"{summary['carbon_kg_oracle']:.4g}); saved {summary['saved_vs_agnostic_pct']:.2f}%, regret "
+            f"{summary['regret_pct']:.2f}%, deadline misses {summary['deadline_misses']:.0f} -> {run_dir}")
 
 
 def _one_line(summary: dict[str, Any], run_dir: Path) -> str:

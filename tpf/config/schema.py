@@ -232,6 +232,7 @@ class ReplanConfig:
     forecast_csv: str | None = None
     price_embodied: bool = True
     accuracy_target: float | None = None
+    merge_classes: bool = True
 
 
 @dataclass

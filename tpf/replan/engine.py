@@ -52,7 +52,7 @@ class PolicyRun:
             "it_energy_kwh": float(h["it_energy_kwh"].sum()),
             "facility_energy_kwh": float(h["facility_energy_kwh"].sum()),
             "queries_served": served,
-            "accuracy": float(h["accuracy_points"].sum() / served) if served else float("nan"),
+            "accuracy": float(h["accuracy_points"].sum() / served / 100.0) if served else float("nan"),
             "deadline_misses": float(h["deadline_misses"].sum()),
             "slo_misses": float(h["slo_misses"].sum()),
             "backlog_end_queries": float(h["backlog_queries"].iloc[-1]) if len(h) else 0.0,

@@ -72,6 +72,30 @@ def class_mix(options: pd.DataFrame, inputs: ScenarioInputs, accuracy_target: fl
     return ClassMix(names, deadlines, energy, gpu_h, acc, models)
 
 
+def merge_by_deadline(mix: ClassMix, arrivals: np.ndarray) -> tuple[ClassMix, np.ndarray]:
+    """One class per deadline: per-query figures weighted by each class's queries over the span.
+
+    Exact when the classes' arrivals keep the same proportions hour by hour
+    (one daily profile scaled by each class's share); it makes the window LP
+    as many times smaller as there are classes per deadline.
+    """
+    groups = sorted(set(mix.deadlines_h.tolist()))
+    weight = arrivals.sum(axis=1)
+    index = np.array([groups.index(d) for d in mix.deadlines_h])
+    size = len(groups)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        total = np.bincount(index, weight, size)
+        return np.stack([np.bincount(index, weight * v, size) for v in np.atleast_2d(values.T)], axis=-1) / \
+            np.maximum(total, 1e-300)[:, None]
+
+    merged = ClassMix([f"deadline_{d}h" for d in groups], np.array(groups, np.int64),
+                      mean(mix.energy_kwh_per_query)[:, 0], mean(mix.gpu_h_per_query), mean(mix.accuracy)[:, 0],
+                      mix.models)
+    grouped = np.stack([arrivals[index == g].sum(axis=0) for g in range(size)])
+    return merged, grouped
+
+
 def hourly_arrivals(workload: Workload, start_hour_utc: int, n_hours: int, start_hour: int) -> np.ndarray:
     """(K, n_hours) queries per hour from the workload's daily profile."""
     if workload.n_periods not in (1, 24) or workload.period_s != S_PER_H:
