@@ -88,3 +88,22 @@ def test_deferral_removes_an_infeasibility_that_serving_on_arrival_has():
 def test_bad_deadline_is_refused_with_its_field():
     with pytest.raises(Exception, match=r"deadline_h: must be a finite number of hours >= 0"):
         Workload((QueryClass("a", "a", 100.0, (1.0,), deadline_h=-1.0),), 1, 3600.0).validate()
+
+
+def test_embodied_carbon_is_counted_per_powered_gpu_hour_and_priced_only_when_asked():
+    # one class, two models: "lean" uses less energy but twice the GPU time of "fast"
+    options = option_rows({"a": [("lean", "lean", 0.7, 300.0, 2.0), ("fast", "fast", 0.7, 360.0, 1.0)]})
+    wl = Workload((QueryClass("a", "a", 100.0, (1.0,)),), 1, 3600.0)
+    fleet = fleet_of({"lean": 10, "fast": 10})
+    embodied = 0.5   # kg per GPU-hour, large enough to matter
+    base = PlannerSettings(objective="min_carbon", accuracy_target=0.5, embodied_kg_per_gpu_h=embodied)
+    unpriced = plan(options, wl, Facility((1.0,)), Grid((100.0,)), fleet, base)
+    priced = plan(options, wl, Facility((1.0,)), Grid((100.0,)), fleet, base.with_changes(price_embodied=True))
+    assert set(unpriced.allocation["option_id"]) == {"lean"}
+    assert set(priced.allocation["option_id"]) == {"fast"}
+    for result in (unpriced, priced):
+        gpu_hours = float(result.gpus_on["gpus_on"].sum())
+        assert result.totals["embodied_kg"] == pytest.approx(embodied * gpu_hours, rel=1e-9)
+    # 3600 queries * 2 GPU-s = 2 GPU-h (lean) vs 1 GPU-h (fast)
+    assert unpriced.totals["embodied_kg"] == pytest.approx(2 * embodied, rel=1e-6)
+    assert priced.totals["embodied_kg"] == pytest.approx(1 * embodied, rel=1e-6)

@@ -193,6 +193,7 @@ class PlannerConfig:
     accuracy_floors: dict[str, float] = field(default_factory=dict)
     integer_gpus: bool = False
     gpu_weight: float = 0.0
+    price_embodied: bool = False
     strategies: list[str] = field(default_factory=lambda: ["zero_shot", "cot", "mv"])
     cot_budgets_tokens: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
     mv_votes: list[int] = field(default_factory=lambda: [3, 5])

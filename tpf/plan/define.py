@@ -239,6 +239,14 @@ def objective_energy_weights(data: PlanData) -> np.ndarray | None:
     return weights.get(data.settings.objective)
 
 
+def embodied_cost(data: PlanData) -> float:
+    """kg of embodied carbon per powered-on GPU and period, when ``min_carbon`` prices it (else 0)."""
+    settings = data.settings
+    if settings.objective != "min_carbon" or not settings.price_embodied:
+        return 0.0
+    return settings.embodied_kg_per_gpu_h * data.period_h
+
+
 def define_objective(data: PlanData, var: Variables) -> ObjectiveBlock:
     """The objective, in user units.
 
@@ -246,7 +254,8 @@ def define_objective(data: PlanData, var: Variables) -> ObjectiveBlock:
       (query-weighted mean accuracy in accuracy points);
     * ``min_it_energy``: minimize ``sum_t E_t + gpu_cost * sum n`` (kWh);
     * ``min_facility_energy``: minimize ``sum_t PUE_t E_t + ...`` (kWh);
-    * ``min_carbon``: minimize ``sum_t CI_t PUE_t E_t / 1000 + ...`` (kgCO2).
+    * ``min_carbon``: minimize ``sum_t CI_t PUE_t E_t / 1000 + ...`` (kgCO2), plus the
+      embodied kg of powered-on GPUs when ``price_embodied``.
     """
     from tpf.plan.settings import OBJECTIVE_UNITS
 
@@ -259,7 +268,7 @@ def define_objective(data: PlanData, var: Variables) -> ObjectiveBlock:
         np.add.at(cost, cols, vals)
     if "gpus_on" in var:
         sign = -1.0 if weights is None else 1.0
-        cost[var["gpus_on"].positions()] += sign * data.settings.gpu_cost
+        cost[var["gpus_on"].positions()] += sign * data.settings.gpu_cost + embodied_cost(data)
     objective = data.settings.objective
     return ObjectiveBlock(objective, cost, weights is None, OBJECTIVE_UNITS[objective])
 

@@ -39,7 +39,15 @@ def totals(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> di
         "carbon_kg": float(np.sum(facility_carbon_kg(facility, data.carbon_g_per_kwh))),
         "peak_facility_kw": float(facility.max() / data.period_h),
         "peak_it_kw": float(energy.max() / data.period_h),
+        "embodied_kg": embodied_kg(data, gpus_on),
     }
+
+
+def embodied_kg(data: PlanData, gpus_on: np.ndarray | None) -> float:
+    """Embodied carbon of the powered-on GPU-hours (``settings.embodied_kg_per_gpu_h``)."""
+    if not data.gpu_vars or gpus_on is None:
+        return 0.0
+    return float(data.settings.embodied_kg_per_gpu_h * data.period_h * np.sum(gpus_on))
 
 
 def per_period(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> pd.DataFrame:

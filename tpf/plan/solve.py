@@ -227,9 +227,19 @@ def _shares_and_gpus(plan_model: PlanModel, fewest: bool = True) -> tuple[np.nda
     if not data.gpu_vars:
         return shares, None
     gpus = np.array([pyo.value(var, exception=False) or 0.0 for var in model.gpus_on.values()])
-    if fewest and data.settings.objective == "max_accuracy" and data.settings.gpu_cost == 0:
+    if fewest and gpus_are_free(data):
         gpus = _fewest_gpus(data, shares, gpus)
     return shares, gpus
+
+
+def gpus_are_free(data: PlanData) -> bool:
+    """Whether the objective puts no price on a powered-on GPU (then any count above the need is optimal)."""
+    from tpf.plan.define import embodied_cost
+
+    if data.settings.gpu_cost != 0:
+        return False
+    return data.settings.objective == "max_accuracy" or (
+        not np.any(data.idle_power_kw > 0) and embodied_cost(data) == 0)
 
 
 def _fewest_gpus(data: PlanData, shares: np.ndarray, gpus: np.ndarray) -> np.ndarray:

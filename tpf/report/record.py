@@ -78,6 +78,7 @@ class RunRecord:
             "it_energy_kwh": self.totals.get("it_energy_kwh"),
             "facility_energy_kwh": self.totals.get("facility_energy_kwh"),
             "carbon_kg": self.totals.get("carbon_kg"),
+            "embodied_kg": self.totals.get("embodied_kg"),
             "peak_facility_kw": self.totals.get("peak_facility_kw"),
             "queries": self.totals.get("queries"),
             "binding_constraints": list(self.binding_constraints),

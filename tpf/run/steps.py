@@ -27,8 +27,9 @@ from tpf.policy.format import Policy
 from tpf.run.scenario import PlanOutcome, SimOutcome
 
 
-def planner_settings(planner: PlannerConfig) -> PlannerSettings:
-    """The planner's settings from the ``planner`` group (units converted here, once)."""
+def planner_settings(planner: PlannerConfig, embodied_kg_per_gpu_h: float = 0.0) -> PlannerSettings:
+    """The planner's settings from the ``planner`` group (units converted here, once); the hardware's
+    embodied carbon per GPU-hour is counted for powered-on GPUs (priced when ``planner.price_embodied``)."""
     switches = planner.constraints
     caps: dict[str, float | None] = {}
     for switch, (key, setting, factor) in CAP_SETTINGS.items():
@@ -42,6 +43,8 @@ def planner_settings(planner: PlannerConfig) -> PlannerSettings:
         accuracy_floors=dict(planner.accuracy_floors) if switches.accuracy_floors else {},
         integer_gpus=planner.integer_gpus,
         gpu_cost=planner.gpu_weight,
+        embodied_kg_per_gpu_h=embodied_kg_per_gpu_h,
+        price_embodied=planner.price_embodied,
     ).with_changes(**caps).validate()
 
 
@@ -67,7 +70,7 @@ def plan_step(inputs: ScenarioInputs, run_dir: Path) -> PlanOutcome:
     planner = inputs.config.planner
     options = _options(inputs)
     model = build_model(options.table, inputs.workload, inputs.facility, inputs.grid, inputs.fleet,
-                        planner_settings(planner))
+                        planner_settings(planner, inputs.config.hardware.embodied_kg_per_gpu_h))
     write_lp = str(run_dir / "model.lp") if planner.write_lp else None
     try:
         result = solve(model, solver=planner.solver, time_limit_s=planner.time_limit_s,
@@ -89,7 +92,8 @@ def pareto_step(inputs: ScenarioInputs, outcome: PlanOutcome, n_points: int) -> 
     planner = inputs.config.planner
     table = _options(inputs).table
     return {name: accuracy_front(table, inputs.workload, inputs.facility, inputs.grid, inputs.fleet,
-                                 planner_settings(planner), objective=objective, targets=targets,
+                                 planner_settings(planner, inputs.config.hardware.embodied_kg_per_gpu_h),
+                                 objective=objective, targets=targets,
                                  solver=planner.solver)
             for name, objective in (("energy", "min_facility_energy"), ("carbon", "min_carbon"))}
 
