@@ -96,6 +96,8 @@ class QueryClassConfig:
     rate_per_s: list[float] | None = None
     deadline_h: float = 0.0
     interruptible: bool = False
+    max_network_ms: float | None = None
+    sites: list[str] | None = None
 
 
 @dataclass
@@ -132,6 +134,7 @@ class WorkloadConfig:
     trace: TraceConfig = field(default_factory=TraceConfig)
     deferrable_share: float = 0.0
     deadline_h: float = 0.0
+    deferred_max_network_ms: float | None = None
 
 
 @dataclass
@@ -224,6 +227,18 @@ class ReportConfig:
 
 
 @dataclass
+class SiteConfig:
+    """One site of a several-site re-plan: its carbon series, PUE, power cap, share of the fleet, latency."""
+
+    name: str = MISSING
+    csv_path: str | None = None
+    pue: float | None = None
+    power_cap_kw: float | None = None
+    fleet_share: float = 1.0
+    network_ms: float = 0.0
+
+
+@dataclass
 class ReplanConfig:
     """Rolling-horizon re-planning over a span of hours (``tpf replan``)."""
 
@@ -250,6 +265,7 @@ class TpfConfig:
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     replan: ReplanConfig = field(default_factory=ReplanConfig)
+    sites: list[SiteConfig] = field(default_factory=list)
     scenario_title: str = ""
     scenario_description: str = ""
 

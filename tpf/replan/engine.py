@@ -66,11 +66,15 @@ class PolicyRun:
 class Span:
     """The actual series over the span plus the horizon's tail (hours beyond the span)."""
 
-    carbon_g_per_kwh: np.ndarray     # (N + tail,)
+    carbon_g_per_kwh: np.ndarray     # (N + tail,) or (S, N + tail) per site
     arrivals: np.ndarray             # (K, N + tail) queries per hour
     accuracy: np.ndarray             # (K,) accuracy of each class's blended option
     n_hours: int
-    user_forecast: np.ndarray | None = None
+    user_forecast: np.ndarray | None = None   # like carbon_g_per_kwh
+
+    @property
+    def carbon_by_site(self) -> np.ndarray:
+        return np.atleast_2d(self.carbon_g_per_kwh)
 
 
 class _Backlog:
@@ -101,14 +105,24 @@ def _slot_demand(solver: WindowSolver, backlog: _Backlog, arrivals_now: np.ndarr
     return demand
 
 
-def _commit(solver: WindowSolver, values: np.ndarray, demand: np.ndarray,
-            backlog: _Backlog) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Serve window hour 0; roll the backlog on. Returns (served per class, GPUs on, misses, SLO misses)."""
-    slots, n_classes = solver.slots, len(backlog.deadlines)
+@dataclass
+class Committed:
+    """What hour 0 of a window commits: queries per (site, class), GPUs per (site, model), misses."""
+
+    served: np.ndarray     # (S, K)
+    gpus: np.ndarray       # (S, M)
+    misses: float
+    slo_misses: float
+
+
+def _commit(solver: WindowSolver, values: np.ndarray, demand: np.ndarray, backlog: _Backlog) -> Committed:
+    """Serve window hour 0; roll the backlog on."""
+    slots, n_classes, spec = solver.slots, len(backlog.deadlines), solver.spec
     served_cols = solver.part(values, "served")
     now = slots.col_hour == 0
     served_slot = np.bincount(slots.col_slot[now], served_cols[now], slots.n_slots)
-    served = np.bincount(slots.slot_class, served_slot, n_classes)
+    key = slots.col_site[now] * n_classes + slots.slot_class[slots.col_slot[now]]
+    served = np.bincount(key, served_cols[now], spec.n_sites * n_classes).reshape(spec.n_sites, n_classes)
     left = [np.zeros_like(b) for b in backlog.left]
     misses = slo = 0.0
     overdue = np.zeros(n_classes)
@@ -123,8 +137,8 @@ def _commit(solver: WindowSolver, values: np.ndarray, demand: np.ndarray,
         else:
             left[k][r - 1] = remaining
     backlog.left, backlog.overdue = left, overdue
-    gpus = solver.part(values, "gpus_on").reshape(solver.spec.n_models, solver.spec.horizon_h)[:, 0]
-    return served, gpus, misses, slo
+    gpus = solver.part(values, "gpus_on").reshape(spec.n_sites, spec.n_models, spec.horizon_h)[:, :, 0]
+    return Committed(served, gpus, misses, slo)
 
 
 def run_policy(name: str, spec: WindowSpec, span: Span, forecast: str) -> PolicyRun:
@@ -134,28 +148,44 @@ def run_policy(name: str, spec: WindowSpec, span: Span, forecast: str) -> Policy
     start = time.perf_counter()
     solver, backlog = WindowSolver(spec), _Backlog(spec.deadlines_h)
     horizon, rows, served_log = spec.horizon_h, [], []
+    carbon = span.carbon_by_site
+    user = None if span.user_forecast is None else np.atleast_2d(span.user_forecast)
     for t in range(span.n_hours):
-        ci = forecast_window(forecast, span.carbon_g_per_kwh, t, horizon, span.user_forecast)
+        ci = np.stack([forecast_window(forecast, carbon[j], t, horizon, None if user is None else user[j])
+                       for j in range(len(carbon))])
         ahead = np.stack([forecast_window(load_forecast, a, t, horizon) for a in span.arrivals])
         demand = _slot_demand(solver, backlog, span.arrivals[:, t], ahead)
-        values = solver.solve(ci, demand)
-        served, gpus, misses, slo = _commit(solver, values, demand, backlog)
-        served_log.append(served)
-        rows.append(_account(spec, span, t, ci[0], served, gpus, misses, slo, backlog.total(), name))
-    hourly = pd.DataFrame(rows, columns=list(HOURLY_COLUMNS))
+        committed = _commit(solver, solver.solve(ci, demand), demand, backlog)
+        served_log.append(committed.served.sum(axis=0))
+        rows.append(_account(spec, span, t, ci[:, 0], committed, backlog.total(), name))
+    hourly = pd.DataFrame(rows)
     return PolicyRun(name, hourly, time.perf_counter() - start, solver.solves,
                      np.array(served_log).reshape(span.n_hours, len(spec.deadlines_h)))
 
 
-def _account(spec: WindowSpec, span: Span, t: int, forecast_now: float, served: np.ndarray,
-             gpus: np.ndarray, misses: float, slo: float, backlog: float, name: str) -> list[float | str | int]:
-    it_kwh = float(np.dot(spec.energy_kwh_per_query, served) + np.dot(spec.idle_kw, gpus))
-    facility_kwh = spec.pue * it_kwh
-    operational = facility_kwh * float(span.carbon_g_per_kwh[t]) / 1000.0
-    embodied = float(np.dot(spec.embodied_kg_per_gpu_h, gpus))
-    return [t, name, float(span.carbon_g_per_kwh[t]), float(forecast_now), float(span.arrivals[:, t].sum()),
-            float(served.sum()), backlog, misses, slo, float(gpus.sum()), it_kwh, facility_kwh, operational,
-            embodied, operational + embodied, float(np.dot(span.accuracy, served)) * 100.0]
+def _account(spec: WindowSpec, span: Span, t: int, forecast_now: np.ndarray, done: Committed,
+             backlog: float, name: str) -> dict[str, float | str | int]:
+    """One hour's row: per site ``facility kWh = PUE_j * IT kWh_j``, operational kg = facility kWh x CI_j / 1000."""
+    ci_now = span.carbon_by_site[:, t]
+    it_kwh = done.served @ spec.energy_kwh_per_query + done.gpus @ spec.idle_kw          # (S,)
+    facility_kwh = np.asarray(spec.pue, float) * it_kwh
+    operational = facility_kwh * ci_now / 1000.0
+    embodied = float((done.gpus @ spec.embodied_kg_per_gpu_h).sum())
+    facility = float(facility_kwh.sum())
+    # one intensity per hour: the facility-energy-weighted mean over the sites (exact for the carbon)
+    mean_ci = float(operational.sum() * 1000.0 / facility) if facility > 0 else float(ci_now.mean())
+    weights = facility_kwh if facility > 0 else np.ones(len(ci_now))
+    row: dict[str, float | str | int] = dict(zip(HOURLY_COLUMNS, [
+        t, name, mean_ci, float(np.average(forecast_now, weights=weights)), float(span.arrivals[:, t].sum()),
+        float(done.served.sum()), backlog, done.misses, done.slo_misses, float(done.gpus.sum()),
+        float(it_kwh.sum()), facility, float(operational.sum()), embodied, float(operational.sum()) + embodied,
+        float(np.dot(span.accuracy, done.served.sum(axis=0))) * 100.0], strict=True))
+    if spec.n_sites > 1:
+        for j, site in enumerate(spec.site_names):
+            row[f"queries_served_{site}"] = float(done.served[j].sum())
+            row[f"facility_energy_kwh_{site}"] = float(facility_kwh[j])
+            row[f"carbon_g_per_kwh_{site}"] = float(ci_now[j])
+    return row
 
 
 def serve_on_arrival(spec: WindowSpec) -> WindowSpec:

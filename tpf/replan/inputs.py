@@ -12,6 +12,7 @@ workload is UTC hour ``(start_hour + p) % 24``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,16 +73,18 @@ def class_mix(options: pd.DataFrame, inputs: ScenarioInputs, accuracy_target: fl
     return ClassMix(names, deadlines, energy, gpu_h, acc, models)
 
 
-def merge_by_deadline(mix: ClassMix, arrivals: np.ndarray) -> tuple[ClassMix, np.ndarray]:
-    """One class per deadline: per-query figures weighted by each class's queries over the span.
+def merge_by_deadline(mix: ClassMix, arrivals: np.ndarray,
+                      allowed: np.ndarray) -> tuple[ClassMix, np.ndarray, np.ndarray]:
+    """One class per (deadline, allowed sites): per-query figures weighted by each class's queries.
 
     Exact when the classes' arrivals keep the same proportions hour by hour
     (one daily profile scaled by each class's share); it makes the window LP
-    as many times smaller as there are classes per deadline.
+    as many times smaller as there are classes per group.
     """
-    groups = sorted(set(mix.deadlines_h.tolist()))
+    keys = [(int(d), tuple(row)) for d, row in zip(mix.deadlines_h, allowed.tolist(), strict=True)]
+    groups = sorted(set(keys))
     weight = arrivals.sum(axis=1)
-    index = np.array([groups.index(d) for d in mix.deadlines_h])
+    index = np.array([groups.index(k) for k in keys])
     size = len(groups)
 
     def mean(values: np.ndarray) -> np.ndarray:
@@ -89,11 +92,12 @@ def merge_by_deadline(mix: ClassMix, arrivals: np.ndarray) -> tuple[ClassMix, np
         return np.stack([np.bincount(index, weight * v, size) for v in np.atleast_2d(values.T)], axis=-1) / \
             np.maximum(total, 1e-300)[:, None]
 
-    merged = ClassMix([f"deadline_{d}h" for d in groups], np.array(groups, np.int64),
+    merged = ClassMix([f"deadline_{d}h_sites_{''.join('1' if a else '0' for a in row)}" for d, row in groups],
+                      np.array([d for d, _ in groups], np.int64),
                       mean(mix.energy_kwh_per_query)[:, 0], mean(mix.gpu_h_per_query), mean(mix.accuracy)[:, 0],
                       mix.models)
     grouped = np.stack([arrivals[index == g].sum(axis=0) for g in range(size)])
-    return merged, grouped
+    return merged, grouped, np.array([row for _, row in groups], bool).reshape(size, allowed.shape[1])
 
 
 def hourly_arrivals(workload: Workload, start_hour_utc: int, n_hours: int, start_hour: int) -> np.ndarray:
@@ -114,43 +118,43 @@ def carbon_series(inputs: ScenarioInputs, n_hours: int) -> tuple[np.ndarray, pd.
     start = pd.Timestamp(grid.start_utc or "2023-01-01 00:00")
     start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
     if grid.kind == "electricitymaps":
-        from tpf.simulate.carbon import read_electricitymaps_csv
-        series = read_electricitymaps_csv(resolve_path(str(grid.csv_path)), grid.column)
-        part = series[series.index >= start].to_numpy(float)[:n_hours] * grid.scale
-        if len(part) == 0:
-            raise ConfigError(f"grid.start_utc: {start} is after the end of {grid.csv_path} ({series.index[-1]})")
-        return np.concatenate([part, np.full(n_hours - len(part), part[-1])]), start, str(series.name)
+        values, zone = csv_series(str(grid.csv_path), grid.column, start, n_hours, "grid.csv_path")
+        return values * grid.scale, start, zone
     if grid.kind == "constant":
         return np.full(n_hours, float(grid.carbon_g_per_kwh) * grid.scale), start, "constant"
     profile = np.asarray(grid.hourly_g_per_kwh, float) * grid.scale
     return profile[(start.hour + np.arange(n_hours)) % len(profile)], start, grid.name
 
 
+def csv_series(path: str, column: str, start: pd.Timestamp, n_hours: int, key: str) -> tuple[np.ndarray, str]:
+    """``n_hours`` hourly values from ``start`` of an Electricity Maps CSV (the last hour repeats past its end)."""
+    from tpf.simulate.carbon import read_electricitymaps_csv
+
+    series = read_electricitymaps_csv(resolve_path(path), column)
+    part = series[series.index >= start].to_numpy(float)[:n_hours]
+    if len(part) == 0:
+        raise ConfigError(f"{key}: {path} ends at {series.index[-1]}, before the span starts at {start}")
+    return np.concatenate([part, np.full(n_hours - len(part), part[-1])]), str(series.name)
+
+
 def user_forecast(path: str | None, start: pd.Timestamp, n_hours: int) -> np.ndarray | None:
     """A user's forecast series (Electricity Maps CSV layout) over the span, or None."""
     if path is None:
         return None
-    from tpf.simulate.carbon import read_electricitymaps_csv
-    series = read_electricitymaps_csv(resolve_path(path))
-    part = series[series.index >= start].to_numpy(float)[:n_hours]
-    if len(part) == 0:
-        raise ConfigError(f"replan.forecast_csv: {path} has no hour at or after {start}")
-    return np.concatenate([part, np.full(n_hours - len(part), part[-1])])
+    return csv_series(path, "direct", start, n_hours, "replan.forecast_csv")[0]
 
 
 def window_spec(inputs: ScenarioInputs, mix: ClassMix, options: pd.DataFrame, horizon_h: int,
-                price_embodied: bool) -> WindowSpec:
-    """The window LP's data for this scenario's fleet and facility."""
+                price_embodied: bool, sites: Any) -> WindowSpec:
+    """The window LP's data for this scenario's fleet and sites (:class:`tpf.replan.sites.Sites`)."""
     entries = inputs.fleet.entries
     idle_w = options.groupby("model")["idle_power_w"].max() if "idle_power_w" in options else pd.Series(dtype=float)
-    cap = inputs.facility.power_cap_w
     embodied = inputs.config.hardware.embodied_kg_per_gpu_h
     return WindowSpec(
         horizon_h=int(horizon_h), deadlines_h=mix.deadlines_h, energy_kwh_per_query=mix.energy_kwh_per_query,
         gpu_h_per_query=mix.gpu_h_per_query,
         idle_kw=np.array([float(idle_w.get(e.model, 0.0)) / 1000.0 for e in entries]),
         utilization=np.array([e.utilization for e in entries], float),
-        fleet_gpus=np.array([e.gpus for e in entries], float),
-        pue=float(inputs.facility.pue_at(0)),
-        power_cap_kw=None if (cap is None or not inputs.config.planner.constraints.facility_power) else cap / 1000.0,
-        embodied_kg_per_gpu_h=np.full(len(entries), embodied), price_embodied=price_embodied)
+        fleet_gpus=sites.fleet_gpus, pue=sites.pue, power_cap_kw=sites.power_cap_kw,
+        embodied_kg_per_gpu_h=np.full(len(entries), embodied), price_embodied=price_embodied,
+        allowed=sites.allowed, site_names=sites.names)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from tpf.replan.inputs import (
     user_forecast,
     window_spec,
 )
+from tpf.replan.sites import build_sites
 from tpf.run.steps import strategy_spec
 
 POLICIES = ("forecast", "agnostic", "oracle")
@@ -70,19 +72,25 @@ def replan_span(config: TpfConfig) -> tuple[dict[str, PolicyRun], dict[str, Any]
     walk = n_hours + int(mix.deadlines_h.max(initial=0))
     total = walk + config.replan.horizon_h
     carbon, start, zone = carbon_series(inputs, total)
+    sites = build_sites(inputs, mix.names, start, total, carbon, zone)
     arrivals = hourly_arrivals(inputs.workload, start.hour, total, config.workload.start_hour)
     arrivals[:, n_hours:] = 0.0
+    allowed = sites.allowed
     if config.replan.merge_classes:
-        mix, arrivals = merge_by_deadline(mix, arrivals)
-    spec = window_spec(inputs, mix, options, config.replan.horizon_h, config.replan.price_embodied)
+        mix, arrivals, allowed = merge_by_deadline(mix, arrivals, allowed)
+    sites = replace(sites, allowed=allowed)
+    spec = window_spec(inputs, mix, options, config.replan.horizon_h, config.replan.price_embodied, sites)
     user = user_forecast(config.replan.forecast_csv, start, total)
-    span = Span(carbon, arrivals, mix.accuracy, walk, user)
+    span = Span(sites.carbon_g_per_kwh if len(sites.names) > 1 else sites.carbon_g_per_kwh[0], arrivals,
+                mix.accuracy, walk, user)
     runs = run_policies(spec, span, config.replan.forecast)
-    facts = {"zone": zone, "start_utc": str(start), "hours": n_hours, "horizon_h": config.replan.horizon_h,
+    facts = {"zone": zone if len(sites.names) == 1 else "+".join(sites.zones),
+             "sites": {name: z for name, z in zip(sites.names, sites.zones, strict=True)}, "start_utc": str(start), "hours": n_hours, "horizon_h": config.replan.horizon_h,
              "forecast": config.replan.forecast, "deferrable_share": config.workload.deferrable_share,
              "deadline_h": config.workload.deadline_h, "classes": len(mix.names),
-             "forecast_mape": forecast_error(config.replan.forecast, carbon[:n_hours], config.replan.horizon_h,
-                                             None if user is None else user[:n_hours]),
+             "forecast_mape": float(np.mean([
+                 forecast_error(config.replan.forecast, series[:n_hours], config.replan.horizon_h,
+                                None if user is None else user[:n_hours]) for series in sites.carbon_g_per_kwh])),
              "embodied_kg_per_gpu_h": float(spec.embodied_kg_per_gpu_h.max(initial=0.0)),
              "embodied_source": config.hardware.embodied_source or "none (not counted)"}
     facts["hours_walked"] = walk
@@ -101,6 +109,12 @@ def summarize(runs: dict[str, PolicyRun], facts: dict[str, Any]) -> dict[str, An
     out["oracle_saved_vs_agnostic_pct"] = 100.0 * (agnostic - oracle) / agnostic if agnostic else 0.0
     out["regret_kg"] = forecast - oracle
     out["regret_pct"] = 100.0 * (forecast - oracle) / agnostic if agnostic else 0.0
+    for policy in POLICIES:
+        hourly, suffix = runs[policy].hourly, "" if policy == "forecast" else f"_{policy}"
+        for column in [c for c in hourly.columns if c.startswith("queries_served_")]:
+            served = float(hourly["queries_served"].sum())
+            out[f"share_{column.removeprefix('queries_served_')}{suffix}"] = (
+                float(hourly[column].sum()) / served if served else 0.0)
     distinct = {id(run): run for run in runs.values()}.values()
     out["wall_s_total"] = float(sum(run.wall_s for run in distinct))
     return out

@@ -11,14 +11,17 @@ served in (window hours 0..H-1, hour 0 is now):
 * future slots ``a = 1..H-1``: the forecast arrivals of hour ``a``,
   servable in hours ``a..min(a + d_k, H-1)``.
 
-Variables, each defined once (``define_window_*``): ``y[slot, s] >= 0``
-queries of a slot served in hour s; ``gpus_on[m, s]`` in ``[0, N_m]``;
-``late[slot] >= 0`` queries of a slot not served by its deadline (priced at
+With several sites j (each its own fleet, PUE, power cap and carbon series;
+a class may only use the sites its latency or residency rule allows),
+every column also names a site. Variables, each defined once
+(``define_window_*``): ``y[slot, s, j] >= 0`` queries of a slot served in
+hour s at site j; ``gpus_on[j, m, s]`` in ``[0, N_jm]``; ``late[slot] >= 0``
+queries of a slot not served by its deadline (priced at
 :data:`LATE_KG_PER_QUERY`, so only used when capacity or the power cap
-leave no other way). Rows: ``demand[slot]``: ``sum_s y + late = D_slot``;
-``gpu_busy[m, s]``: ``sum g_km y - U_m gpus_on <= 0`` (GPU-h);
-``facility_power[s]``: ``PUE (sum e_k y + P_idle gpus_on) <= P_cap`` (kW).
-Objective (kgCO2): forecast ``CI_s PUE / 1000`` times IT kWh, plus, when
+leave no other way). Rows: ``demand[slot]``: ``sum_{s,j} y + late = D_slot``;
+``gpu_busy[j, m, s]``: ``sum g_km y - U_m gpus_on <= 0`` (GPU-h);
+``facility_power[j, s]``: ``PUE_j (sum e_k y + P_idle gpus_on) <= P_cap,j`` (kW).
+Objective (kgCO2): forecast ``CI_js PUE_j / 1000`` times IT kWh, plus, when
 priced, embodied kg per powered GPU-hour, plus a tiny cost per hour of
 waiting (ties go to the earliest hour).
 
@@ -55,15 +58,32 @@ class WindowSpec:
     gpu_h_per_query: np.ndarray      # (K, M) busy GPU-hours per query on each model
     idle_kw: np.ndarray              # (M,) per powered-on GPU
     utilization: np.ndarray          # (M,)
-    fleet_gpus: np.ndarray           # (M,)
-    pue: float
-    power_cap_kw: float | None
+    fleet_gpus: np.ndarray           # (S, M); one site may be given as (M,)
+    pue: np.ndarray | float          # (S,)
+    power_cap_kw: np.ndarray | float | None   # (S,) kW, inf or None = no cap
     embodied_kg_per_gpu_h: np.ndarray  # (M,)
     price_embodied: bool = True
+    allowed: np.ndarray | None = None  # (K, S) sites each class may use; None = every site
+    site_names: tuple[str, ...] = ("site",)
+
+    def __post_init__(self) -> None:
+        fleet = np.atleast_2d(np.asarray(self.fleet_gpus, float))
+        n_sites = fleet.shape[0]
+        cap = np.full(n_sites, np.inf) if self.power_cap_kw is None else self.power_cap_kw
+        allowed = np.ones((len(self.deadlines_h), n_sites), bool) if self.allowed is None else self.allowed
+        names = self.site_names if len(self.site_names) == n_sites else tuple(f"site{j}" for j in range(n_sites))
+        for name, value in (("fleet_gpus", fleet), ("pue", np.broadcast_to(np.asarray(self.pue, float), n_sites)),
+                            ("power_cap_kw", np.broadcast_to(np.asarray(cap, float), n_sites)),
+                            ("allowed", np.asarray(allowed, bool)), ("site_names", names)):
+            object.__setattr__(self, name, value)
 
     @property
     def n_models(self) -> int:
         return len(self.idle_kw)
+
+    @property
+    def n_sites(self) -> int:
+        return int(np.asarray(self.fleet_gpus).shape[0])
 
 
 @dataclass
@@ -76,6 +96,7 @@ class Slots:
     slot_backlog: np.ndarray     # remaining hours r for a backlog slot, -1 for a future slot
     col_slot: np.ndarray
     col_hour: np.ndarray
+    col_site: np.ndarray
 
     @property
     def n_slots(self) -> int:
@@ -95,27 +116,29 @@ def window_slots(spec: WindowSpec) -> Slots:
             cls.append(k), first.append(0), last.append(min(r, h_last)), backlog.append(r)
         for a in range(1, spec.horizon_h):
             cls.append(k), first.append(a), last.append(min(a + int(d), h_last)), backlog.append(-1)
-    first_a, last_a = np.array(first, np.int64), np.array(last, np.int64)
+    first_a, last_a, cls_a = np.array(first, np.int64), np.array(last, np.int64), np.array(cls, np.int64)
     width = last_a - first_a + 1
     col_slot = np.repeat(np.arange(len(first_a)), width)
     col_hour = np.repeat(first_a, width) + np.arange(int(width.sum())) - np.repeat(np.cumsum(width) - width, width)
-    return Slots(np.array(cls, np.int64), first_a, last_a, np.array(backlog, np.int64), col_slot, col_hour)
+    allowed = np.asarray(spec.allowed, bool)[cls_a[col_slot]]          # (columns, S)
+    column, site = np.nonzero(allowed)
+    return Slots(cls_a, first_a, last_a, np.array(backlog, np.int64), col_slot[column], col_hour[column], site)
 
 
 # --- variables -----------------------------------------------------------------------------
 
 
 def define_window_served(spec: WindowSpec, slots: Slots) -> VariableBlock:
-    """``y[slot, s] >= 0``: queries of a slot served in window hour s."""
+    """``y[slot, s, j] >= 0``: queries of a slot served in window hour s at site j."""
     return VariableBlock("served", slots.n_cols, np.full(slots.n_cols, np.inf), False, "query",
                          "queries of a slot served in an hour of the window")
 
 
 def define_window_gpus_on(spec: WindowSpec, slots: Slots) -> VariableBlock:
-    """``gpus_on[m, s]`` in [0, N_m]: GPUs of model m powered on in window hour s."""
-    return VariableBlock("gpus_on", spec.n_models * spec.horizon_h,
-                         np.repeat(spec.fleet_gpus.astype(float), spec.horizon_h), False, "GPU",
-                         "GPUs of a model powered on in an hour of the window")
+    """``gpus_on[j, m, s]`` in [0, N_jm]: GPUs of model m powered on at site j in window hour s."""
+    return VariableBlock("gpus_on", spec.n_sites * spec.n_models * spec.horizon_h,
+                         np.repeat(np.asarray(spec.fleet_gpus, float).ravel(), spec.horizon_h), False, "GPU",
+                         "GPUs of a model powered on at a site in an hour of the window")
 
 
 def define_window_late(spec: WindowSpec, slots: Slots) -> VariableBlock:
@@ -139,47 +162,60 @@ def define_window_demand(spec: WindowSpec, slots: Slots, var: dict[str, Variable
 
 def define_window_gpu_busy(spec: WindowSpec, slots: Slots, var: dict[str, VariableBlock],
                            n_vars: int) -> RowBlock:
-    """gpu_busy[m, s]: ``sum g_km y[., s] - U_m gpus_on[m, s] <= 0`` (GPU-h)."""
+    """gpu_busy[j, m, s]: ``sum g_km y[., s, j] - U_m gpus_on[j, m, s] <= 0`` (GPU-h)."""
     horizon, n_models = spec.horizon_h, spec.n_models
     col_class = slots.slot_class[slots.col_slot]
     rows, cols, vals = [], [], []
     for m in range(n_models):
         g = spec.gpu_h_per_query[col_class, m]
         used = g > 0
-        rows.append(m * horizon + slots.col_hour[used])
+        rows.append((slots.col_site[used] * n_models + m) * horizon + slots.col_hour[used])
         cols.append(var["served"].positions()[used])
         vals.append(g[used])
-    rows.append(np.arange(n_models * horizon))
+    size = spec.n_sites * n_models * horizon
+    rows.append(np.arange(size))
     cols.append(var["gpus_on"].positions())
-    vals.append(-np.repeat(spec.utilization, horizon))
-    size = n_models * horizon
+    vals.append(-np.tile(np.repeat(spec.utilization, horizon), spec.n_sites))
     matrix = coefficients(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), size, n_vars)
-    return RowBlock("gpu_busy", [f"{m},{s}" for m in range(n_models) for s in range(horizon)], "<=",
+    labels = [f"{site},{m},{s}" for site in spec.site_names for m in range(n_models) for s in range(horizon)]
+    return RowBlock("gpu_busy", labels, "<=",
                     np.zeros(size), "GPU-h", matrix, setting="gpu_capacity",
                     description="busy GPU-hours within the powered-on GPUs")
 
 
 def it_energy_triplets(spec: WindowSpec, slots: Slots,
                        var: dict[str, VariableBlock]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(hour, variable, kWh per unit) of the IT energy of each window hour."""
+    """(site * H + hour, variable, kWh per unit) of the IT energy of each site and window hour."""
     col_class = slots.slot_class[slots.col_slot]
-    gpu_hour = np.tile(np.arange(spec.horizon_h), spec.n_models)
-    gpu_model = np.repeat(np.arange(spec.n_models), spec.horizon_h)
-    return (np.concatenate([slots.col_hour, gpu_hour]),
+    per_site = spec.n_models * spec.horizon_h
+    gpu_hour = np.tile(np.arange(spec.horizon_h), spec.n_models * spec.n_sites)
+    gpu_model = np.tile(np.repeat(np.arange(spec.n_models), spec.horizon_h), spec.n_sites)
+    gpu_site = np.repeat(np.arange(spec.n_sites), per_site)
+    return (np.concatenate([slots.col_site * spec.horizon_h + slots.col_hour,
+                            gpu_site * spec.horizon_h + gpu_hour]),
             np.concatenate([var["served"].positions(), var["gpus_on"].positions()]),
             np.concatenate([spec.energy_kwh_per_query[col_class], spec.idle_kw[gpu_model]]))
 
 
 def define_window_facility_power(spec: WindowSpec, slots: Slots, var: dict[str, VariableBlock],
                                  n_vars: int) -> RowBlock | None:
-    """facility_power[s]: ``PUE * IT kWh of hour s <= P_cap * 1 h`` (kW)."""
-    if spec.power_cap_kw is None:
+    """facility_power[j, s]: ``PUE_j * IT kWh of site j in hour s <= P_cap,j * 1 h`` (kW), capped sites only."""
+    capped = np.flatnonzero(np.isfinite(np.asarray(spec.power_cap_kw, float)))
+    if not len(capped):
         return None
-    hours, cols, kwh = it_energy_triplets(spec, slots, var)
-    matrix = coefficients(hours, cols, spec.pue * kwh, spec.horizon_h, n_vars)
-    return RowBlock("facility_power", [str(s) for s in range(spec.horizon_h)], "<=",
-                    np.full(spec.horizon_h, spec.power_cap_kw), "kW", matrix, phrase="facility power",
-                    setting="facility_power", description="mean facility power of each hour")
+    keys, cols, kwh = it_energy_triplets(spec, slots, var)
+    site = keys // spec.horizon_h
+    row_of_site = -np.ones(spec.n_sites, np.int64)
+    row_of_site[capped] = np.arange(len(capped))
+    keep = row_of_site[site] >= 0
+    rows = row_of_site[site[keep]] * spec.horizon_h + keys[keep] % spec.horizon_h
+    pue = np.asarray(spec.pue, float)
+    size = len(capped) * spec.horizon_h
+    matrix = coefficients(rows, cols[keep], pue[site[keep]] * kwh[keep], size, n_vars)
+    caps = np.repeat(np.asarray(spec.power_cap_kw, float)[capped], spec.horizon_h)
+    labels = [f"{spec.site_names[j]},{s}" for j in capped for s in range(spec.horizon_h)]
+    return RowBlock("facility_power", labels, "<=", caps, "kW", matrix, phrase="facility power",
+                    setting="facility_power", description="mean facility power of each site and hour")
 
 
 WINDOW_VARIABLES = (define_window_served, define_window_gpus_on, define_window_late)
@@ -188,12 +224,14 @@ WINDOW_ROWS = (define_window_demand, define_window_gpu_busy, define_window_facil
 
 def window_cost(spec: WindowSpec, slots: Slots, var: dict[str, VariableBlock], n_vars: int,
                 carbon_g_per_kwh: np.ndarray) -> np.ndarray:
-    """Objective (kg) for a forecast of the window's carbon intensity (g/kWh per hour)."""
+    """Objective (kg) for a forecast of the window's carbon intensity (g/kWh; (S, H) or (H,) for one site)."""
     cost = np.zeros(n_vars)
-    hours, cols, kwh = it_energy_triplets(spec, slots, var)
-    np.add.at(cost, cols, kwh * spec.pue * carbon_g_per_kwh[hours] / 1000.0)
+    keys, cols, kwh = it_energy_triplets(spec, slots, var)
+    factor = np.asarray(spec.pue, float)[:, None] * np.atleast_2d(carbon_g_per_kwh) / 1000.0   # (S, H)
+    np.add.at(cost, cols, kwh * factor.ravel()[keys])
     if spec.price_embodied:
-        cost[var["gpus_on"].positions()] += np.repeat(spec.embodied_kg_per_gpu_h, spec.horizon_h)
+        cost[var["gpus_on"].positions()] += np.tile(np.repeat(spec.embodied_kg_per_gpu_h, spec.horizon_h),
+                                                    spec.n_sites)
     wait = slots.col_hour - slots.slot_first[slots.col_slot]
     cost[var["served"].positions()] += WAIT_KG_PER_QUERY_H * (wait + 1)
     cost[var["late"].positions()] = LATE_KG_PER_QUERY
