@@ -73,3 +73,28 @@ def test_a_user_forecast_csv_is_used(tmp_path):
     assert code == 0
     # the user's series is the true one here, so the plan is the oracle's
     assert summary["carbon_kg"] == pytest.approx(summary["carbon_kg_oracle"], rel=1e-9)
+
+
+def test_two_sites_route_deferrable_work_to_the_clean_site_and_keep_interactive_work_near(tmp_path):
+    near = grid_csv(tmp_path / "near.csv")
+    far = tmp_path / "far.csv"
+    frame = pd.read_csv(near)
+    frame[COLUMN] = frame[COLUMN] / 10.0
+    frame.to_csv(far, index=False)
+    sites = (f"sites=[{{name:near,csv_path:{near},network_ms:10}},"
+             f"{{name:far,csv_path:{far},network_ms:120,fleet_share:0.5}}]")
+    code, summary, hourly = replan(tmp_path, sites, "workload.max_network_ms=50",
+                                   "workload.deferrable_share=0.5", "workload.deadline_h=6")
+    assert code == 0
+    assert summary["share_far"] == pytest.approx(0.5, abs=1e-6)       # every deferrable query, no other
+    assert summary["share_near_agnostic"] == pytest.approx(1.0)
+    assert summary["carbon_kg"] < summary["carbon_kg_spatial"] < summary["carbon_kg_agnostic"]
+    assert {"queries_served_far", "facility_energy_kwh_far"} <= set(hourly.columns)
+
+
+def test_a_residency_rule_naming_an_unknown_site_is_refused(tmp_path, capsys):
+    near = grid_csv(tmp_path / "near.csv")
+    code, _, _ = replan(tmp_path, f"sites=[{{name:near,csv_path:{near}}}]",
+                        "workload.classes=[{name:math,category:math,n_in_tokens:140,share:1.0,sites:[mars]}]")
+    assert code != 0
+    assert "unknown site 'mars'" in capsys.readouterr().err

@@ -135,6 +135,7 @@ class WorkloadConfig:
     deferrable_share: float = 0.0
     deadline_h: float = 0.0
     deferred_max_network_ms: float | None = None
+    max_network_ms: float | None = None
 
 
 @dataclass

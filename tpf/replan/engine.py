@@ -71,6 +71,7 @@ class Span:
     accuracy: np.ndarray             # (K,) accuracy of each class's blended option
     n_hours: int
     user_forecast: np.ndarray | None = None   # like carbon_g_per_kwh
+    plan_weights: np.ndarray | None = None    # (S,) fixed planning weights replacing the forecast (agnostic)
 
     @property
     def carbon_by_site(self) -> np.ndarray:
@@ -151,8 +152,9 @@ def run_policy(name: str, spec: WindowSpec, span: Span, forecast: str) -> Policy
     carbon = span.carbon_by_site
     user = None if span.user_forecast is None else np.atleast_2d(span.user_forecast)
     for t in range(span.n_hours):
-        ci = np.stack([forecast_window(forecast, carbon[j], t, horizon, None if user is None else user[j])
-                       for j in range(len(carbon))])
+        ci = (np.repeat(span.plan_weights[:, None], horizon, axis=1) if span.plan_weights is not None else
+              np.stack([forecast_window(forecast, carbon[j], t, horizon, None if user is None else user[j])
+                        for j in range(len(carbon))]))
         ahead = np.stack([forecast_window(load_forecast, a, t, horizon) for a in span.arrivals])
         demand = _slot_demand(solver, backlog, span.arrivals[:, t], ahead)
         committed = _commit(solver, solver.solve(ci, demand), demand, backlog)
@@ -193,10 +195,20 @@ def serve_on_arrival(spec: WindowSpec) -> WindowSpec:
     return replace(spec, horizon_h=1, deadlines_h=np.zeros_like(spec.deadlines_h))
 
 
+def home_first(n_sites: int) -> np.ndarray:
+    """Planning weights that fill the first listed (home) site, then the next, whatever the carbon."""
+    return 1.0 + 1.0e3 * np.arange(n_sites, dtype=float)
+
+
 def run_policies(spec: WindowSpec, span: Span, forecast: str) -> dict[str, PolicyRun]:
-    """The forecast policy, the oracle (same horizon, true series) and the carbon-agnostic policy."""
-    runs = {"agnostic": run_policy("agnostic", serve_on_arrival(spec), span, "oracle"),
+    """The forecast policy, the oracle (same horizon, true series) and the carbon-agnostic policy
+    (on arrival, at the first listed site while its fleet lasts); with several sites also ``spatial``
+    (on arrival, each hour at the cleanest sites the rules allow)."""
+    agnostic_span = replace(span, plan_weights=home_first(spec.n_sites))
+    runs = {"agnostic": run_policy("agnostic", serve_on_arrival(spec), agnostic_span, "oracle"),
             "forecast": run_policy("forecast", spec, span, forecast)}
+    if spec.n_sites > 1:
+        runs["spatial"] = run_policy("spatial", serve_on_arrival(spec), span, "oracle")
     runs["oracle"] = (runs["forecast"] if forecast == "oracle"
                       else run_policy("oracle", spec, span, "oracle"))
     return runs

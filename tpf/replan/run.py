@@ -37,7 +37,7 @@ from tpf.replan.inputs import (
     user_forecast,
     window_spec,
 )
-from tpf.replan.sites import build_sites
+from tpf.replan.sites import build_sites, check_sites
 from tpf.run.steps import strategy_spec
 
 POLICIES = ("forecast", "agnostic", "oracle")
@@ -63,6 +63,7 @@ def replan_span(config: TpfConfig) -> tuple[dict[str, PolicyRun], dict[str, Any]
     """Run the three policies over the configured span; return them, the span's facts and its hours."""
     _check(config)
     inputs = build_inputs(config)
+    check_sites(inputs)
     planner = config.planner
     options = build_options(inputs.workload, inputs.cards.energy, inputs.cards.accuracy, strategy_spec(planner),
                             latency_slo_s=planner.latency_slo_s, batch_size=planner.batch_size).table
@@ -100,7 +101,7 @@ def replan_span(config: TpfConfig) -> tuple[dict[str, PolicyRun], dict[str, Any]
 def summarize(runs: dict[str, PolicyRun], facts: dict[str, Any]) -> dict[str, Any]:
     """The summary.json mapping (see the module docstring)."""
     out: dict[str, Any] = {"status": "ok", **facts}
-    for policy in POLICIES:
+    for policy in [p for p in (*POLICIES, "spatial") if p in runs]:
         suffix = "" if policy == "forecast" else f"_{policy}"
         for key, value in runs[policy].totals().items():
             out[f"{key}{suffix}"] = value
@@ -109,7 +110,7 @@ def summarize(runs: dict[str, PolicyRun], facts: dict[str, Any]) -> dict[str, An
     out["oracle_saved_vs_agnostic_pct"] = 100.0 * (agnostic - oracle) / agnostic if agnostic else 0.0
     out["regret_kg"] = forecast - oracle
     out["regret_pct"] = 100.0 * (forecast - oracle) / agnostic if agnostic else 0.0
-    for policy in POLICIES:
+    for policy in [p for p in (*POLICIES, "spatial") if p in runs]:
         hourly, suffix = runs[policy].hourly, "" if policy == "forecast" else f"_{policy}"
         for column in [c for c in hourly.columns if c.startswith("queries_served_")]:
             served = float(hourly["queries_served"].sum())
@@ -122,7 +123,7 @@ def summarize(runs: dict[str, PolicyRun], facts: dict[str, Any]) -> dict[str, An
 
 def hourly_frame(runs: dict[str, PolicyRun], hours: pd.DatetimeIndex) -> pd.DataFrame:
     frames = []
-    for policy in POLICIES:
+    for policy in [p for p in (*POLICIES, "spatial") if p in runs]:
         frame = runs[policy].hourly.copy()
         frame["policy"] = policy
         frame.insert(0, "time_utc", hours.strftime("%Y-%m-%d %H:%M"))

@@ -3,7 +3,7 @@
 A scenario's ``sites`` list (empty: one site made of ``grid``, ``facility``
 and ``fleet``) places ``fleet_share`` of every fleet entry's GPUs at each
 site. A class may be served at a site when the site's ``network_ms`` is
-within the class's ``max_network_ms`` (a latency rule) and the site is in
+within the class's ``max_network_ms`` (or ``workload.max_network_ms``; a latency rule) and the site is in
 the class's ``sites`` list (a data-residency rule); the deferrable share
 ``<name>~deferred`` takes ``workload.deferred_max_network_ms`` as its
 latency rule and keeps the residency rule.
@@ -48,8 +48,17 @@ def _site_problems(inputs: ScenarioInputs) -> list[str]:
     return problems
 
 
+def check_sites(inputs: ScenarioInputs) -> None:
+    """Raise every problem of the ``sites`` list and the classes' residency rules at once."""
+    problems = _site_problems(inputs)
+    if problems:
+        raise ConfigError(problems)
+
+
 def _rule(cls: QueryClassConfig, deferred: bool, inputs: ScenarioInputs) -> tuple[float | None, list[str] | None]:
-    limit = inputs.config.workload.deferred_max_network_ms if deferred else cls.max_network_ms
+    workload = inputs.config.workload
+    own = cls.max_network_ms if cls.max_network_ms is not None else workload.max_network_ms
+    limit = workload.deferred_max_network_ms if deferred else own
     return limit, cls.sites
 
 
@@ -83,9 +92,7 @@ def build_sites(inputs: ScenarioInputs, class_names: list[str], start: pd.Timest
         return Sites(("site",), grid_carbon[None, :], fleet[None, :], np.array([inputs.facility.pue_at(0)]),
                      np.array([np.inf if cap is None or not config.planner.constraints.facility_power
                                else cap / 1000.0]), allowed_sites(inputs, class_names), (zone,))
-    problems = _site_problems(inputs)
-    if problems:
-        raise ConfigError(problems)
+    check_sites(inputs)
     carbon, zones = [], []
     for i, site in enumerate(config.sites):
         if site.csv_path is None:
