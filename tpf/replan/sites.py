@@ -95,11 +95,10 @@ def build_sites(inputs: ScenarioInputs, class_names: list[str], start: pd.Timest
     check_sites(inputs)
     carbon, zones = [], []
     for i, site in enumerate(config.sites):
-        if site.csv_path is None:
-            carbon.append(grid_carbon), zones.append(zone)
-        else:
-            values, name = csv_series(site.csv_path, config.grid.column, start, n_hours, f"sites[{i}].csv_path")
-            carbon.append(values * config.grid.scale), zones.append(name)
+        values, name = ((grid_carbon, zone) if site.csv_path is None else
+                        csv_series(site.csv_path, config.grid.column, start, n_hours, f"sites[{i}].csv_path"))
+        carbon.append(values if site.csv_path is None else values * config.grid.scale)
+        zones.append(name)
     return Sites(tuple(s.name for s in config.sites), np.stack(carbon),
                  np.stack([fleet * s.fleet_share for s in config.sites]),
                  np.array([s.pue if s.pue is not None else inputs.facility.pue_at(0) for s in config.sites], float),

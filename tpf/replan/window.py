@@ -110,19 +110,18 @@ class Slots:
 def window_slots(spec: WindowSpec) -> Slots:
     """Every slot of every class, and one column per (slot, hour it may be served in)."""
     h_last = spec.horizon_h - 1
-    cls, first, last, backlog = [], [], [], []
+    rows: list[tuple[int, int, int, int]] = []    # (class, first hour, last hour, hours left or -1)
     for k, d in enumerate(spec.deadlines_h):
-        for r in range(int(d) + 1):
-            cls.append(k), first.append(0), last.append(min(r, h_last)), backlog.append(r)
-        for a in range(1, spec.horizon_h):
-            cls.append(k), first.append(a), last.append(min(a + int(d), h_last)), backlog.append(-1)
-    first_a, last_a, cls_a = np.array(first, np.int64), np.array(last, np.int64), np.array(cls, np.int64)
+        rows += [(k, 0, min(r, h_last), r) for r in range(int(d) + 1)]
+        rows += [(k, a, min(a + int(d), h_last), -1) for a in range(1, spec.horizon_h)]
+    table = np.array(rows, np.int64).reshape(-1, 4)
+    cls_a, first_a, last_a, backlog = table[:, 0], table[:, 1], table[:, 2], table[:, 3]
     width = last_a - first_a + 1
     col_slot = np.repeat(np.arange(len(first_a)), width)
     col_hour = np.repeat(first_a, width) + np.arange(int(width.sum())) - np.repeat(np.cumsum(width) - width, width)
     allowed = np.asarray(spec.allowed, bool)[cls_a[col_slot]]          # (columns, S)
     column, site = np.nonzero(allowed)
-    return Slots(cls_a, first_a, last_a, np.array(backlog, np.int64), col_slot[column], col_hour[column], site)
+    return Slots(cls_a, first_a, last_a, backlog, col_slot[column], col_hour[column], site)
 
 
 # --- variables -----------------------------------------------------------------------------
@@ -267,7 +266,7 @@ class WindowSolver:
         cost = window_cost(self.spec, self.slots, self.var, self.n_vars, carbon_g_per_kwh)
         self.highs.changeColsCost(self.n_vars, self._all, cost)
         rhs = np.asarray(demand_queries, float)
-        self.highs.changeRowsBounds(len(rhs), self._demand, rhs, rhs)
+        self.highs.changeRowsBounds(len(rhs), self._demand, rhs, rhs)  # type: ignore[attr-defined]
         self.highs.run()
         status = self.highs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
