@@ -33,32 +33,30 @@ CASES: dict[str, list[str]] = {
     "capacity": ["scenario=capacity"],
     "carbon_whatif coal": ["scenario=carbon_whatif", "grid=coal_heavy"],
     "min_carbon": ["planner=min_carbon"],
-    "max_accuracy it caps": ["planner=max_accuracy", "planner.constraints.it_power=true",
-                             "planner.it_power_cap_kw=0.45", "planner.constraints.it_energy_horizon=true",
-                             "planner.it_energy_kwh=7.5"],
-    "max_accuracy period cap floors": ["planner=max_accuracy", "planner.constraints.it_energy_period=true",
-                                       "planner.it_energy_kwh_per_period=0.4",
-                                       "planner.constraints.accuracy_floors=true",
+    "max_accuracy it caps": ["planner=max_accuracy", "planner.it_power_kw=3.0",
+                             "planner.it_energy_horizon_kwh=48"],
+    "max_accuracy period cap floors": ["planner=max_accuracy", "planner.it_energy_period_kwh=2.8",
                                        "+planner.accuracy_floors.math=0.35"],
-    "infeasible floor": ["planner=max_accuracy", "planner.constraints.accuracy_floors=true",
-                         "+planner.accuracy_floors.math=0.5"],
+    "infeasible floor": ["planner=max_accuracy", "+planner.accuracy_floors.math=0.5"],
     "infeasible carbon": ["scenario=carbon_whatif", "planner.carbon_budget_kg=0.0001"],
 }
 
 
-def _plan_step():  # the scenario runner's plan step, wherever it lives
+def _plan(inputs):  # the scenario runner's plan step, wherever it lives (before: tpf.report.engines)
     try:
+        from tpf.run.scenario import Problem
         from tpf.run.steps import plan_step
     except ImportError:
         from tpf.report.engines import plan_step  # type: ignore[no-redef]
-    return plan_step
+        return plan_step(inputs, Path("."))
+    return plan_step(Problem.of(inputs), inputs.config.planner, Path("."))
 
 
 def figures(overrides: list[str]) -> dict[str, float | str]:
     """objective, totals.* and shadow_price.* of one case (``diagnosis`` when infeasible)."""
     inputs = build_inputs(compose(overrides + ["report.pareto_points=0"]))
     try:
-        outcome = _plan_step()(inputs, Path("."))
+        outcome = _plan(inputs)
     except InfeasiblePlanError as exc:
         return {"diagnosis": str(exc)}
     if outcome.diagnosis is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from tpf.config.overrides import check_overrides
+from tpf.config.overrides import check_overrides, parse_command_line
 from tpf.errors import ConfigError, InfeasiblePlanError, TpfError
 
 COMMANDS = ("plan", "simulate", "sweep", "replan")
@@ -32,6 +32,7 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         from hydra.core.hydra_config import HydraConfig
 
         from tpf.config.compose import to_typed
+        from tpf.config.describe import describe_run
         from tpf.run import run_scenario
 
         hydra_cfg = HydraConfig.get()
@@ -44,7 +45,10 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
                 summary = run_replan(to_typed(cfg), run_dir)
                 print(_replan_line(summary, run_dir), file=sys.stderr)
                 return summary
-            summary = run_scenario(to_typed(cfg), mode, scenario, run_dir)
+            config = describe_run(to_typed(cfg), list(hydra_cfg.overrides.task))
+            if mode == "simulate":
+                refuse_deferrable(config)
+            summary = run_scenario(config, mode, scenario, run_dir)
         except InfeasiblePlanError as exc:
             failures.append(str(exc))
             print(f"tpf {command}: infeasible: {exc}\n(report: {run_dir / 'report.md'})", file=sys.stderr)
@@ -54,9 +58,24 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
             print(f"tpf {command}: error: {exc}", file=sys.stderr)
             return {"status": "error"}
         print(_one_line(summary, run_dir), file=sys.stderr)
+        if summary.get("status") != "optimal":
+            message = (f"the solve ended with status {summary.get('status')!r}, not optimal; the plan in "
+                       f"{run_dir} is the best found, not proven optimal (raise planner.time_limit_s "
+                       "or planner.mip_gap)")
+            failures.append(message)
+            print(f"tpf {command}: not optimal: {message}", file=sys.stderr)
         return summary
 
     return task
+
+
+def refuse_deferrable(config: Any) -> None:
+    """The simulator serves every query on arrival: refuse deferrable classes rather than mis-simulate them."""
+    workload = config.workload
+    deferred = [c.name for c in workload.classes if c.deadline_h > 0]
+    if (workload.deferrable_share > 0 and workload.deadline_h > 0) or deferred:
+        raise ConfigError("workload.deferrable_share / workload.classes[].deadline_h: tpf simulate serves every "
+                          "query on arrival; plan deferrable work with tpf plan or tpf replan")
 
 
 def _replan_line(summary: dict[str, Any], run_dir: Path) -> str:
@@ -126,7 +145,8 @@ def main(argv: list[str]) -> int:
     if command not in COMMANDS:
         raise ConfigError(f"command: unknown {command!r}; valid: {', '.join(COMMANDS)}")
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
-        check_overrides([a for a in args if not a.startswith("-")])
+        command_line = parse_command_line(args)
+        check_overrides(command_line.overrides, command_line.config_dirs)
     failures: list[str] = []
     code = run_hydra(command, args, failures)
     return code or (1 if failures else 0)

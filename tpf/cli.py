@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 
 from tpf.errors import TpfError
 
@@ -18,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("tpf.app", "plan a routing for a scenario (Hydra overrides: scenario=NAME key=value ...)"),
     "simulate": ("tpf.app", "plan, then simulate the plan over the scenario's workload or trace"),
     "sweep": ("tpf.app", "run a parameter sweep (Hydra multirun) and write a sweep summary"),
+    "init": ("tpf.config.starter", "write a starter scenario folder: tpf init DIR, then tpf plan --config-dir DIR scenario=my_scenario"),
     "replan": ("tpf.app", "re-plan hour by hour over a span on forecasts (grid=electricitymaps replan.days=N ...)"),
     "fit": ("tpf.fit.cli", "fit an energy or accuracy card: tpf fit energy|accuracy --data CSV --out CARD"),
     "predict": ("tpf.fit.cli", "predict with a card: tpf predict energy|accuracy --card CARD --data CSV --out CSV"),
@@ -30,12 +30,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _scenario_names() -> list[str]:
-    roots = [Path(__file__).resolve().parent.parent / "scenarios", Path(__file__).resolve().parent / "conf" / "scenario"]
-    names: set[str] = set()
-    for root in roots:
-        if root.is_dir():
-            names.update(p.stem for p in root.glob("*.yaml"))
-    return sorted(names)
+    from tpf.config.paths import scenario_names
+
+    try:
+        return scenario_names()
+    except TpfError as exc:
+        return [f"(none found: {exc})"]
 
 
 def _usage() -> str:

@@ -171,6 +171,7 @@ class FleetEntry:
     hardware: str
     gpus: int
     utilization: float = 0.8
+    embodied_kg_per_gpu_h: float = 0.0   # manufacturing carbon per powered GPU-hour (an estimate)
 
     def problems(self, where: str) -> list[str]:
         out = []

@@ -36,6 +36,11 @@ from scipy.optimize import nnls
 
 from tpf.errors import CardError, FitError
 
+#: Input tokens of the reference request of a roofline-derived operating curve (a curve
+#: without its own ``n_in_tokens``); also the input length the vllm preset was calibrated at
+#: (an assumption).
+REFERENCE_N_IN_TOKENS = 256.0
+
 ENGINES = ("vllm", "hf_generate")
 
 

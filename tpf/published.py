@@ -225,7 +225,7 @@ def paper_l40s_accuracy_card(
         per_curve_note=notes,
     )
     return fit_accuracy(
-        table1_accuracy_table(n_items_per_category), priors=priors, source="published",
+        table1_accuracy_table(n_items_per_category), priors=priors, family="saturating", source="published",
         data_sha256=sha256_file(TABLE1_CSV), table_name=str(TABLE1_CSV),
         provenance=_paper_provenance(curves_path, n_items_per_category, priors),
     )

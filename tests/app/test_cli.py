@@ -79,3 +79,28 @@ def test_sweep_with_the_submitit_launcher_in_local_mode(tmp_path):
                  f"hydra.sweep.dir={tmp_path}", "hydra.launcher.timeout_min=5"])
     assert code == 0
     assert len(pd.read_csv(tmp_path / "sweep_summary.csv")) == 2
+
+
+def test_a_solve_that_is_not_optimal_exits_non_zero(tmp_path, capsys, monkeypatch):
+    import tpf.run as run_package
+
+    monkeypatch.setattr(run_package, "run_scenario", lambda *args, **kwargs: {"status": "time_limit"})
+    code = main(["plan", *SMALL, f"hydra.run.dir={tmp_path}"])
+    assert code == 1
+    assert "not optimal: the solve ended with status 'time_limit'" in capsys.readouterr().err
+
+
+def test_policy_show_rounds_its_figures_and_names_units(tmp_path, capsys):
+    import re
+
+    from tpf.policy.cli import main as policy_main
+
+    assert main(["plan", *SMALL, f"hydra.run.dir={tmp_path}"]) == 0
+    capsys.readouterr()
+    assert policy_main(["policy", "show", str(tmp_path / "policy.json")]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"objective [\d.]+ kWh", out)
+    expected = [line for line in out.splitlines() if "expected:" in line]
+    assert expected and all(re.search(r"accuracy \d\.\d{3}  energy [\d.e+]+ J/query  carbon [\d.e+]+ gCO2/query", line)
+                            for line in expected)
+    assert not re.search(r"\d\.\d{8,}", out)

@@ -103,11 +103,11 @@ def test_range_check_names_list_items():
 
 
 def test_unknown_scenario_option_and_key_list_the_valid_choices():
-    problems = override_problems(["scenario=nope", "grid=mars", "facility.cap=3", "planner.constraints.x=1"])
+    problems = override_problems(["scenario=nope", "grid=mars", "facility.cap=3", "planner.report.x=1"])
     assert problems[0].startswith("scenario: unknown option 'nope'; valid choices: capacity, carbon_whatif")
     assert problems[1].startswith("grid: unknown option 'mars'; valid choices: coal_heavy, constant")
     assert problems[2] == "facility.cap: unknown key; valid keys of facility: name, pue, hourly_pue, power_cap_kw"
-    assert problems[3].startswith("planner.constraints.x: unknown key; valid keys of planner.constraints:")
+    assert problems[3].startswith("planner.report.x: unknown key; valid keys of planner: name, objective,")
 
 
 def test_valid_overrides_pass_the_check():

@@ -15,11 +15,11 @@ from tpf.cards import (
     load_card,
     save_card,
 )
+from tpf.cost.query import TokenRule, price_query
 from tpf.domain import QueryClass, Workload
 from tpf.errors import CardError, DataError
 from tpf.lengths import LengthDistribution, attach_lengths, from_lengths, lengths_from_per_question
 from tpf.plan.options import StrategySpec, build_options
-from tpf.query_cost import TokenRule, price_query
 
 
 def quadratic_card() -> EnergyCard:

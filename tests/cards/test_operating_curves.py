@@ -123,7 +123,7 @@ def test_mlenergy_v2_llama_curves_hold_out_within_ten_percent(shared_data):
 
 
 def test_operating_points_price_queries_through_the_curve():
-    from tpf.query_cost import TokenRule, operating_factors, operating_point_costs, price_query
+    from tpf.cost.query import TokenRule, operating_factors, operating_point_costs, price_query
 
     card = roofline_card("llama-3.1-8b", "h100_sxm", 1, roofline_assumptions("vllm"))
     for level in card.operating_curve("vllm").batch_size:

@@ -59,7 +59,7 @@ def test_budgets_table1_does_not_print_are_interpolated_and_labelled(paper_optio
 
 
 def test_paper_plan_sends_reasoning_categories_to_8b_not_1b_cot(tmp_path):
-    from tpf.run.scenario import run_scenario
+    from tpf.run import run_scenario
 
     run_scenario(compose(["report=minimal"]), "plan", "paper_l40s", tmp_path)
     plan = pd.read_csv(tmp_path / "plan.csv")

@@ -99,3 +99,16 @@ def test_fit_refuses_a_non_positive_prior(tmp_path, capsys):
                      "--tau-tokens", "0"])
     assert code == 1 and "--tau-tokens" in capsys.readouterr().err
     assert not (tmp_path / "c.yaml").exists()
+
+
+def test_fit_accuracy_defaults_to_auto_and_points_energy_tables_to_fit_energy(tmp_path, capsys):
+    card_path = tmp_path / "card.yaml"
+    assert tpf_main(["fit", "accuracy", "--data", str(_write_table(tmp_path / "acc.csv")),
+                     "--out", str(card_path)]) == 0
+    card = load_card(card_path)
+    assert isinstance(card, AccuracyCard)
+    assert "auto_heldout_mae" in card.curve("m", "math", "cot").params
+    energy = tmp_path / "m.csv"
+    energy.write_text("model,hardware,n_in_tokens,n_out_tokens,batch_size,energy_j,duration_s\nm,h,1,1,1,1,1\n")
+    assert tpf_main(["fit", "accuracy", "--data", str(energy), "--out", str(card_path)]) == 1
+    assert f"hint: {energy} is a measurement table; fit it with tpf fit energy" in capsys.readouterr().err

@@ -167,3 +167,12 @@ def _bounded_nll(z: np.ndarray, points: CurvePoints) -> float:
     if not (a_0 >= 0 and gain >= 0 and a_0 + gain <= 1 and 0 <= b_0 <= np.unique(points.x)[-2]):
         return 1e9
     return _nll(points, delayed_saturating(points.x, a_0, a_0 + gain, math.exp(log_tau), b_0))
+
+
+def test_the_default_family_is_auto():
+    rng = np.random.default_rng(3)
+    exact = delayed_saturating(BUDGETS, A_0, A_INF, TAU, B0)
+    table = _cot_table(BUDGETS, rng.binomial(2000, exact) / 2000, n_items=2000)
+    default = fit_accuracy(table).curve("m", "c", "cot")
+    assert default.family == "saturating_budget_delayed"
+    assert default == fit_accuracy(table, family="auto").curve("m", "c", "cot")

@@ -96,3 +96,28 @@ def test_predict_rejects_bad_points(tmp_path, measurements, capsys):
     assert tpf_main(["predict", "energy", "--card", str(card_path), "--data", str(points), "--out", str(out)]) == 1
     assert f"{points}: row 1 (line 2), column n_out_tokens" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_raw_wilkins_file_gets_the_import_command(tmp_path, capsys):
+    raw = tmp_path / "input_sweep.csv"
+    raw.write_text("Phase,Runtime (s),GPU Energy (J),Number of Output Tokens,Number of Input Tokens,"
+                   "Iteration,Model,Number of GPUs,System\ninference,1.0,100.0,32,64,0,Falcon (7B),1,Swing\n")
+    assert tpf_main(["fit", "energy", "--data", str(raw), "--out", str(tmp_path / "c.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "missing required column(s)" in err
+    assert f"hint: {raw} is a raw wilkins file; convert it first: tpf import wilkins {raw} --out measurements.csv" in err
+
+
+def test_an_accuracy_table_given_to_fit_energy_points_to_fit_accuracy(tmp_path, capsys):
+    table = tmp_path / "acc.csv"
+    table.write_text("model,category,strategy,budget_tokens,votes,n_items,n_correct\nm,c,zero_shot,0,1,10,5\n")
+    assert tpf_main(["fit", "energy", "--data", str(table), "--out", str(tmp_path / "c.yaml")]) == 1
+    assert f"hint: {table} is an accuracy table; fit it with tpf fit accuracy" in capsys.readouterr().err
+
+
+def test_a_card_without_idle_power_is_fitted_with_a_warning(tmp_path, measurements, capsys):
+    assert "idle_power_w" not in pd.read_csv(measurements).columns
+    assert tpf_main(["fit", "energy", "--data", str(measurements), "--out", str(tmp_path / "c.yaml")]) == 0
+    assert load_card(tmp_path / "c.yaml").idle_power_w == 0.0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "idle_power_w is 0 W" in err and "hardware.idle_power_w" in err

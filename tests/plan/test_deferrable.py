@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.plan.conftest import fleet_of, option_rows
-from tpf.domain import Facility, Grid, QueryClass, Workload
+from tpf.domain import Facility, Fleet, FleetEntry, Grid, QueryClass, Workload
 from tpf.errors import InfeasiblePlanError
 from tpf.plan import PlannerSettings, plan
 from tpf.plan.defer import backlog_queries, late_queries
@@ -94,9 +94,9 @@ def test_embodied_carbon_is_counted_per_powered_gpu_hour_and_priced_only_when_as
     # one class, two models: "lean" uses less energy but twice the GPU time of "fast"
     options = option_rows({"a": [("lean", "lean", 0.7, 300.0, 2.0), ("fast", "fast", 0.7, 360.0, 1.0)]})
     wl = Workload((QueryClass("a", "a", 100.0, (1.0,)),), 1, 3600.0)
-    fleet = fleet_of({"lean": 10, "fast": 10})
     embodied = 0.5   # kg per GPU-hour, large enough to matter
-    base = PlannerSettings(objective="min_carbon", accuracy_target=0.5, embodied_kg_per_gpu_h=embodied)
+    fleet = Fleet(tuple(FleetEntry(m, "test-gpu", 10, 1.0, embodied) for m in ("lean", "fast")))
+    base = PlannerSettings(objective="min_carbon", accuracy_target=0.5)
     unpriced = plan(options, wl, Facility((1.0,)), Grid((100.0,)), fleet, base)
     priced = plan(options, wl, Facility((1.0,)), Grid((100.0,)), fleet, base.with_changes(price_embodied=True))
     assert set(unpriced.allocation["option_id"]) == {"lean"}

@@ -23,7 +23,7 @@ def test_majority_vote_energy_shares_one_prefill():
 
 
 def test_simulator_prices_options_like_the_planner():
-    from tpf.query_cost import TokenRule, price_query
+    from tpf.cost.query import TokenRule, price_query
 
     card = demo_card()
     for strategy, budget, votes in (("zero_shot", 0, 1), ("cot", 256, 1), ("mv", 64, 5)):

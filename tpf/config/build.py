@@ -16,6 +16,7 @@ from typing import Any
 
 from tpf.cards import AccuracyCard, EnergyCard, load_card
 from tpf.config.catalog import check_ranges
+from tpf.config.names import canonical_hardware, canonical_model, hardware_problems, with_idle_power
 from tpf.config.paths import resolve_path
 from tpf.config.schema import (
     CardsConfig,
@@ -55,20 +56,15 @@ def _workload_problems(workload: WorkloadConfig) -> list[str]:
 
 def _planner_problems(config: TpfConfig) -> list[str]:
     planner, problems = config.planner, []
-    needs = {
-        "carbon_budget": "carbon_budget_kg",
-        "it_energy_period": "it_energy_kwh_per_period",
-        "it_energy_horizon": "it_energy_kwh",
-        "it_power": "it_power_cap_kw",
-    }
-    for switch, value_key in needs.items():
-        if getattr(planner.constraints, switch) and getattr(planner, value_key) is None:
-            problems.append(
-                f"planner.{value_key}: required when planner.constraints.{switch} is true, got null"
-            )
     if planner.objective != "max_accuracy" and planner.accuracy_target is None:
         problems.append(
             f"planner.accuracy_target: required for objective {planner.objective}, got null"
+        )
+    if planner.objective == "max_accuracy" and planner.accuracy_target is not None:
+        problems.append(
+            f"planner.accuracy_target: objective max_accuracy maximizes accuracy and has no target, "
+            f"got {planner.accuracy_target}; set it null, use planner.accuracy_floors for "
+            "per-class minimums, or pick planner=min_energy|min_carbon"
         )
     class_names = {c.name for c in config.workload.classes}
     for name in planner.accuracy_floors:
@@ -82,8 +78,9 @@ def _planner_problems(config: TpfConfig) -> list[str]:
 def _fleet_problems(config: TpfConfig) -> list[str]:
     problems = []
     models = set(config.cards.models)
+    known = {canonical_model(m) for m in models}
     for index, entry in enumerate(config.fleet.entries):
-        if entry.model not in models:
+        if canonical_model(entry.model) not in known:
             problems.append(
                 f"fleet.entries[{index}].model: {entry.model!r} has no card in cards.models; "
                 f"valid: {', '.join(sorted(models))}"
@@ -116,6 +113,7 @@ def validate(config: TpfConfig) -> TpfConfig:
     problems = check_ranges(asdict(config))
     problems += _workload_problems(config.workload)
     problems += _planner_problems(config)
+    problems += hardware_problems(config.hardware)
     problems += _fleet_problems(config)
     problems += _grid_problems(config.grid, config.workload.n_periods)
     problems += _trace_problems(config.workload)
@@ -215,8 +213,24 @@ def read_electricitymaps(path: Path, column: str, start_utc: str | None, n_perio
     return tuple(float(v) for v in rows)
 
 
-def build_fleet(fleet: FleetConfig) -> Fleet:
-    entries = tuple(FleetEntry(e.model, e.hardware, int(e.gpus), float(e.utilization)) for e in fleet.entries)
+def embodied_kg_per_gpu_h(hardware: str) -> float:
+    """The hardware catalog's embodied carbon per GPU-hour (an estimate), 0 for hardware it lacks."""
+    from tpf.specs import hardware_spec
+
+    try:
+        return hardware_spec(hardware).embodied_kg_per_gpu_h
+    except ConfigError:
+        return 0.0
+
+
+def build_fleet(fleet: FleetConfig, models: list[str]) -> Fleet:
+    """The fleet, each model spelt as in ``models`` (its energy card's name) whatever alias it uses."""
+    spelling = {canonical_model(m): m for m in models}
+    entries = tuple(
+        FleetEntry(spelling.get(canonical_model(e.model), e.model), e.hardware, int(e.gpus), float(e.utilization),
+                   embodied_kg_per_gpu_h(e.hardware))
+        for e in fleet.entries
+    )
     return Fleet(entries).validate()
 
 
@@ -243,10 +257,6 @@ class LoadedCards:
     accuracy: AccuracyCard
     energy_paths: dict[str, Path]
     accuracy_path: Path
-
-
-def _normalized(name: str) -> str:
-    return name.lower().replace("_", "-").replace(" ", "-")
 
 
 def _energy_candidates(cards: CardsConfig) -> list[tuple[Path, EnergyCard]]:
@@ -280,33 +290,39 @@ def load_cards(cards: CardsConfig) -> LoadedCards:
     energy: dict[str, EnergyCard] = {}
     paths: dict[str, Path] = {}
     problems = []
+    hardware = canonical_hardware(cards.hardware)
     for model in cards.models:
         matching = [
             (path, card) for path, card in pool
-            if _normalized(card.model) == _normalized(model)
-            and (cards.energy_paths or _normalized(card.hardware) == _normalized(cards.hardware))
+            if canonical_model(card.model) == canonical_model(model)
+            and (cards.energy_paths or canonical_hardware(card.hardware) == hardware)
         ]
         matching.sort(key=lambda item: SOURCE_RANK.index(card_source_label(item[1])))
         if not matching:
             where = "cards.energy_paths" if cards.energy_paths else f"cards.search_dirs {cards.search_dirs}"
-            problems.append(f"cards.models: no energy card for {model}@{cards.hardware} in {where}")
+            problems.append(
+                f"cards.models: no energy card for {model}@{hardware} in {where}; estimate one with "
+                f"`tpf card roofline --model {model} --hardware {hardware} --out cards/{model}@{hardware}.yaml` "
+                "(./cards is searched) or fit one from measurements with `tpf fit energy`"
+            )
             continue
-        paths[model], energy[model] = matching[0]
+        path, card = matching[0]  # the plan names the model as its card does
+        paths[card.model], energy[card.model] = path, card
     if problems:
         raise ConfigError(problems)
     accuracy_path = resolve_path(cards.accuracy_path)
     accuracy = load_card(accuracy_path)
     if not isinstance(accuracy, AccuracyCard):
         raise ConfigError(f"cards.accuracy_path: {accuracy_path} is not an accuracy card")
-    return LoadedCards(energy, align_model_names(accuracy, cards.models), paths, accuracy_path)
+    return LoadedCards(energy, align_model_names(accuracy, list(energy)), paths, accuracy_path)
 
 
 def align_model_names(accuracy: AccuracyCard, models: list[str]) -> AccuracyCard:
     """The accuracy card with its model names spelt as in ``models`` (``Llama-3.1-8B`` ->
     ``llama-3.1-8b``), so that energy and accuracy cards of one model meet."""
-    by_key = {_normalized(m): m for m in models}
+    by_key = {canonical_model(m): m for m in models}
     curves = [
-        dataclasses.replace(curve, model=by_key.get(_normalized(curve.model), curve.model))
+        dataclasses.replace(curve, model=by_key.get(canonical_model(curve.model), curve.model))
         for curve in accuracy.curves
     ]
     return dataclasses.replace(accuracy, curves=curves)
@@ -347,16 +363,22 @@ def build_trace(config: TpfConfig, workload: Workload) -> tuple[Workload, dict[s
     return workload, {"requests": requests}
 
 
+def _with_hardware(cards: LoadedCards, config: TpfConfig) -> LoadedCards:
+    """The cards with the ``hardware`` group's idle-power override applied."""
+    return dataclasses.replace(cards, energy=with_idle_power(cards.energy, config.hardware))
+
+
 def build_inputs(config: TpfConfig) -> ScenarioInputs:
     """Validate the config, then build every domain object and load the cards."""
     validate(config)
     workload, extras = build_trace(config, build_workload(config.workload))
+    cards = _with_hardware(load_cards(config.cards), config)
     return ScenarioInputs(
         config=config,
         workload=workload,
         facility=build_facility(config.facility, workload.n_periods),
         grid=build_grid(config.grid, config.workload),
-        fleet=build_fleet(config.fleet),
-        cards=load_cards(config.cards),
+        fleet=build_fleet(config.fleet, list(cards.energy)),
+        cards=cards,
         extras=extras,
     )

@@ -5,18 +5,20 @@ Only this module and :mod:`tpf.app` see a ``DictConfig``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from tpf.config.paths import conf_dir, register_scenarios
+from tpf.config.paths import conf_dir
 from tpf.config.schema import TpfConfig, register_schemas
 from tpf.errors import ConfigError
 
 
 def register_all() -> None:
-    """Register the root schema and every scenario in Hydra's ConfigStore."""
+    """Register the root schema in Hydra's ConfigStore (scenarios are a config group)."""
     register_schemas()
-    register_scenarios()
 
 
 def to_typed(cfg: DictConfig) -> TpfConfig:
@@ -36,9 +38,10 @@ def to_typed(cfg: DictConfig) -> TpfConfig:
     return typed
 
 
-def compose(overrides: list[str] | None = None) -> TpfConfig:
+def compose(overrides: list[str] | None = None, config_dirs: Sequence[Path] = ()) -> TpfConfig:
     """Compose ``conf/config.yaml`` with overrides (as on the command line), typed.
 
+    ``config_dirs`` are the user's folders of config groups (as ``--config-dir``).
     For notebooks and tests; ``tpf plan`` composes through Hydra's app runner.
     """
     from hydra import compose as hydra_compose
@@ -48,8 +51,15 @@ def compose(overrides: list[str] | None = None) -> TpfConfig:
     register_all()
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-            cfg = hydra_compose(config_name="config", overrides=list(overrides or []))
+            cfg = hydra_compose(config_name="config", overrides=[*searchpath_override(config_dirs), *(overrides or [])])
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(str(exc)) from exc
     return to_typed(cfg)
+
+
+def searchpath_override(config_dirs: Sequence[Path]) -> list[str]:
+    """The ``hydra.searchpath`` override that adds ``config_dirs`` (none: no override)."""
+    if not config_dirs:
+        return []
+    return ["hydra.searchpath=[" + ",".join(f"'file://{Path(d).resolve()}'" for d in config_dirs) + "]"]
 

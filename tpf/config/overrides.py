@@ -8,20 +8,78 @@ every bad override at once.
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from tpf.config.paths import conf_dir, scenario_names
+from tpf.config.paths import SCENARIO_GROUP, group_options
 from tpf.config.schema import GROUPS, TpfConfig
 from tpf.errors import ConfigError
 
+#: Keys that no longer exist, with what replaced them.
+REPLACED_KEYS = {
+    "planner.constraints": "a cap is on when its value is set and off when null "
+    "(planner.carbon_budget_kg, planner.it_energy_period_kwh, planner.it_energy_horizon_kwh, "
+    "planner.it_power_kw, facility.power_cap_kw, planner.accuracy_floors); "
+    "GPU capacity: planner.gpu_capacity",
+    "planner.it_energy_kwh_per_period": "renamed planner.it_energy_period_kwh",
+    "planner.it_energy_kwh": "renamed planner.it_energy_horizon_kwh",
+    "planner.it_power_cap_kw": "renamed planner.it_power_kw",
+}
 
-def group_options(group: str) -> list[str]:
-    """The options of a config group (``scenario`` included)."""
-    if group == "scenario":
-        return scenario_names()
-    folder = conf_dir() / group
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+@dataclass(frozen=True)
+class CommandLine:
+    """A Hydra command line split into its overrides and the user's config folders."""
+
+    overrides: list[str]
+    config_dirs: list[Path]
+    flags: dict[str, Any]
+
+
+def parse_command_line(args: Sequence[str]) -> CommandLine:
+    """Parse ``args`` as Hydra does (``--cfg job`` and ``--cfg=job`` alike); the
+    config folders are ``--config-dir`` and the ``file`` entries of ``hydra.searchpath``."""
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+    parser.exit_on_error = False
+    try:
+        namespace = parser.parse_args(list(args))
+    except (Exception, SystemExit) as exc:  # argparse reports some errors by exiting
+        raise ConfigError(f"command line: cannot parse {' '.join(args)!r}: {exc}") from exc
+    overrides = list(namespace.overrides or [])
+    dirs = [Path(namespace.config_dir).expanduser().resolve()] if namespace.config_dir else []
+    dirs += searchpath_dirs(overrides)
+    return CommandLine(overrides, dirs, vars(namespace))
+
+
+def searchpath_dirs(overrides: Sequence[str]) -> list[Path]:
+    """The local folders named by a ``hydra.searchpath=[...]`` override (``pkg://`` skipped)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    wanted = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") == "hydra.searchpath"]
+    try:
+        parsed = OverridesParser.create().parse_overrides(wanted)
+    except HydraException:
+        return []
+    dirs = []
+    for override in parsed:
+        value = override.value()
+        for entry in value if isinstance(value, list) else [value]:
+            text = str(entry)
+            if "://" in text and not text.startswith("file://"):
+                continue
+            dirs.append(Path(os.path.expanduser(text.removeprefix("file://"))).resolve())
+    return dirs
+
+
+def config_dir_problems(config_dirs: Sequence[Path]) -> list[str]:
+    return [f"--config-dir / hydra.searchpath: folder not found: {d}" for d in config_dirs if not d.is_dir()]
 
 
 def _field_types(schema: type[Any]) -> dict[str, Any]:
@@ -31,6 +89,9 @@ def _field_types(schema: type[Any]) -> dict[str, Any]:
 
 def key_problem(key: str) -> str | None:
     """The problem with a dotted config key, or None when the schema has it."""
+    for old, hint in REPLACED_KEYS.items():
+        if key == old or key.startswith(old + "."):
+            return f"{key}: no longer a key: {hint}"
     schema: Any = TpfConfig
     walked: list[str] = []
     for part in key.split("."):
@@ -51,7 +112,9 @@ def _option_values(override: Any) -> list[str]:
     return [str(override.value())]
 
 
-def override_problems(overrides: list[str]) -> list[str]:
+def override_problems(overrides: list[str], config_dirs: Sequence[Path] = ()) -> list[str]:
+    """Every unknown key or group option in ``overrides``; the options of each group
+    include those in the user's ``config_dirs``."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -64,8 +127,8 @@ def override_problems(overrides: list[str]) -> list[str]:
         key = override.key_or_group
         if key.startswith("hydra") or override.is_delete():
             continue
-        if key in GROUPS or key == "scenario":
-            valid = group_options(key)
+        if key in GROUPS or key == SCENARIO_GROUP:
+            valid = group_options(key, config_dirs)
             problems += [
                 f"{key}: unknown option {value!r}; valid choices: {', '.join(valid)}"
                 for value in _option_values(override) if value not in valid
@@ -77,7 +140,7 @@ def override_problems(overrides: list[str]) -> list[str]:
     return problems
 
 
-def check_overrides(overrides: list[str]) -> None:
-    problems = override_problems(overrides)
+def check_overrides(overrides: list[str], config_dirs: Sequence[Path] = ()) -> None:
+    problems = config_dir_problems(config_dirs) or override_problems(overrides, config_dirs)
     if problems:
         raise ConfigError(problems)

@@ -1,70 +1,60 @@
-"""Where the packaged configs live, and the ``scenario`` config group.
+"""Where the configs live: the packaged ``tpf/conf`` and the user's own folders.
 
-``conf/`` (config groups) and ``scenarios/`` (override bundles) sit at the
-repository's top level; an editable install (``pip install -e .``) finds them
-beside the ``tpf`` package. Scenarios are registered in Hydra's ConfigStore
-as the group ``scenario`` with package ``_global_``, so ``scenario=NAME``
-selects ``scenarios/NAME.yaml`` and an unknown name lists the valid ones.
+The config groups and the scenarios ship inside the package (``tpf/conf/``,
+scenarios in its group ``scenario/``) and are found through
+:mod:`importlib.resources`, so an installed wheel runs from any folder; the
+repository's top-level ``conf`` and ``scenarios`` point to that one copy.
+A user adds folders of their own with ``--config-dir DIR`` or
+``hydra.searchpath=[DIR,...]``: every group, ``scenario`` included, then
+offers the options of those folders too (:func:`group_options`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import yaml
-from hydra.core.config_store import ConfigStore
 
 from tpf.errors import ConfigError
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(str(resources.files("tpf")))
+# Relative paths in the shipped configs (tpf/data/cards, calibration/data/cards)
+# are relative to the folder that holds the packages: the repository in a
+# checkout, site-packages in an installed wheel.
 REPO_DIR = PACKAGE_DIR.parent
+SCENARIO_GROUP = "scenario"
 
 
 def conf_dir() -> Path:
-    """The folder of the primary config and the config groups."""
-    for candidate in (REPO_DIR / "conf", PACKAGE_DIR / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    raise ConfigError(
-        f"conf/config.yaml not found in {REPO_DIR / 'conf'} or {PACKAGE_DIR / 'conf'}; "
-        "install tpf from its repository (pip install -e .)"
-    )
+    """The packaged folder of the primary config and the config groups."""
+    folder = PACKAGE_DIR / "conf"
+    if not (folder / "config.yaml").is_file():
+        raise ConfigError(f"{folder / 'config.yaml'}: the packaged configs are missing; reinstall tpf")
+    return folder
 
 
 def scenarios_dir() -> Path:
-    for candidate in (REPO_DIR / "scenarios", PACKAGE_DIR / "conf" / "scenario"):
-        if candidate.is_dir():
-            return candidate
-    raise ConfigError(f"scenarios folder not found in {REPO_DIR / 'scenarios'}")
+    """The packaged scenarios (the config group ``scenario``)."""
+    return conf_dir() / SCENARIO_GROUP
 
 
-def scenario_names() -> list[str]:
-    return sorted(path.stem for path in scenarios_dir().glob("*.yaml"))
+def group_options(group: str, extra_dirs: Sequence[Path] = ()) -> list[str]:
+    """The options of a config group: the packaged ones and those in ``extra_dirs``."""
+    names: set[str] = set()
+    for root in (conf_dir(), *extra_dirs):
+        folder = Path(root) / group
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml"))
+    return sorted(names)
 
 
-def read_scenario(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read scenario: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a scenario must be a mapping of overrides")
-    return data
-
-
-def register_scenarios(store: ConfigStore | None = None) -> list[str]:
-    """Store every ``scenarios/*.yaml`` as option NAME of the group ``scenario``."""
-    store = store or ConfigStore.instance()
-    names = []
-    for path in sorted(scenarios_dir().glob("*.yaml")):
-        store.store(group="scenario", name=path.stem, node=read_scenario(path), package="_global_")
-        names.append(path.stem)
-    return names
+def scenario_names(extra_dirs: Sequence[Path] = ()) -> list[str]:
+    return group_options(SCENARIO_GROUP, extra_dirs)
 
 
 def resolve_path(text: str) -> Path:
-    """A user path: absolute, or relative to the working directory, else to the repository."""
+    """A user path: absolute, or relative to the working directory, else to the
+    folder of the installed packages (where ``tpf/data/...`` ships)."""
     path = Path(text).expanduser()
     if path.is_absolute() or path.exists():
         return path

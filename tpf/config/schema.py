@@ -24,26 +24,19 @@ GROUPS = (
 
 @dataclass
 class HardwareConfig:
-    """One accelerator type: datasheet figures, used for card lookup and the report."""
+    """One accelerator type, by its id or an alias in ``tpf/data/hardware.yaml``.
+
+    The figures (TDP, idle power, memory, peaks) come from that catalog, one
+    source for every fact. ``idle_power_w`` overrides the catalog's (and every
+    energy card's) idle power for this run: the planner's idle term and the
+    simulator both use it. ``tdp_w`` is accepted only at the catalog's value:
+    the cards' energy curves fix the power drawn, so another TDP needs its own
+    card and is refused with a message saying how to make one.
+    """
 
     name: str = MISSING
-    label: str = ""
-    tdp_w: float = MISSING
-    idle_power_w: float = MISSING
-    memory_gb: float = MISSING
-    peak_bf16_tflops: float = MISSING
-    memory_bandwidth_gb_per_s: float = MISSING
-    source: str = ""
-    embodied_kg_per_gpu: float | None = None
-    lifetime_years: float = 5.0
-    embodied_source: str = ""
-
-    @property
-    def embodied_kg_per_gpu_h(self) -> float:
-        """Manufacturing carbon amortized over the lifetime, per GPU-hour (0 when unknown)."""
-        if self.embodied_kg_per_gpu is None:
-            return 0.0
-        return float(self.embodied_kg_per_gpu) / (float(self.lifetime_years) * 8760.0)
+    idle_power_w: float | None = None
+    tdp_w: float | None = None
 
 
 @dataclass
@@ -162,39 +155,26 @@ class FacilityConfig:
 
 
 @dataclass
-class ConstraintSwitches:
-    """Each named planner constraint, on or off (demand is always enforced)."""
-
-    it_energy_period: bool = False
-    it_energy_horizon: bool = False
-    it_power: bool = False
-    facility_power: bool = True
-    carbon_budget: bool = False
-    gpu_capacity: bool = True
-    accuracy_floors: bool = False
-
-
-#: Per constraint switch: the ``planner`` key holding its cap, the planner setting it
-#: becomes, and the factor converting the key's unit to the setting's.
-CAP_SETTINGS = {
-    "it_energy_period": ("it_energy_kwh_per_period", "it_energy_kwh_per_period", 1.0),
-    "it_energy_horizon": ("it_energy_kwh", "it_energy_kwh_total", 1.0),
-    "it_power": ("it_power_cap_kw", "it_power_w", 1000.0),
-    "carbon_budget": ("carbon_budget_kg", "carbon_budget_kg", 1.0),
-}
-
-
-@dataclass
 class PlannerConfig:
+    """Objective and constraints; each cap is on when set and off when null.
+
+    Keys carry the names of the constraints they bound: ``it_energy_period_kwh``
+    (it_energy_period), ``it_energy_horizon_kwh`` (it_energy_horizon),
+    ``it_power_kw`` (it_power), ``carbon_budget_kg`` (carbon_budget),
+    ``accuracy_floors`` (accuracy_floors, empty: none); the facility power cap
+    is ``facility.power_cap_kw``. ``gpu_capacity`` bounds each model's GPU time
+    by its fleet. ``accuracy_target`` is the floor of the min_* objectives.
+    """
+
     name: str = MISSING
     objective: str = "max_accuracy"
     accuracy_target: float | None = None
-    constraints: ConstraintSwitches = field(default_factory=ConstraintSwitches)
-    it_energy_kwh_per_period: float | None = None
-    it_energy_kwh: float | None = None
-    it_power_cap_kw: float | None = None
+    it_energy_period_kwh: float | None = None
+    it_energy_horizon_kwh: float | None = None
+    it_power_kw: float | None = None
     carbon_budget_kg: float | None = None
     accuracy_floors: dict[str, float] = field(default_factory=dict)
+    gpu_capacity: bool = True
     integer_gpus: bool = False
     gpu_weight: float = 0.0
     price_embodied: bool = False

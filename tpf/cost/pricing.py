@@ -169,18 +169,3 @@ def _option_curves(card: EnergyCard, n_in_tokens: ArrayLike, n_out_tokens: Array
     code = np.full(n_in.shape, STRATEGY_CODES[strategy])
     n_dec = decode_tokens_per_vote(code, n_out, budget)
     return query_curves(card, n_in, n_dec, np.where(code == STRATEGY_CODES["mv"], k, 1.0)), shape
-
-
-def price_query(card: EnergyCard, n_in_tokens: float, n_dec_tokens: float, votes: int,
-                batch_size: float) -> tuple[float, float, float]:
-    """(energy_j, gpu_s, latency_s) of one query: ``votes`` decodes of ``n_dec_tokens`` after one prefill.
-
-    GPU-seconds are ``window_s / batch_size * gpus_per_replica``; a card
-    without a duration curve gives NaN GPU-seconds and latency.
-    """
-    args = (np.array([float(n_in_tokens)]), np.array([float(n_dec_tokens)]), np.array([float(votes)]))
-    energy_j = float(voted(card.energy_j, *args, batch_size)[0])
-    if card.duration is None:
-        return energy_j, float("nan"), float("nan")
-    latency_s = float(voted(card.duration_s, *args, batch_size)[0])
-    return energy_j, latency_s * card.gpus_per_replica / batch_size, latency_s

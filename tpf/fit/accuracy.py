@@ -71,6 +71,7 @@ from tpf.schema import aggregate_accuracy, validate_accuracy
 DEFAULT_TAU_TOKENS = 92.0
 DEFAULT_TAU_VOTES = 3.0
 FIT_FAMILIES = ("saturating", "delayed", "interpolated", "auto")
+DEFAULT_FAMILY = "auto"  # the family of least held-out error per curve, as energy fitting does
 AUTO_CANDIDATES = ("saturating", "delayed", "interpolated")  # in this order; ties keep the first
 MIN_POINTS_FOR_SHAPE = 3
 MIN_POINTS_FOR_DELAY = 4
@@ -323,7 +324,7 @@ def fit_accuracy(
     table: pd.DataFrame,
     *,
     priors: AccuracyPriors | None = None,
-    family: str = "saturating",
+    family: str = DEFAULT_FAMILY,
     source: str = "measured",
     data_sha256: str = "",
     provenance: Mapping[str, Any] | None = None,

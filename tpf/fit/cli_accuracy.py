@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from tpf.cards import SOURCES, AccuracyCard, save_card, sha256_file
 from tpf.errors import DataError
 from tpf.fit.accuracy import (
+    DEFAULT_FAMILY,
     DEFAULT_TAU_TOKENS,
     DEFAULT_TAU_VOTES,
     FIT_FAMILIES,
@@ -26,7 +27,7 @@ from tpf.fit.accuracy import (
     fit_accuracy,
     predict_accuracy,
 )
-from tpf.fit.importers import load_card_as, write_table
+from tpf.fit.importers import load_card_as, with_table_hint, write_table
 from tpf.lengths import TOKENS_PER_WORD, attach_lengths, lengths_from_per_question
 from tpf.schema import read_accuracy, read_csv_text
 
@@ -35,8 +36,8 @@ def _fit_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tpf fit accuracy", description="Fit an accuracy card.")
     parser.add_argument("--data", required=True, help="accuracy table CSV (aggregated or per-item rows)")
     parser.add_argument("--out", required=True, help="card YAML to write")
-    parser.add_argument("--family", choices=FIT_FAMILIES, default="saturating",
-                        help="cot/mv curve family (default: %(default)s)")
+    parser.add_argument("--family", choices=FIT_FAMILIES, default=DEFAULT_FAMILY,
+                        help="cot/mv curve family (default: %(default)s, the least leave-one-out error per curve)")
     parser.add_argument("--source", choices=SOURCES, default="measured",
                         help="label of curves not fitted by a fallback rule (default: %(default)s)")
     parser.add_argument("--tau-tokens", type=float, default=DEFAULT_TAU_TOKENS,
@@ -82,7 +83,10 @@ def _fit(argv: list[str]) -> int:
     for name, value in (("--tau-tokens", args.tau_tokens), ("--tau-votes", args.tau_votes)):
         if not value > 0:
             raise DataError(f"{name}: must be > 0, got {value}")
-    table = read_accuracy(args.data)
+    try:
+        table = read_accuracy(args.data)
+    except DataError as exc:
+        raise with_table_hint(exc, args.data, "accuracy") from exc
     card = fit_accuracy(
         table, priors=AccuracyPriors(args.tau_tokens, args.tau_votes), family=args.family,
         source=args.source, data_sha256=sha256_file(args.data), table_name=str(args.data),

@@ -11,9 +11,10 @@ A card is written only once it is complete; an existing file is replaced atomica
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from tpf.cards import EnergyCard, load_card, save_card
-from tpf.errors import CardError
+from tpf.errors import CardError, ConfigError
 from tpf.fit.roofline import (
     DEFAULT_FAMILY,
     OVERHEAD_PRESETS,
@@ -23,6 +24,7 @@ from tpf.fit.roofline import (
     write_shipped_cards,
 )
 from tpf.fit.transfer import transfer_card
+from tpf.specs import HardwareSpec, hardware_spec
 
 _ASSUMPTION_HELP = {
     "compute_efficiency": "achieved / peak FLOP/s when compute-bound",
@@ -66,6 +68,18 @@ def _assumptions(args: argparse.Namespace) -> RooflineAssumptions:
     return roofline_assumptions(args.overhead_preset, **overrides)
 
 
+def _hardware(args: argparse.Namespace) -> HardwareSpec:
+    """The catalog's GPU, with the power figures given on the command line."""
+    spec = hardware_spec(args.hardware)
+    changes = {name: value for name, value in (("tdp_w", args.tdp_w), ("idle_power_w", args.idle_power_w))
+               if value is not None}
+    problems = [f"--{name.replace('_', '-')}: must be > 0 W, got {value}"
+                for name, value in changes.items() if not value > 0]
+    if problems:
+        raise ConfigError(problems)
+    return dataclasses.replace(spec, **changes) if changes else spec
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tpf card", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="kind", required=True)
@@ -75,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     roof.add_argument("--out", required=True, help="card file to write")
     roof.add_argument("--gpus", type=int, default=1, help="GPUs per replica (tensor parallel)")
     roof.add_argument("--family", default=DEFAULT_FAMILY, help="curve family to fit")
+    roof.add_argument("--tdp-w", type=float, default=None,
+                      help="board power limit in W (default: the catalog's, tpf/data/hardware.yaml)")
+    roof.add_argument("--idle-power-w", type=float, default=None,
+                      help="idle power in W (default: the catalog's)")
     _add_assumptions(roof)
     transfer = sub.add_parser("transfer", help="rescale a card to another GPU by roofline ratios")
     transfer.add_argument("--card", required=True, help="energy card measured on one GPU")
@@ -100,7 +118,7 @@ def main(argv: list[str]) -> int:
     if args.kind == "operating":
         return _operating(args)
     if args.kind == "roofline":
-        card = roofline_card(args.model, args.hardware, args.gpus, _assumptions(args), args.family)
+        card = roofline_card(args.model, _hardware(args), args.gpus, _assumptions(args), args.family)
     else:
         loaded = load_card(args.card)
         if not isinstance(loaded, EnergyCard):

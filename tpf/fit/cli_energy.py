@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from tpf.cards import EnergyCard, save_card
-from tpf.errors import CardError, ConfigError
+from tpf.errors import CardError, ConfigError, DataError
 from tpf.families import FAMILIES
 from tpf.fit.energy import CELL_WEIGHTS, FitOptions, fit_energy_file
-from tpf.fit.importers import load_card_as, write_table
+from tpf.fit.importers import load_card_as, with_table_hint, write_table
 from tpf.schema import read_csv_text, validate_points
 
 
@@ -118,14 +118,36 @@ def _summary(card: EnergyCard, path: Path) -> str:
 def fit_main(argv: list[str]) -> int:
     args = _fit_parser().parse_args(argv)
     command = "tpf fit energy " + shlex.join(argv)
-    cards = fit_energy_file(args.data, args.model, args.hardware, _options(args), command, args.gpu_count)
+    try:
+        cards = fit_energy_file(args.data, args.model, args.hardware, _options(args), command, args.gpu_count)
+    except DataError as exc:
+        raise with_table_hint(exc, args.data, "measurement") from exc
     targets = _targets(cards, args.out)
     for card in cards:
         check_card(card)
     for card, target in zip(cards, targets, strict=True):
         save_card(card, target)
         print(_summary(card, target))
+        warning = idle_power_warning(card)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def idle_power_warning(card: EnergyCard) -> str | None:
+    """Why a card with no idle power undercounts energy, and how to give it one."""
+    if card.idle_power_w > 0:
+        return None
+    from tpf.specs import hardware_spec
+
+    try:
+        spec = hardware_spec(card.hardware)
+        catalog = f"; the catalog's {spec.key} figure is {spec.idle_power_w:g} W ({spec.idle_power_w_source})"
+    except ConfigError:
+        catalog = ""
+    return (f"{card.model}@{card.hardware}: idle_power_w is 0 W (the measurements have no idle_power_w "
+            "column), so plans and simulations charge nothing for powered-on idle GPUs; add the column "
+            f"or set hardware.idle_power_w in the scenario{catalog}")
 
 
 def _predict_parser() -> argparse.ArgumentParser:

@@ -49,6 +49,37 @@ MLENERGY_V2_COLUMNS = (
 )
 
 
+#: raw published formats -> (their columns, the extra `tpf import` options they need)
+RAW_FORMATS = {
+    "wilkins": (WILKINS_COLUMNS, ""),
+    "mlenergy-v2": (MLENERGY_V2_COLUMNS, " --n-in-tokens N"),
+}
+
+
+def table_hint(path: str | os.PathLike[str], wanted: str) -> str | None:
+    """What to do with ``path`` when it is not a ``wanted`` table (``measurement`` or
+    ``accuracy``): the `tpf import` command of a raw published file, or the other fit."""
+    try:
+        header = set(pd.read_csv(path, nrows=0).columns)
+    except (OSError, ValueError):
+        return None
+    for name, (columns, options) in RAW_FORMATS.items():
+        if set(columns) <= header:
+            return (f"{path} is a raw {name} file; convert it first: "
+                    f"tpf import {name} {path}{options} --out measurements.csv, then fit measurements.csv")
+    if wanted == "measurement" and ({"n_items", "n_correct"} <= header or {"item_id", "correct"} <= header):
+        return f"{path} is an accuracy table; fit it with tpf fit accuracy"
+    if wanted == "accuracy" and {"energy_j", "n_in_tokens"} <= header:
+        return f"{path} is a measurement table; fit it with tpf fit energy"
+    return None
+
+
+def with_table_hint(error: DataError, path: str | os.PathLike[str], wanted: str) -> DataError:
+    """``error`` with :func:`table_hint`'s advice appended, when there is any."""
+    hint = table_hint(path, wanted)
+    return DataError(f"{error}\nhint: {hint}") if hint else error
+
+
 def _csv_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     files: list[Path] = []
     for entry in map(Path, paths):

@@ -18,10 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from tpf.fit.roofline import RooflineAssumptions, roofline_point
-from tpf.operating import ENGINES, OperatingCurve
+from tpf.operating import ENGINES, REFERENCE_N_IN_TOKENS, OperatingCurve
 from tpf.specs import HardwareSpec, ModelArch
 
-REFERENCE_N_IN_TOKENS = 256.0  # also the input length the vllm preset was calibrated at (an assumption)
 REFERENCE_N_OUT_TOKENS = 256.0
 
 

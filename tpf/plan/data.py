@@ -59,6 +59,7 @@ class PlanData:
     accuracy_floors: np.ndarray    # (C,)
     constraints: tuple[Any, ...] | None = None   # constraint definitions; None = tpf.plan.define's
     col_arrival: np.ndarray | None = None         # arrival period of a deferrable column (None: col_period)
+    embodied_kg_per_gpu_h: np.ndarray | None = None  # (M,) per powered-on GPU-hour (None: none)
 
     @property
     def n_periods(self) -> int:
@@ -202,8 +203,14 @@ def prepare(options: OptionTable | pd.DataFrame, workload: Workload, facility: F
         demand_queries=demand, gpu_vars=gpu_vars, fleet_gpus=gpus, utilization=util,
         idle_power_kw=idle_kw if gpu_vars else np.zeros(len(models)), settings=settings,
         cap_facility_power_kw=cap_kw, accuracy_floors=floors,
-        constraints=None if constraints is None else tuple(constraints), **data,
+        constraints=None if constraints is None else tuple(constraints),
+        embodied_kg_per_gpu_h=_embodied(fleet, models), **data,
     )
+
+
+def _embodied(fleet: Fleet, models: list[str]) -> np.ndarray:
+    by_model = {e.model: e.embodied_kg_per_gpu_h for e in fleet.entries}
+    return np.array([by_model.get(m, 0.0) for m in models], float)
 
 
 def _demand_problems(table: pd.DataFrame, class_names: list[str], demand: np.ndarray) -> list[str]:

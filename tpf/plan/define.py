@@ -239,12 +239,14 @@ def objective_energy_weights(data: PlanData) -> np.ndarray | None:
     return weights.get(data.settings.objective)
 
 
-def embodied_cost(data: PlanData) -> float:
-    """kg of embodied carbon per powered-on GPU and period, when ``min_carbon`` prices it (else 0)."""
+def embodied_cost(data: PlanData) -> np.ndarray:
+    """Per ``gpus_on[m, t]``: kg of embodied carbon of one powered-on GPU for one period, when
+    ``min_carbon`` prices it (else 0)."""
+    size = len(data.model_names) * data.n_periods
     settings = data.settings
-    if settings.objective != "min_carbon" or not settings.price_embodied:
-        return 0.0
-    return settings.embodied_kg_per_gpu_h * data.period_h
+    if settings.objective != "min_carbon" or not settings.price_embodied or data.embodied_kg_per_gpu_h is None:
+        return np.zeros(size)
+    return np.repeat(data.embodied_kg_per_gpu_h, data.n_periods) * data.period_h
 
 
 def define_objective(data: PlanData, var: Variables) -> ObjectiveBlock:

@@ -44,10 +44,11 @@ def totals(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> di
 
 
 def embodied_kg(data: PlanData, gpus_on: np.ndarray | None) -> float:
-    """Embodied carbon of the powered-on GPU-hours (``settings.embodied_kg_per_gpu_h``)."""
-    if not data.gpu_vars or gpus_on is None:
+    """Embodied carbon of the powered-on GPU-hours (each model's ``embodied_kg_per_gpu_h``)."""
+    if not data.gpu_vars or gpus_on is None or data.embodied_kg_per_gpu_h is None:
         return 0.0
-    return float(data.settings.embodied_kg_per_gpu_h * data.period_h * np.sum(gpus_on))
+    per_gpu = np.repeat(data.embodied_kg_per_gpu_h, data.n_periods) * data.period_h
+    return float(np.dot(per_gpu, gpus_on))
 
 
 def per_period(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> pd.DataFrame:

@@ -176,7 +176,7 @@ def min_relaxation(data: PlanData, lp: LinearProgram, relaxable: np.ndarray, *,
     rows = np.flatnonzero(relaxable)
     slack, price = _slack_matrix(lp, rows)
     col_upper = lp.col_upper.copy()
-    col_upper[lp.n_x:] = np.inf
+    col_upper[lp.n_x:] = np.inf   # GPU counts: their fleet bound is the relaxable gpu_capacity row
     unbounded = LinearProgram(lp.cost, lp.matrix, lp.row_lower, lp.row_upper, lp.col_lower, col_upper,
                               lp.integrality, lp.blocks, lp.maximize, lp.n_x)
     if generate_columns and not lp.integrality.any():

@@ -5,12 +5,12 @@ caller asks for, one row with the predicted accuracy (fraction in [0, 1]), the
 IT energy per query (J), the GPU-seconds per query and the latency (s).
 
 How each strategy is priced from an energy card ``E(n_in, n_out, batch)``
-(:mod:`tpf.query_cost`):
+(the one cost model, :mod:`tpf.cost`):
 
 * ``zero_shot``: ``n_out = n_answer_tokens``; ``E(n_in, n_answer)``.
 * ``cot`` at budget ``b``: ``n_out = n_answer + min(L, b)`` with ``L`` the
   accuracy card's CoT length distribution, the cost integrated over it
-  (:mod:`tpf.query_cost`); a card without lengths falls back to
+  (:mod:`tpf.cost.query`); a card without lengths falls back to
   ``n_out = n_answer + f * b`` (``cot_used_fraction``, default 1.0).
 * ``mv`` with ``k`` votes (each vote a short answer, or CoT at
   ``mv_budget_tokens``): one shared prefill and ``k`` decodes,
@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 
 from tpf.cards import AccuracyCard, EnergyCard
+from tpf.cost.query import TokenRule, price_query
 from tpf.domain import STRATEGIES, Workload
 from tpf.errors import ConfigError
-from tpf.query_cost import TokenRule, price_query
 
 OPTION_COLUMNS = (
     "class_name", "category", "option_id", "model", "hardware", "strategy", "budget_tokens",

@@ -33,9 +33,10 @@ class PlannerSettings:
     idle power of the GPUs powered on. ``integer_gpus`` makes the powered-on
     GPU counts integers (a MILP); ``gpu_cost`` is the objective's price of one
     powered-on GPU for one period, in the objective's unit.
-    ``embodied_kg_per_gpu_h`` (manufacturing carbon amortized per GPU-hour) is
-    counted for every powered-on GPU and reported as ``embodied_kg``; with
-    ``price_embodied`` the ``min_carbon`` objective minimizes it too.
+    The embodied carbon of each fleet entry's hardware
+    (``FleetEntry.embodied_kg_per_gpu_h``) is counted for every powered-on GPU
+    and reported as ``embodied_kg``; with ``price_embodied`` the
+    ``min_carbon`` objective minimizes it too.
     """
 
     objective: str = "max_accuracy"
@@ -51,7 +52,6 @@ class PlannerSettings:
     gpu_cost: float = 0.0
     prune_dominated: bool = True
     column_generation: str = "auto"
-    embodied_kg_per_gpu_h: float = 0.0
     price_embodied: bool = False
 
     def problems(self) -> list[str]:
@@ -72,8 +72,6 @@ class PlannerSettings:
         for cls, floor in self.accuracy_floors.items():
             if not 0 <= floor <= 1:
                 out.append(f"planner.accuracy_floors[{cls!r}]: must be in [0, 1], got {floor}")
-        if not (self.embodied_kg_per_gpu_h >= 0 and math.isfinite(self.embodied_kg_per_gpu_h)):
-            out.append(f"planner.embodied_kg_per_gpu_h: must be a finite number >= 0, got {self.embodied_kg_per_gpu_h}")
         if not self.gpu_cost >= 0:
             out.append(f"planner.gpu_cost: must be >= 0, got {self.gpu_cost}")
         if self.column_generation not in ("auto", "on", "off"):

@@ -143,8 +143,9 @@ def _fleet_prices(plan_model: PlanModel, duals: np.ndarray, counts: np.ndarray) 
     loosen = np.concatenate([np.full(b.size, 1.0 if b.sense == "<=" else -1.0) for b in lp.blocks])
     marginal = loosen * (1.0 if maximize else -1.0) * np.nan_to_num(duals)
     marginal[block.start: block.start + block.size] = 0.0
-    columns = lp.matrix[:, lp.n_x:]
-    direct = plan_model.formulation.objective.coefficients[lp.n_x:] * (1.0 if maximize else -1.0)
+    gpu_positions = plan_model.formulation.variables["gpus_on"].positions()
+    columns = lp.matrix[:, gpu_positions]
+    direct = plan_model.formulation.objective.coefficients[gpu_positions] * (1.0 if maximize else -1.0)
     value = direct - columns.T @ (loosen * marginal)
     at_fleet = counts >= block.rhs - 1e-9
     out = duals.copy()
@@ -239,7 +240,7 @@ def gpus_are_free(data: PlanData) -> bool:
     if data.settings.gpu_cost != 0:
         return False
     return data.settings.objective == "max_accuracy" or (
-        not np.any(data.idle_power_kw > 0) and embodied_cost(data) == 0)
+        not np.any(data.idle_power_kw > 0) and not embodied_cost(data).any())
 
 
 def _fewest_gpus(data: PlanData, shares: np.ndarray, gpus: np.ndarray) -> np.ndarray:

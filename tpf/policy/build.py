@@ -249,6 +249,7 @@ def default_provenance(
     cards: Iterable[fmt.CardRef] = (),
     plan_status: str | None = None,
     plan_objective: float | None = None,
+    plan_objective_unit: str | None = None,
 ) -> fmt.Provenance:
     from tpf import __version__
 
@@ -259,6 +260,7 @@ def default_provenance(
         cards=tuple(cards),
         plan_status=plan_status,
         plan_objective=plan_objective,
+        plan_objective_unit=plan_objective_unit,
     )
 
 
@@ -321,6 +323,7 @@ def policy_from_plan_result(result: Any, classes: Iterable[ClassSpec], **kwargs:
             scenario=kwargs.pop("scenario", None), cards=kwargs.pop("cards", ()),
             plan_status=str(getattr(result, "status", None)),
             plan_objective=getattr(result, "objective", None),
+            plan_objective_unit=getattr(result, "objective_unit", None),
         )
     return policy_from_plan(result.allocation, classes, **kwargs)
 

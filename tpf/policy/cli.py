@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rounded(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 def _split_text(choices: Iterable[Choice]) -> str:
     parts = []
     for choice in choices:
@@ -61,8 +65,10 @@ def _class_lines(cls: PolicyClass) -> list[str]:
     lines = [f"  {cls.name}  category={cls.category}  n_in=[{cls.n_in_min_tokens}, {upper})"]
     if cls.expected is not None:
         e = cls.expected
-        lines.append(f"    expected: accuracy={e.accuracy}  J/query={e.energy_j_per_query}  "
-                     f"gCO2/query={e.carbon_g_per_query}  queries={e.queries}")
+        lines.append(f"    expected: accuracy {_rounded(e.accuracy, '.3f')}  "
+                     f"energy {_rounded(e.energy_j_per_query, '.4g')} J/query  "
+                     f"carbon {_rounded(e.carbon_g_per_query, '.4g')} gCO2/query  "
+                     f"queries {_rounded(e.queries, ',.0f')}")
     lines.append(f"    all day: {_split_text(cls.choices)}")
     for entry in cls.by_hour:
         lines.append(f"    hours {','.join(map(str, entry.hours))}: {_split_text(entry.choices)}")
@@ -77,7 +83,8 @@ def summary(policy: Policy) -> str:
     lines = [
         f"policy {policy.name or '<unnamed>'} (format {policy.format_version})",
         f"  created {prov.created_utc} by tpf {prov.tpf_version}; scenario {prov.scenario}; "
-        f"plan status {prov.plan_status}, objective {prov.plan_objective}",
+        f"plan status {prov.plan_status}, objective {_rounded(prov.plan_objective, '.6g')} "
+        f"{prov.plan_objective_unit or '(unit not recorded)'}",
         f"  cards: {', '.join(f'{c.name} ({c.sha256[:12]})' for c in prov.cards) or 'none recorded'}",
         f"  models: {', '.join(policy.models)}; default category: {policy.default_category}",
         f"classes ({len(policy.classes)}):",

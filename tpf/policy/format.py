@@ -116,6 +116,7 @@ class Provenance:
     cards: tuple[CardRef, ...] = ()
     plan_status: str | None = None
     plan_objective: float | None = None
+    plan_objective_unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ def _provenance_to_dict(prov: Provenance) -> dict[str, Any]:
         ],
         "plan_status": prov.plan_status,
         "plan_objective": prov.plan_objective,
+        "plan_objective_unit": prov.plan_objective_unit,
     }
 
 
@@ -280,6 +282,7 @@ def policy_from_dict(data: dict[str, Any]) -> Policy:
             cards=tuple(CardRef(**card) for card in prov.get("cards", ())),
             plan_status=prov.get("plan_status"),
             plan_objective=prov.get("plan_objective"),
+            plan_objective_unit=prov.get("plan_objective_unit"),
         ),
         name=data.get("name", ""),
         salt=data.get("salt", ""),

@@ -149,12 +149,12 @@ def window_spec(inputs: ScenarioInputs, mix: ClassMix, options: pd.DataFrame, ho
     """The window LP's data for this scenario's fleet and sites (:class:`tpf.replan.sites.Sites`)."""
     entries = inputs.fleet.entries
     idle_w = options.groupby("model")["idle_power_w"].max() if "idle_power_w" in options else pd.Series(dtype=float)
-    embodied = inputs.config.hardware.embodied_kg_per_gpu_h
     return WindowSpec(
         horizon_h=int(horizon_h), deadlines_h=mix.deadlines_h, energy_kwh_per_query=mix.energy_kwh_per_query,
         gpu_h_per_query=mix.gpu_h_per_query,
         idle_kw=np.array([float(idle_w.get(e.model, 0.0)) / 1000.0 for e in entries]),
         utilization=np.array([e.utilization for e in entries], float),
         fleet_gpus=sites.fleet_gpus, pue=sites.pue, power_cap_kw=sites.power_cap_kw,
-        embodied_kg_per_gpu_h=np.full(len(entries), embodied), price_embodied=price_embodied,
+        embodied_kg_per_gpu_h=np.array([e.embodied_kg_per_gpu_h for e in entries], float),
+        price_embodied=price_embodied,
         allowed=sites.allowed, site_names=sites.names)

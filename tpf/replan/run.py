@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tpf.atomic import write_text_atomic
-from tpf.config.build import build_inputs
+from tpf.config.build import ScenarioInputs, build_inputs
 from tpf.config.schema import TpfConfig
 from tpf.errors import ConfigError
 from tpf.plan.options import build_options
@@ -93,9 +93,25 @@ def replan_span(config: TpfConfig) -> tuple[dict[str, PolicyRun], dict[str, Any]
                  forecast_error(config.replan.forecast, series[:n_hours], config.replan.horizon_h,
                                 None if user is None else user[:n_hours]) for series in sites.carbon_g_per_kwh])),
              "embodied_kg_per_gpu_h": float(spec.embodied_kg_per_gpu_h.max(initial=0.0)),
-             "embodied_source": config.hardware.embodied_source or "none (not counted)"}
+             "embodied_source": embodied_source(inputs)}
     facts["hours_walked"] = walk
     return runs, facts, pd.date_range(start, periods=walk, freq="h")
+
+
+def embodied_source(inputs: ScenarioInputs) -> str:
+    """Where the fleet's embodied figures come from (the hardware catalog; estimates)."""
+    from tpf.specs import hardware_spec
+
+    labels = set()
+    for entry in inputs.fleet.entries:
+        try:
+            spec = hardware_spec(entry.hardware)
+        except ConfigError:
+            labels.add(f"{entry.hardware}: none (not in the hardware catalog, not counted)")
+            continue
+        labels.add(f"{spec.key}: {spec.embodied_kg_per_gpu:g} kgCO2e per GPU over {spec.embodied_lifetime_years:g} "
+                   f"years ({spec.embodied_source}; tpf/data/hardware.yaml)")
+    return "; ".join(sorted(labels))
 
 
 def summarize(runs: dict[str, PolicyRun], facts: dict[str, Any]) -> dict[str, Any]:

@@ -57,12 +57,13 @@ class RunRecord:
     objective_unit: str = ""
     fronts: dict[str, pd.DataFrame] = field(default_factory=dict)
     options_note: str = ""
+    extrapolated: dict[str, float] = field(default_factory=dict)
     diagnosis: str | None = None
     simulation_hourly: pd.DataFrame | None = None
     simulation_totals: dict[str, float] = field(default_factory=dict)
     policy_path: str | None = None
-    options: pd.DataFrame | None = None
     savings: dict[str, dict[str, float]] = field(default_factory=dict)
+    options: pd.DataFrame | None = None
 
     @property
     def feasible(self) -> bool:
@@ -85,12 +86,17 @@ class RunRecord:
             "shadow_prices": dict(self.shadow_prices),
             "command": self.command,
             "scenario": self.scenario,
+            "title": self.title,
+            "description": self.description,
             "cards": [
                 {"kind": c.kind, "model": c.model, "hardware": c.hardware, "source": c.source,
                  "method": c.method, "path": c.path, "estimate": c.is_estimate}
                 for c in self.cards
             ],
         }
+        if self.extrapolated:
+            data["extrapolated_options"] = int(self.extrapolated["options"])
+            data["extrapolated_query_share"] = self.extrapolated["query_share"]
         if self.diagnosis is not None:
             data["diagnosis"] = self.diagnosis
         if self.savings:

@@ -16,14 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tpf.config.build import ScenarioInputs, build_inputs, card_source_label
-from tpf.config.schema import TpfConfig
+from tpf.config.build import LoadedCards, ScenarioInputs, build_inputs, card_source_label
+from tpf.config.schema import PlannerConfig, TpfConfig
 from tpf.cost.carbon import carbon_kg
-from tpf.domain import J_PER_KWH
-from tpf.errors import InfeasiblePlanError
+from tpf.domain import J_PER_KWH, Facility, Fleet, Grid, Workload
+from tpf.errors import ConfigError, InfeasiblePlanError
 from tpf.plan.result import PlanResult
 from tpf.report.record import CardInfo, RunRecord
 from tpf.report.writer import write_run
+from tpf.simulate.workload import RequestBatch
 
 
 @dataclass
@@ -49,13 +50,53 @@ class SimOutcome:
 
 
 @dataclass(frozen=True)
-class Steps:
-    """The library calls a run makes; tests may swap in small fakes."""
+class Problem:
+    """The domain objects of one scenario, shared by every step (no config, no Hydra)."""
 
-    plan: Callable[[ScenarioInputs, Path], PlanOutcome]
-    pareto: Callable[[ScenarioInputs, PlanOutcome, int], dict[str, pd.DataFrame]]
-    simulate: Callable[[ScenarioInputs, PlanOutcome], SimOutcome]
-    policy: Callable[[ScenarioInputs, PlanOutcome, str, Path], Path]
+    workload: Workload
+    facility: Facility
+    grid: Grid
+    fleet: Fleet
+    cards: LoadedCards
+
+    @classmethod
+    def of(cls, inputs: ScenarioInputs) -> Problem:
+        return cls(inputs.workload, inputs.facility, inputs.grid, inputs.fleet, inputs.cards)
+
+    def pue_per_period(self) -> list[float]:
+        return [self.facility.pue_at(t) for t in range(self.workload.n_periods)]
+
+    def intensity_per_period(self) -> list[float]:
+        """Grid carbon intensity of each period (gCO2/kWh)."""
+        return [self.grid.intensity_at(t) for t in range(self.workload.n_periods)]
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    """The policy step's settings: the scenario's name and the hour of day of period 0."""
+
+    scenario: str
+    start_hour: int = 0
+
+
+@dataclass(frozen=True)
+class SimulationRun:
+    """The simulation step's settings: its requests, engine and batching limit."""
+
+    requests: RequestBatch
+    engine: str
+    max_batch_size: int
+    policy: PolicyRun
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The library calls a run makes, each with its own typed settings; tests may swap in fakes."""
+
+    plan: Callable[[Problem, PlannerConfig, Path], PlanOutcome]
+    pareto: Callable[[Problem, PlannerConfig, PlanOutcome, int], dict[str, pd.DataFrame]]
+    simulate: Callable[[Problem, SimulationRun, PlanOutcome], SimOutcome]
+    policy: Callable[[Problem, PolicyRun, PlanOutcome, Path], Path]
 
 
 def default_steps() -> Steps:
@@ -68,8 +109,8 @@ def default_steps() -> Steps:
 # --- the run ------------------------------------------------------------------
 
 
-def card_infos(inputs: ScenarioInputs) -> list[CardInfo]:
-    cards = inputs.cards
+def card_infos(problem: Problem) -> list[CardInfo]:
+    cards = problem.cards
     infos = [
         CardInfo("energy", model, card.hardware, card_source_label(card), card.method,
                  str(cards.energy_paths[model]), card.is_estimate)
@@ -82,16 +123,16 @@ def card_infos(inputs: ScenarioInputs) -> list[CardInfo]:
     return infos
 
 
-def hourly_plan(inputs: ScenarioInputs, outcome: PlanOutcome) -> pd.DataFrame:
+def hourly_plan(problem: Problem, outcome: PlanOutcome) -> pd.DataFrame:
     """Per period: queries, IT and facility energy and power, intensity, carbon.
 
     Taken from the planner's per-period table when it gives one, else from the
     allocation's dynamic energy (idle power then not included).
     """
-    periods = np.arange(inputs.workload.n_periods)
-    intensity = np.array(inputs.intensity_per_period())
-    pue = np.array(inputs.pue_per_period())
-    period_h = inputs.workload.period_s / 3600.0
+    periods = np.arange(problem.workload.n_periods)
+    intensity = np.array(problem.intensity_per_period())
+    pue = np.array(problem.pue_per_period())
+    period_h = problem.workload.period_s / 3600.0
     table = outcome.per_period
     if table is None or not len(table):
         alloc = outcome.solved().allocation
@@ -112,6 +153,27 @@ def hourly_plan(inputs: ScenarioInputs, outcome: PlanOutcome) -> pd.DataFrame:
     })
 
 
+def extrapolation_counts(options: pd.DataFrame, allocation: pd.DataFrame) -> dict[str, float]:
+    """Options priced outside their energy card's fitted range, and the plan's queries on them."""
+    if "extrapolated" not in options.columns or not len(options):
+        return {}
+    flagged = options.loc[options["extrapolated"].astype(bool), ["class_name", "option_id"]].drop_duplicates()
+    total_queries = float(allocation["queries"].sum()) if len(allocation) else 0.0
+    on_flagged = 0.0
+    if len(flagged) and len(allocation):
+        on_flagged = float(allocation.merge(flagged, on=["class_name", "option_id"])["queries"].sum())
+    return {"options": float(len(flagged)), "options_total": float(len(options)),
+            "queries": on_flagged, "query_share": on_flagged / total_queries if total_queries else 0.0}
+
+
+def _extrapolation_note(counts: dict[str, float]) -> str:
+    if not counts:
+        return ""
+    return (f"{counts['options']:.0f} of {counts['options_total']:.0f} options lie outside their energy "
+            f"card's fitted range (extrapolated); the plan sends {counts['query_share']:.1%} of its "
+            "queries to them.")
+
+
 def report_baselines(table: pd.DataFrame) -> pd.DataFrame | None:
     """The planner's baselines as the report reads them (``name, accuracy, facility_energy_kwh, ...``)."""
     if table.empty:
@@ -119,14 +181,14 @@ def report_baselines(table: pd.DataFrame) -> pd.DataFrame | None:
     return table.rename(columns={"baseline": "name"})
 
 
-def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInputs,
+def _record(config: TpfConfig, command: str, scenario: str, problem: Problem,
             outcome: PlanOutcome) -> RunRecord:
     record = RunRecord(
         command=command, scenario=scenario, title=config.scenario_title,
         description=config.scenario_description, status="infeasible", objective=None,
         objective_name=config.planner.objective, totals={}, shadow_prices={}, binding_constraints=[],
         allocation=pd.DataFrame(), hourly_plan=pd.DataFrame(), power_cap_kw=config.facility.power_cap_kw,
-        cards=card_infos(inputs), options_note=outcome.options_note, diagnosis=outcome.diagnosis,
+        cards=card_infos(problem), options_note=outcome.options_note, diagnosis=outcome.diagnosis,
         options=outcome.options,
     )
     if outcome.diagnosis is None:
@@ -141,9 +203,11 @@ def _record(config: TpfConfig, command: str, scenario: str, inputs: ScenarioInpu
         record.shadow_price_units = dict(result.shadow_price_units)
         record.objective_unit = result.objective_unit
         record.allocation = result.allocation
-        record.hourly_plan = hourly_plan(inputs, outcome)
+        record.hourly_plan = hourly_plan(problem, outcome)
         record.baselines = report_baselines(result.baselines)
         record.savings = result.savings() if not result.baselines.empty else {}
+        record.extrapolated = extrapolation_counts(outcome.options, result.allocation)
+        record.options_note = " ".join(t for t in (record.options_note, _extrapolation_note(record.extrapolated)) if t)
     return record
 
 
@@ -156,16 +220,38 @@ def run_scenario(config: TpfConfig, command: str, scenario: str, run_dir: Path,
     """
     steps = steps or default_steps()
     inputs = build_inputs(config)
-    outcome = steps.plan(inputs, run_dir)
-    record = _record(config, command, scenario, inputs, outcome)
+    problem = Problem.of(inputs)
+    outcome = steps.plan(problem, config.planner, run_dir)
+    record = _record(config, command, scenario, problem, outcome)
     if outcome.diagnosis is not None:
         write_run(run_dir, record, inputs.cards, draw=False)
         raise InfeasiblePlanError(outcome.diagnosis, outcome.diagnosis)
     if config.report.pareto_points > 0:
-        record.fronts = steps.pareto(inputs, outcome, config.report.pareto_points)
+        record.fronts = steps.pareto(problem, config.planner, outcome, config.report.pareto_points)
+    policy_run = PolicyRun(scenario, config.workload.start_hour)
     if command == "simulate":
-        simulated = steps.simulate(inputs, outcome)
+        simulation = SimulationRun(scenario_requests(config, inputs), config.simulate.engine,
+                                   config.planner.batch_size, policy_run)
+        simulated = steps.simulate(problem, simulation, outcome)
         record.simulation_hourly, record.simulation_totals = simulated.hourly, simulated.totals
-    record.policy_path = str(steps.policy(inputs, outcome, scenario, run_dir / "policy.json"))
+    record.policy_path = str(steps.policy(problem, policy_run, outcome, run_dir / "policy.json"))
     write_run(run_dir, record, inputs.cards, draw=config.report.figures, dpi=config.report.dpi)
     return record.summary()
+
+
+def scenario_requests(config: TpfConfig, inputs: ScenarioInputs) -> RequestBatch:
+    """The requests to simulate: the replayed trace, or synthetic arrivals of the workload."""
+    from tpf.simulate.workload import synthetic_requests
+
+    workload, sim = config.workload, config.simulate
+    if "requests" in inputs.extras:  # the replayed trace (tpf.config.trace)
+        return inputs.extras["requests"]
+    expected = sum(c.rate_at(t) for c in inputs.workload.classes for t in range(workload.n_periods))
+    expected *= workload.period_s
+    if expected > sim.max_queries:
+        raise ConfigError(
+            f"simulate.max_queries: the workload has about {expected:.3g} queries, more than "
+            f"{sim.max_queries}; raise simulate.max_queries or shorten the workload"
+        )
+    burst_cv = sim.burst_cv if sim.arrivals == "bursty" else 0.0
+    return synthetic_requests(inputs.workload, seed=sim.seed, burst_cv=burst_cv)

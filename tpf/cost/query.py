@@ -10,8 +10,9 @@ One function, :func:`price_query`, used by the option table. Its rules:
 * the energy and duration of that many tokens are *integrated* over the
   distribution (the mean over its equal-probability quantiles of the card's
   curve), since the curve is nonlinear in ``n_out``;
-* ``k`` votes share one prefill: ``C_k = C(n_in, n_out) + (k-1) * (C(n_in, n_out) - C(n_in, 0))``
-  (linear in ``C``, so it holds for the expectations too);
+* ``k`` votes share one prefill: ``C_k = k C(n_in, n_out) - (k-1) C(n_in, 0)``
+  (:func:`tpf.cost.pricing.voted`, the simulator's formula too; linear in ``C``,
+  so it holds for the expectations);
 * a card with published anchors prices through them (:mod:`tpf.anchors`).
 
 GPU-seconds per query are ``duration * gpus_per_replica / batch_size``.
@@ -26,7 +27,9 @@ import numpy as np
 
 from tpf.anchors import anchor_basis, anchored_value, pick_anchors
 from tpf.cards import EnergyCard
+from tpf.cost.pricing import voted
 from tpf.lengths import LengthDistribution
+from tpf.operating import REFERENCE_N_IN_TOKENS
 
 Curve = Callable[..., np.ndarray]
 
@@ -63,12 +66,10 @@ class TokenRule:
 
 def _expected_shared_prefill(curve: Curve, n_in: float, n_out: np.ndarray, votes: int,
                              batch: float) -> float:
-    """``E[C(n_in, n_out)] + (k-1) * E[C(n_in, n_out) - C(n_in, 0)]`` over the samples."""
-    full = float(np.mean(curve(n_in, n_out, batch)))
-    if votes == 1:
-        return full
-    prefill = float(np.asarray(curve(n_in, 0.0, batch)).reshape(-1)[0])
-    return full + (votes - 1) * (full - prefill)
+    """``E[k C(n_in, n_out) - (k-1) C(n_in, 0)]`` over the samples (:func:`tpf.cost.pricing.voted`)."""
+    count = len(n_out)
+    return float(np.mean(voted(curve, np.full(count, float(n_in)), np.asarray(n_out, np.float64),
+                               np.full(count, float(votes)), batch)))
 
 
 def _curve_cost(card: EnergyCard, n_in: float, n_out: np.ndarray, votes: int,
@@ -83,8 +84,6 @@ def operating_factors(card: EnergyCard, engine: str, batch_size: float) -> tuple
     """(energy, duration) factors that make the card's curves meet its ``engine`` operating curve at
     ``batch_size``: the curve's J/request and request time (``n_out * tpot``) at its reference
     request over the card's own at the same request (1, 1 for a curve derived from the card)."""
-    from tpf.fit.operating_roofline import REFERENCE_N_IN_TOKENS
-
     curve = card.operating_curve(engine)
     point = curve.at(batch_size)
     n_in = curve.n_in_tokens or REFERENCE_N_IN_TOKENS
