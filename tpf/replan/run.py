@@ -124,6 +124,11 @@ def summarize(runs: dict[str, PolicyRun], facts: dict[str, Any]) -> dict[str, An
     agnostic, oracle, forecast = out["carbon_kg_agnostic"], out["carbon_kg_oracle"], out["carbon_kg"]
     out["saved_vs_agnostic_pct"] = 100.0 * (agnostic - forecast) / agnostic if agnostic else 0.0
     out["oracle_saved_vs_agnostic_pct"] = 100.0 * (agnostic - oracle) / agnostic if agnostic else 0.0
+    agnostic_op = out["operational_kg_agnostic"]
+    out["operational_saved_vs_agnostic_pct"] = (
+        100.0 * (agnostic_op - out["operational_kg"]) / agnostic_op if agnostic_op else 0.0)
+    out["oracle_operational_saved_vs_agnostic_pct"] = (
+        100.0 * (agnostic_op - out["operational_kg_oracle"]) / agnostic_op if agnostic_op else 0.0)
     out["regret_kg"] = forecast - oracle
     out["regret_pct"] = 100.0 * (forecast - oracle) / agnostic if agnostic else 0.0
     for policy in [p for p in (*POLICIES, "spatial") if p in runs]:

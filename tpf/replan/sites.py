@@ -90,8 +90,8 @@ def build_sites(inputs: ScenarioInputs, class_names: list[str], start: pd.Timest
     cap = inputs.facility.power_cap_w
     if not config.sites:
         return Sites(("site",), grid_carbon[None, :], fleet[None, :], np.array([inputs.facility.pue_at(0)]),
-                     np.array([np.inf if cap is None or not config.planner.constraints.facility_power
-                               else cap / 1000.0]), allowed_sites(inputs, class_names), (zone,))
+                     np.array([np.inf if cap is None else cap / 1000.0]), allowed_sites(inputs, class_names),
+                     (zone,))
     check_sites(inputs)
     carbon, zones = [], []
     for i, site in enumerate(config.sites):
