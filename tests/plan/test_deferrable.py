@@ -107,3 +107,21 @@ def test_embodied_carbon_is_counted_per_powered_gpu_hour_and_priced_only_when_as
     # 3600 queries * 2 GPU-s = 2 GPU-h (lean) vs 1 GPU-h (fast)
     assert unpriced.totals["embodied_kg"] == pytest.approx(2 * embodied, rel=1e-6)
     assert priced.totals["embodied_kg"] == pytest.approx(1 * embodied, rel=1e-6)
+
+
+def test_a_deferrable_share_splits_every_class_and_tpf_plan_serves_it_within_its_deadline(tmp_path):
+    from tpf.config.compose import compose
+    from tpf.run import run_scenario
+
+    config = compose(["workload=small", "workload.n_periods=6", "report=minimal", "grid=solar_heavy",
+                      "planner=min_carbon", "workload.deferrable_share=0.5", "workload.deadline_h=3"])
+    summary = run_scenario(config, "plan", "paper_l40s", tmp_path)
+    assert summary["status"] == "optimal"
+    import pandas as pd
+    plan_csv = pd.read_csv(tmp_path / "plan.csv")
+    deferred = plan_csv[plan_csv["class_name"].str.endswith("~deferred")]
+    assert len(deferred) and set(plan_csv["class_name"]) >= {"math", "math~deferred"}
+    wait = deferred["period"] - deferred["arrival_period"]
+    assert wait.between(0, 3).all()
+    now = plan_csv[~plan_csv["class_name"].str.endswith("~deferred")]
+    assert (now["period"] == now["arrival_period"]).all()

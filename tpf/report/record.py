@@ -9,6 +9,7 @@ import pandas as pd
 
 PLAN_COLUMNS = (
     "class_name", "period", "model", "strategy", "budget_tokens", "votes", "share", "queries",
+    "arrival_period",
 )
 
 
