@@ -33,7 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-scale", type=float, default=0.05)
     parser.add_argument("--max-scale", type=float, default=5.0)
     parser.add_argument("--launcher", default="joblib", help="Hydra launcher: joblib, basic, submitit_local")
-    parser.add_argument("--out", type=Path, default=Path("outputs/sweeps/carbon_sweep_benchmark"))
+    parser.add_argument("--out", type=Path, help="sweep folder; must not hold a sweep already "
+                        "(default outputs/sweeps/carbon_sweep_benchmark_<time>)")
     parser.add_argument("--carbon-csv", type=Path, default=None, help="Electricity Maps hourly CSV")
     parser.add_argument("--start-utc", default="2023-06-01 00:00")
     return parser.parse_args(argv)
@@ -41,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main_benchmark(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.out = args.out or Path("outputs/sweeps") / time.strftime("carbon_sweep_benchmark_%Y-%m-%d_%H-%M-%S")
     scales = np.round(np.linspace(args.min_scale, args.max_scale, args.points), 4)
     overrides = [
         "scenario=carbon_whatif", "report=minimal", f"hydra/launcher={args.launcher}",

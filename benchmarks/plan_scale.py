@@ -44,9 +44,9 @@ MODELS = 4
 
 def carbon_profile(path: str | None, n_hours: int, rng: np.random.Generator) -> tuple[float, ...]:
     if path:
-        column = "Carbon Intensity gCO₂eq/kWh (direct)"
-        values = pd.read_csv(path, usecols=[column])[column].to_numpy(float)[:n_hours]
-        return tuple(values.tolist())
+        from tpf.carbon import read_carbon_series, window
+
+        return tuple(window(read_carbon_series(path).hourly, None, n_hours).tolist())
     hours = np.arange(n_hours)
     return tuple((300 + 150 * np.cos(2 * np.pi * (hours - 13) / 24) + rng.normal(0, 10, n_hours)).tolist())
 

@@ -88,7 +88,13 @@ def main(argv: list[str]) -> int:
     from omegaconf import OmegaConf
 
     from tpf.app import run_hydra_app
+    from tpf.cli import unexpected_message
+    from tpf.config.safety import hydra_argument_problems
+    from tpf.errors import ConfigError, debug_enabled
 
+    problems = hydra_argument_problems(argv[1:])
+    if problems:
+        raise ConfigError(problems)
     failures: list[str] = []
 
     def task(cfg: Any) -> None:
@@ -99,10 +105,12 @@ def main(argv: list[str]) -> int:
             failures.append(str(exc))
             print(f"tpf calibrate: error: {exc}", file=sys.stderr)
         except Exception as exc:
-            if type(exc).__name__ != "MissingMandatoryValue":
+            missing = type(exc).__name__ == "MissingMandatoryValue"
+            if debug_enabled() and not missing:
                 raise
             failures.append(str(exc))
-            print(f"tpf calibrate: error: a required value is missing: {exc}", file=sys.stderr)
+            what = "a required value is missing: " if missing else ""
+            print(f"tpf calibrate: error: {what}{exc if missing else unexpected_message(exc)}", file=sys.stderr)
 
     code = run_hydra_app(task, CONF_DIR, "calibrate", ["tpf calibrate", *argv[1:]])
     return code or (1 if failures else 0)

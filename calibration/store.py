@@ -23,7 +23,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from tpf.atomic import write_text_atomic
+from tpf.atomic import checked_target, write_text_atomic
 from tpf.errors import CalibrationError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +81,7 @@ def _cell(value: Any) -> str:
 
 def open_table(path: str | Path, columns: Sequence[str], metadata: dict[str, Any]) -> AppendOnlyTable:
     """Open (create or resume) the table at ``path``; metadata is on disk before any row."""
-    table_path = Path(path)
+    table_path = checked_target(path)  # a regular file or absent; symlinks followed
     meta_path = metadata_path(table_path)
     if table_path.exists():
         existing = _resume(table_path, meta_path, columns, metadata)
@@ -102,7 +102,7 @@ def _write_header(path: Path, columns: Sequence[str]) -> None:
 def _resume(
     table_path: Path, meta_path: Path, columns: Sequence[str], metadata: dict[str, Any]
 ) -> list[dict[str, str]]:
-    old_metadata = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    old_metadata = read_metadata(meta_path)
     differences = [
         f"{key}: table has {old_metadata.get(key)!r}, this run has {metadata.get(key)!r}"
         for key in IDENTITY_KEYS
@@ -121,9 +121,46 @@ def _resume(
                 f"{table_path}: columns {reader.fieldnames} differ from this run's {list(columns)}"
             )
         rows = list(reader)
+    check_rows_match(table_path, rows, metadata)
     runs = [*old_metadata.get("runs", []), _run_stamp(resumed_after_rows=len(rows))]
     write_json_atomic(meta_path, {**metadata, **{k: old_metadata[k] for k in IDENTITY_KEYS if k in old_metadata}, "runs": runs})
     return rows
+
+
+def read_metadata(meta_path: Path) -> dict[str, Any]:
+    """The metadata of an existing table ({} when the file is absent); a clear error when unreadable."""
+    if not meta_path.exists():
+        return {}
+    try:
+        data = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CalibrationError(
+            f"{meta_path}: the table's metadata file is unreadable or corrupted ({exc}); "
+            "restore it, or move the table and its metadata away to start a new measurement"
+        ) from exc
+    if not isinstance(data, dict):
+        raise CalibrationError(f"{meta_path}: the table's metadata must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def check_rows_match(table_path: Path, rows: list[dict[str, str]], metadata: dict[str, Any]) -> None:
+    """Refuse to append when the rows already there were measured differently.
+
+    The rows' own identity columns (model, hardware, dtype, weights, source)
+    are compared with this run's values, so a deleted or edited metadata file
+    cannot hide a mismatch. The message names the column and the first row.
+    """
+    for key in IDENTITY_KEYS:
+        if metadata.get(key) in (None, "") or not rows or key not in rows[0]:
+            continue
+        expected = _cell(metadata[key])
+        for number, row in enumerate(rows, start=1):
+            found = row.get(key) or ""
+            if found and found != expected:
+                raise CalibrationError(
+                    f"{table_path}: row {number} (line {number + 1}), column {key}: the table holds {found!r} but this run "
+                    f"measures {expected!r}; use another output folder, or rerun with {key}={found}"
+                )
 
 
 def _drop_partial_last_line(path: Path) -> None:

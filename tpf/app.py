@@ -19,10 +19,12 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 from tpf.config.overrides import check_overrides, parse_command_line
-from tpf.errors import ConfigError, InfeasiblePlanError, TpfError
+from tpf.errors import ConfigError, InfeasiblePlanError, TpfError, debug_enabled
+from tpf.rundir import claim_run_folder
 
 COMMANDS = ("plan", "simulate", "sweep", "replan")
 MULTIRUN_FLAGS = ("--multirun", "-m")
+DEFAULT_SCENARIO = "paper_l40s"  # conf/config.yaml's default
 
 
 def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
@@ -56,6 +58,14 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         except TpfError as exc:
             failures.append(str(exc))
             print(f"tpf {command}: error: {exc}", file=sys.stderr)
+            return {"status": "error"}
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            from tpf.cli import unexpected_message
+
+            failures.append(str(exc))
+            print(f"tpf {command}: error: {unexpected_message(exc)}", file=sys.stderr)
             return {"status": "error"}
         print(_one_line(summary, run_dir), file=sys.stderr)
         if summary.get("status") != "optimal":
@@ -144,9 +154,21 @@ def main(argv: list[str]) -> int:
     command, args = argv[0], list(argv[1:])
     if command not in COMMANDS:
         raise ConfigError(f"command: unknown {command!r}; valid: {', '.join(COMMANDS)}")
+    if any(a.split("=", 1)[0] == "--experimental-rerun" for a in args):
+        raise ConfigError("--experimental-rerun: refused; it unpickles a file, which can run code "
+                          "(rerun with the overrides in the run's .hydra/overrides.yaml instead)")
+    config_dirs: list[Path] = []
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
         command_line = parse_command_line(args)
         check_overrides(command_line.overrides, command_line.config_dirs)
+        config_dirs = command_line.config_dirs
+    from tpf.config.compose import register_all
+    from tpf.config.safety import check_config_files, selected_scenarios
+
+    check_config_files(selected_scenarios(args, DEFAULT_SCENARIO), config_dirs)  # before a run folder is made
+    register_all()
+    multirun = command == "sweep" or any(a in MULTIRUN_FLAGS for a in args)
+    args = claim_run_folder(command, args, multirun)
     failures: list[str] = []
     code = run_hydra(command, args, failures)
     return code or (1 if failures else 0)

@@ -357,19 +357,22 @@ def save_card(card: Card, path: str | os.PathLike[str]) -> Path:
 
 
 def load_card(path: str | os.PathLike[str]) -> Card:
-    """Read an energy or accuracy card; errors name the file."""
+    """Read an energy or accuracy card, checked (:mod:`tpf.card_checks`); errors name the file and key."""
+    from tpf.card_checks import accuracy_card_problems, energy_card_problems, format_version_problem
+
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CardError(f"{path}: cannot read card: not UTF-8 text (byte {exc.start})") from exc
     except (OSError, yaml.YAMLError) as exc:
         raise CardError(f"{path}: cannot read card: {exc}") from exc
     if not isinstance(data, dict) or data.get("kind") not in ("energy", "accuracy"):
         raise CardError(f"{path}: not a tpf card (expected a mapping with kind: energy|accuracy)")
-    version = data.get("format_version", CARD_FORMAT_VERSION)
-    if int(version) > CARD_FORMAT_VERSION:
-        raise CardError(
-            f"{path}: card format_version {version} is newer than this tpf supports "
-            f"({CARD_FORMAT_VERSION}); upgrade tpf"
-        )
+    version_problem = format_version_problem(data.get("format_version", CARD_FORMAT_VERSION), CARD_FORMAT_VERSION)
+    problems = [version_problem] if version_problem else []
+    problems += energy_card_problems(data) if data["kind"] == "energy" else accuracy_card_problems(data)
+    if problems:
+        raise CardError(f"{path}: invalid {data['kind']} card:\n  " + "\n  ".join(problems))
     try:
         if data["kind"] == "energy":
             return EnergyCard.from_dict(data)

@@ -3,14 +3,21 @@
 Each command lives in its own module exposing ``main(argv: list[str]) -> int``
 and is imported only when called, so ``tpf --help`` is fast and a command's
 heavy dependencies (Pyomo, Hydra, torch) load only for that command.
+
+Errors: a :class:`~tpf.errors.TpfError` prints one message naming its place;
+any other exception prints its type and message with a hint; neither shows a
+traceback. ``--debug`` (anywhere on the command line, or ``TPF_DEBUG=1``)
+lets every exception through with its traceback.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import warnings
 
-from tpf.errors import TpfError
+from tpf.errors import TpfError, debug_enabled
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "card": ("tpf.fit.cli", "estimate cards for unmeasured hardware: tpf card roofline|transfer ..."),
     "ceiling": ("tpf.fit.cli", "token production function: compute and energy ceilings, which binds"),
     "import": ("tpf.fit.importers", "convert published measurements to the measurement table: tpf import wilkins|mlenergy-v2|mlenergy-v1 PATH... --out CSV"),
+    "estimator": ("tpf.estimator.cli", "fit or evaluate the per-query text estimator: tpf estimator fit|eval|show ..."),
     "policy": ("tpf.policy.cli", "validate a routing policy or export it to a router's config"),
     "calibrate": ("calibration.app", "measure energy curves and accuracy on a GPU (Hydra overrides)"),
 }
@@ -51,12 +59,15 @@ def _usage() -> str:
     scenarios = _scenario_names()
     if scenarios:
         lines += ["", "scenarios (tpf plan scenario=NAME): " + ", ".join(scenarios)]
-    lines += ["", "Run 'tpf COMMAND --help' for a command's options."]
+    lines += ["", "Run 'tpf COMMAND --help' for a command's options; add --debug to see tracebacks."]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in args:
+        args = [a for a in args if a != "--debug"]
+        os.environ["TPF_DEBUG"] = "1"  # seen by Hydra's task and by worker processes
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
@@ -69,12 +80,36 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"tpf: unknown command {command!r}; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[command][0])
+    if debug_enabled():
+        return _run(command, rest)
+    warnings.formatwarning = _one_line_warning
     try:
-        return int(module.main([command, *rest]) or 0)
+        return _run(command, rest)
     except TpfError as exc:
         print(f"tpf {command}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"tpf {command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug or an unforeseen input: one line, no traceback
+        print(f"tpf {command}: error: {unexpected_message(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> str:
+    """Warnings as one line (no source line quoted beneath them)."""
+    return f"tpf: warning: {message} [{category.__name__}]\n"
+
+
+def _run(command: str, rest: list[str]) -> int:
+    module = importlib.import_module(COMMANDS[command][0])
+    return int(module.main([command, *rest]) or 0)
+
+
+def unexpected_message(exc: BaseException) -> str:
+    """One line for an exception tpf did not anticipate (no traceback)."""
+    return (f"unexpected {type(exc).__name__}: {exc}; "
+            "rerun with --debug for the traceback and report it with the input that caused it")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,13 @@ message names the place (file, row, column, config key) and the allowed range.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+
+
+def debug_enabled() -> bool:
+    """True when tracebacks should be shown (``tpf --debug`` or ``TPF_DEBUG=1``)."""
+    return os.environ.get("TPF_DEBUG", "") not in ("", "0")
 
 
 class TpfError(Exception):
@@ -36,6 +42,10 @@ class DataError(TpfError, ValueError):
 
     The message names the file, and where it applies the row and column.
     """
+
+
+class OutputPathError(TpfError, ValueError):
+    """An output path cannot be written safely (not a regular file, a folder, inside a file)."""
 
 
 class FitError(TpfError):
@@ -72,3 +82,7 @@ class PolicyError(TpfError, ValueError):
     def __init__(self, message: str, problems: Iterable[str] = ()):
         super().__init__(message)
         self.problems = list(problems)
+
+
+class EstimatorError(TpfError, ValueError):
+    """A text estimator's data, artefact or request is invalid (the message names file, line or field)."""

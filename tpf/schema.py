@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tpf.csvcheck import check_row_widths
 from tpf.domain import STRATEGIES
 from tpf.errors import DataError
 
@@ -231,7 +232,7 @@ def _raise_problems(where: str, problems: list[str]) -> None:
 
 
 def _read_header(path: Path) -> list[str]:
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         return next(csv.reader(handle), [])
 
 
@@ -244,9 +245,10 @@ def read_csv_text(path: str | os.PathLike[str]) -> pd.DataFrame:
     file = Path(path)
     try:
         header = [name.strip() for name in _read_header(file)]
-        raw = pd.read_csv(file, dtype=str, keep_default_na=False, skip_blank_lines=False)
+        raw = pd.read_csv(file, dtype=str, keep_default_na=False, skip_blank_lines=False, encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{file}: cannot read as CSV: {exc}") from exc
+    check_row_widths(raw, file)
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
         raise DataError(f"{file}: column(s) {', '.join(duplicated)} appear more than once in the header")
@@ -275,11 +277,16 @@ def validate_measurements(frame: pd.DataFrame, where: str = "<table>") -> pd.Dat
     :class:`DataError` listing every problem with its row and column.
     """
     _check_required(frame.columns, MEASUREMENT_COLUMNS, where, "measurement table")
+    all_rows = len(frame)
     frame = _drop_failed_rows(frame)
+    if all_rows and frame.empty:
+        raise DataError(f"{where}: no usable rows: all {all_rows} rows have a status other than ok "
+                        "(e.g. oom), and such rows carry no energy")
     problems: list[str] = []
     text = _drop_blank_and_junk(frame.apply(_as_text), where, problems)
     parsed = _validate_columns(text, MEASUREMENT_COLUMNS, where, problems)
     _check_zero_output(parsed, where, problems)
+    _check_token_magnitude(parsed, where, problems)
     _raise_problems(where, problems)
     return _typed_measurements(parsed)
 
@@ -303,6 +310,18 @@ def _check_zero_output(parsed: pd.DataFrame, where: str, problems: list[str]) ->
             where, index, "n_out_tokens",
             "must be > 0 (0 only on phase=prefill rows), got 0",
         ))
+
+
+MAX_TOKENS_PER_REQUEST = 1e8
+
+
+def _check_token_magnitude(parsed: pd.DataFrame, where: str, problems: list[str]) -> None:
+    """Token counts beyond any context length (overflowing the fits' features) are refused."""
+    for column in ("n_in_tokens", "n_out_tokens", "batch_size"):
+        values = pd.to_numeric(parsed[column], errors="coerce")
+        for index in _flagged(values > MAX_TOKENS_PER_REQUEST):
+            problems.append(_problem(where, index, column,
+                                     f"must be <= {MAX_TOKENS_PER_REQUEST:g}, got {values[index]:g}"))
 
 
 def _typed_measurements(parsed: pd.DataFrame) -> pd.DataFrame:
@@ -368,6 +387,13 @@ def _check_accuracy_rows(parsed: pd.DataFrame, layout: str, where: str, problems
         over = parsed["n_correct"].astype(float) > parsed["n_items"].astype(float)
         for index in _flagged(over):
             problems.append(_problem(where, index, "n_correct", "must be <= n_items"))
+    else:
+        key = ["model", "category", "strategy", "budget_tokens", "votes", "item_id"]
+        repeated = parsed.duplicated(subset=key, keep="first")
+        for index in _flagged(repeated)[:10]:
+            problems.append(_problem(where, index, "item_id",
+                                     f"{parsed.loc[index, 'item_id']!r} repeats an earlier row with the same "
+                                     "model, category, strategy, budget_tokens and votes (graded twice?)"))
 
 
 def read_accuracy(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -94,7 +94,7 @@ def test_bad_trace_path_is_a_clear_error_naming_it(tmp_path, capsys):
 
 
 def test_trace_of_the_wrong_format_or_bad_rows_is_refused(tmp_path):
-    with pytest.raises(DataError, match="format is generic .* but the file is an Azure trace"):
+    with pytest.raises(DataError, match="format generic expects columns arrival_s.* but the file's columns match the azure layout"):
         build_inputs(compose([*SMALL_TRACE, "workload.trace.format=generic"]))
     bad = tmp_path / "bad.csv"
     bad.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00,10,5\n2023-11-16 18:00:01,-3,5\n")

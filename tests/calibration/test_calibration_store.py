@@ -58,3 +58,21 @@ def test_resume_refuses_a_different_measurement(tmp_path):
 def test_unknown_column_is_refused(tmp_path):
     with open_table(tmp_path / "t.csv", COLUMNS, META) as table, pytest.raises(CalibrationError, match="bogus"):
         table.append({"bogus": 1})
+
+
+def test_resume_refuses_rows_of_another_dtype_naming_the_column(tmp_path):
+    table = tmp_path / "energy.csv"
+    with open_table(table, (*COLUMNS, "dtype"), META) as handle:
+        handle.append({"phase": "prefill", "n_in_tokens": 4, "energy_j": 1.5, "warmup": False, "dtype": "float32"})
+    metadata_path(table).unlink()  # the metadata is gone: the rows themselves must say what they are
+    with pytest.raises(CalibrationError, match=r"row 1 \(line 2\), column dtype: the table holds 'float32' but this run measures 'float16'"):
+        open_table(table, (*COLUMNS, "dtype"), {**META, "dtype": "float16"})
+
+
+def test_corrupted_metadata_is_a_clear_error(tmp_path):
+    table = tmp_path / "energy.csv"
+    with open_table(table, COLUMNS, META):
+        pass
+    metadata_path(table).write_text("{not json")
+    with pytest.raises(CalibrationError, match="metadata file is unreadable or corrupted"):
+        open_table(table, COLUMNS, META)

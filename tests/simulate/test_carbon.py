@@ -98,3 +98,23 @@ def test_per_hour_shapes_and_pue_bounds():
 def test_real_series_reads_without_gaps(shared_data):
     series = read_electricitymaps_csv(shared_data / "carbon" / "electricitymaps_2023" / "US-CAL-CISO_2023_hourly.csv")
     assert len(series) == 8760 and 150 < series.mean() < 350
+
+
+def test_local_time_series_are_converted_to_utc(tmp_path, data_dir):
+    local = _rewrite(tmp_path, data_dir, lambda lines: [lines[0].replace("(UTC)", "(Europe/Madrid)")] + lines[1:])
+    series = read_electricitymaps_csv(local, declared_tz="Europe/Madrid")
+    assert str(series.index[0]) == "2023-06-30 22:00:00+00:00"  # 00:00 in Madrid (UTC+2 in July)
+    assert series.tolist() == [200, 180, 150, 300, 400, 350]
+
+
+def test_a_30_minute_series_is_averaged_to_hours(tmp_path):
+    from tpf.carbon import read_carbon_series
+
+    times = [f"2023-07-01 0{h}:{m}:00" for h in range(3) for m in ("00", "30")]
+    values = [100, 200, 300, 500, 0, 50]
+    path = tmp_path / "half_hourly.csv"
+    path.write_text("Datetime (UTC),Carbon Intensity gCO₂eq/kWh (direct)\n"
+                    + "".join(f"{t},{v}\n" for t, v in zip(times, values, strict=True)))
+    series = read_carbon_series(path)
+    assert series.interval_minutes == 30 and series.hourly.tolist() == [150.0, 400.0, 25.0]
+    assert "30-minute series averaged to hours" in series.note()

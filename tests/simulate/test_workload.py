@@ -59,11 +59,9 @@ def _write(tmp_path, text):
     [
         ("arrival_s,n_in_tokens,n_out_tokens\n0,10,5\n1,-3,5\n", r"row 2, column n_in_tokens: token count must be >= 0"),
         ("arrival_s,n_in_tokens,n_out_tokens\n0,10,5\n2,10,5\n1,10,5\n", r"row 3, column arrival_s: earlier than the row before"),
-        ("arrival_s,n_in_tokens,n_out_tokens\n0,10,5\n1,10,5\n1,10,5\n", r"row 3, column arrival_s: same timestamp .*duplicate"),
         ("arrival_s,n_in_tokens\n0,10\n", r"missing column\(s\) n_out_tokens"),
         ("arrival_s,n_in_tokens,n_out_tokens\n0,ten,5\n", r"row 1, column n_in_tokens: not a finite number"),
         ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-01-01 00:00:01,5,-1\n", r"row 1, column GeneratedTokens"),
-        ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-01-01 00:00:01,5,1\n2023-01-01 00:00:01,5,1\n", r"row 2, column TIMESTAMP: same timestamp"),
         ("TIMESTAMP,ContextTokens\n2023-01-01 00:00:01,5\n", r"missing column\(s\) GeneratedTokens"),
     ],
 )
@@ -124,3 +122,27 @@ def test_synthetic_poisson_counts_and_bursts():
     minute = lambda b: np.bincount((b.arrival_s // 60).astype(int), minlength=120)  # noqa: E731
     bursty = synthetic_requests(workload, seed=1, burst_cv=1.0)
     assert minute(bursty)[:60].var() > 3 * minute(steady)[:60].var()
+
+
+def test_simultaneous_arrivals_keep_their_file_order(tmp_path):
+    batch = read_trace(_write(tmp_path, "arrival_s,n_in_tokens,n_out_tokens\n0,10,5\n1,11,5\n1,12,5\n1,13,5\n2,14,5\n"))
+    assert batch.arrival_s.tolist() == [0, 1, 1, 1, 2]
+    assert batch.n_in_tokens.tolist() == [10, 11, 12, 13, 14]
+    assert batch.request_id.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_mooncake_and_vidur_layouts_load_with_their_units(tmp_path):
+    mooncake = tmp_path / "mooncake.jsonl"
+    mooncake.write_text('{"timestamp": 0, "input_length": 6755, "output_length": 500, "hash_ids": [0, 1]}\n'
+                        '{"timestamp": 0, "input_length": 7319, "output_length": 490, "hash_ids": [0, 14]}\n'
+                        '{"timestamp": 3052, "input_length": 7234, "output_length": 794, "hash_ids": [0]}\n')
+    batch = read_trace(mooncake)
+    assert batch.arrival_s.tolist() == [0.0, 0.0, 3.052]
+    assert batch.n_in_tokens.tolist() == [6755, 7319, 7234] and batch.n_out_tokens.tolist() == [500, 490, 794]
+    vidur = tmp_path / "vidur.csv"
+    vidur.write_text("arrived_at,num_prefill_tokens,num_decode_tokens\n0.5,100,20\n1.25,200,30\n")
+    assert read_trace(vidur).arrival_s.tolist() == [0.5, 1.25]
+    renamed = tmp_path / "mine.csv"
+    renamed.write_text("t_ms,prompt,completion\n0,5,6\n1500,7,8\n")
+    got = read_trace(renamed, "generic", {"arrival": "t_ms", "n_in": "prompt", "n_out": "completion", "time_unit": "ms"})
+    assert got.arrival_s.tolist() == [0.0, 1.5] and got.n_out_tokens.tolist() == [6, 8]

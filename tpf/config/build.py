@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -177,40 +178,32 @@ def build_facility(facility: FacilityConfig, n_periods: int) -> Facility:
 
 def build_grid(grid: GridConfig, workload: WorkloadConfig) -> Grid:
     n_periods = workload.n_periods
+    note = ""
     if grid.kind == "constant":
         values: tuple[float, ...] = (float(grid.carbon_g_per_kwh),)
     elif grid.kind == "profile":
         values = _cyclic(grid.hourly_g_per_kwh, workload.start_hour, n_periods)
     else:
-        values = read_electricitymaps(resolve_path(str(grid.csv_path)), grid.column, grid.start_utc, n_periods)
+        values, note = read_electricitymaps(resolve_path(str(grid.csv_path)), grid.column, grid.start_utc,
+                                            n_periods, grid.time_zone)
     scaled = tuple(v * grid.scale for v in values)
-    return Grid(carbon_g_per_kwh=scaled, source=grid.source or grid.kind).validate(n_periods)
+    source = grid.source or grid.kind
+    return Grid(carbon_g_per_kwh=scaled, source=f"{source} ({note})" if note else source).validate(n_periods)
 
 
-def read_electricitymaps(path: Path, column: str, start_utc: str | None, n_periods: int) -> tuple[float, ...]:
-    """``n_periods`` hourly intensities from an Electricity Maps CSV export (UTC)."""
-    import pandas as pd
+def read_electricitymaps(path: Path, column: str, start_utc: str | None, n_periods: int,
+                         time_zone: str = "UTC") -> tuple[tuple[float, ...], str]:
+    """``n_periods`` hourly intensities from a carbon CSV, through the one reader :mod:`tpf.carbon`,
+    and a note on how they were obtained (interval conversion, filled gaps; empty when none)."""
+    from tpf.carbon import parse_start, read_carbon_series, window
 
+    start = parse_start(start_utc, "grid.start_utc")
+    series = read_carbon_series(path, column, time_zone)
     try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read the carbon-intensity CSV: {exc}") from exc
-    wanted = "(direct)" if column == "direct" else "(LCA)"
-    matches = [c for c in frame.columns if c.startswith("Carbon Intensity") and c.endswith(wanted)]
-    if "Datetime (UTC)" not in frame.columns or not matches:
-        raise DataError(
-            f"{path}: expected columns 'Datetime (UTC)' and 'Carbon Intensity gCO2eq/kWh {wanted}'; "
-            f"found {list(frame.columns)}"
-        )
-    times = pd.to_datetime(frame["Datetime (UTC)"])
-    start = times.iloc[0] if start_utc is None else pd.Timestamp(start_utc)
-    rows = frame.loc[times >= start, matches[0]].iloc[:n_periods]
-    if len(rows) < n_periods or rows.isna().any():
-        raise DataError(
-            f"{path}: needs {n_periods} hourly values from {start} in column {matches[0]!r}, "
-            f"found {int(rows.notna().sum())}"
-        )
-    return tuple(float(v) for v in rows)
+        values = window(series.hourly, start, n_periods)
+    except DataError as exc:
+        raise DataError(f"{path}: grid.start_utc={start_utc or 'first row'}: {exc}") from exc
+    return tuple(float(v) for v in values), series.note()
 
 
 def embodied_kg_per_gpu_h(hardware: str) -> float:
@@ -259,6 +252,10 @@ class LoadedCards:
     accuracy_path: Path
 
 
+class InvalidCardWarning(UserWarning):
+    """A card in a search folder could not be used; the message names it and its problems."""
+
+
 def _energy_candidates(cards: CardsConfig) -> list[tuple[Path, EnergyCard]]:
     found = []
     for text in cards.search_dirs:
@@ -266,7 +263,8 @@ def _energy_candidates(cards: CardsConfig) -> list[tuple[Path, EnergyCard]]:
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
             try:
                 card = load_card(path)
-            except CardError:
+            except CardError as exc:
+                warnings.warn(f"cards.search_dirs: skipped {exc}", InvalidCardWarning, stacklevel=2)
                 continue
             if isinstance(card, EnergyCard):
                 found.append((path, card))
@@ -363,6 +361,18 @@ def build_trace(config: TpfConfig, workload: Workload) -> tuple[Workload, dict[s
     return workload, {"requests": requests}
 
 
+def check_categories(workload: WorkloadConfig, cards: LoadedCards) -> None:
+    """Every workload class's category must have accuracy curves in the accuracy card."""
+    known = sorted({curve.category for curve in cards.accuracy.curves})
+    problems = [
+        f"workload.classes[{index}].category: {cls.category!r} (class {cls.name!r}) is not in the "
+        f"accuracy card {cards.accuracy_path}; it has: {', '.join(known)}"
+        for index, cls in enumerate(workload.classes) if cls.category not in known
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
 def _with_hardware(cards: LoadedCards, config: TpfConfig) -> LoadedCards:
     """The cards with the ``hardware`` group's idle-power override applied."""
     return dataclasses.replace(cards, energy=with_idle_power(cards.energy, config.hardware))
@@ -372,6 +382,10 @@ def build_inputs(config: TpfConfig) -> ScenarioInputs:
     """Validate the config, then build every domain object and load the cards."""
     validate(config)
     workload, extras = build_trace(config, build_workload(config.workload))
+    cards = load_cards(config.cards)
+    check_categories(config.workload, cards)
+
+
     cards = _with_hardware(load_cards(config.cards), config)
     return ScenarioInputs(
         config=config,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tpf.config.paths import SCENARIO_GROUP, group_options
+from tpf.config.safety import INSTANTIATION_KEYS, hydra_override_problem
 from tpf.config.schema import GROUPS, TpfConfig
 from tpf.errors import ConfigError
 
@@ -125,7 +126,14 @@ def override_problems(overrides: list[str], config_dirs: Sequence[Path] = ()) ->
     problems = []
     for override in parsed:
         key = override.key_or_group
-        if key.startswith("hydra") or override.is_delete():
+        if key == "hydra" or key.startswith(("hydra.", "hydra/")):
+            problem = hydra_override_problem(key)
+            problems += [problem] if problem else []
+            continue
+        if any(part in INSTANTIATION_KEYS for part in key.split(".")):
+            problems.append(f"{key}: overrides may not name callables (_target_ and other instantiation keys)")
+            continue
+        if override.is_delete():
             continue
         if key in GROUPS or key == SCENARIO_GROUP:
             valid = group_options(key, config_dirs)

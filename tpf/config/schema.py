@@ -98,8 +98,12 @@ class TraceConfig:
     """A request trace replayed instead of synthetic arrivals (``path`` null: none).
 
     ``format``: ``azure`` (``TIMESTAMP, ContextTokens, GeneratedTokens``),
-    ``generic`` (CSV or JSONL ``arrival_s, n_in_tokens, n_out_tokens[, category]``)
-    or ``auto`` (from the header and suffix). Arrival times are multiplied by
+    ``generic`` (CSV or JSONL ``arrival_s, n_in_tokens, n_out_tokens[, category]``),
+    ``mooncake`` (JSONL ``timestamp`` in ms, ``input_length, output_length``),
+    ``vidur`` (``arrived_at, num_prefill_tokens, num_decode_tokens``) or ``auto``
+    (from the columns). ``arrival_column``, ``n_in_column``, ``n_out_column``,
+    ``category_column`` and ``time_unit`` (s, ms, us, ns, datetime) override the
+    format's column names and time unit (null: the format's). Arrival times are multiplied by
     ``time_scale``; with ``tile`` the trace's first period is repeated over the
     horizon at the workload's hourly profile. ``answer_tokens``: ``class`` (a
     zero-shot answer has the class's ``n_answer_tokens``) or ``trace`` (the
@@ -109,6 +113,11 @@ class TraceConfig:
 
     path: str | None = None
     format: str = "auto"
+    arrival_column: str | None = None
+    n_in_column: str | None = None
+    n_out_column: str | None = None
+    category_column: str | None = None
+    time_unit: str | None = None
     time_scale: float = 1.0
     tile: bool = True
     answer_tokens: str = "class"
@@ -142,6 +151,7 @@ class GridConfig:
     csv_path: str | None = None
     column: str = "direct"
     start_utc: str | None = None
+    time_zone: str = "UTC"
     scale: float = 1.0
     source: str = ""
 

@@ -21,17 +21,15 @@ from tpf.config.paths import REPO_DIR, resolve_path
 from tpf.config.schema import TraceConfig, WorkloadConfig
 from tpf.domain import QueryClass, Workload
 from tpf.errors import ConfigError, DataError
+from tpf.simulate.trace_layout import FORMATS
 from tpf.simulate.workload import (
-    AZURE_COLUMNS,
     DEFAULT_CATEGORY,
-    GENERIC_COLUMNS,
     RequestBatch,
     assign_categories,
     concat_batches,
     read_trace,
     scale_time,
     tile_trace,
-    trace_format,
 )
 
 MIN_ANSWER_TOKENS = 1.0
@@ -42,13 +40,17 @@ def trace_path_problem(trace: TraceConfig) -> str | None:
     if not trace.path:
         return None
     text = str(trace.path)
-    if resolve_path(text).is_file():
+    path = resolve_path(text)
+    if path.is_file():
         return None
+    if path.exists():
+        return (f"workload.trace.path: {text!r} is not a regular file (a device, FIFO or folder); "
+                "give a trace file")
     tried = [str(Path(text).expanduser().absolute())]
     if not Path(text).expanduser().is_absolute():
         tried.append(str((REPO_DIR / text).resolve()))
     return (f"workload.trace.path: trace file not found: {text!r} (tried {', '.join(tried)}); "
-            "give an existing Azure or generic trace file")
+            "give an existing trace file (formats: " + ", ".join(FORMATS[1:]) + ")")
 
 
 def trace_file(trace: TraceConfig) -> Path:
@@ -59,18 +61,15 @@ def trace_file(trace: TraceConfig) -> Path:
     return resolve_path(str(trace.path))
 
 
+def trace_columns(trace: TraceConfig) -> dict[str, str | None]:
+    """The layout fields the scenario overrides (:func:`tpf.simulate.trace_layout.layout_for`)."""
+    return {"arrival": trace.arrival_column, "n_in": trace.n_in_column, "n_out": trace.n_out_column,
+            "category": trace.category_column, "time_unit": trace.time_unit}
+
+
 def read_configured_trace(trace: TraceConfig) -> RequestBatch:
-    """Read the trace and check it is of the declared ``format``."""
-    path = trace_file(trace)
-    detected = trace_format(path)
-    if trace.format == "azure" and detected != "azure":
-        raise DataError(f"{path}: workload.trace.format is azure but the header lacks {', '.join(AZURE_COLUMNS)}")
-    if trace.format == "generic" and detected == "azure":
-        raise DataError(
-            f"{path}: workload.trace.format is generic ({', '.join(GENERIC_COLUMNS)}) but the file is an "
-            "Azure trace; set workload.trace.format=azure or auto"
-        )
-    return read_trace(path)
+    """Read the trace in its declared ``format`` with the configured column mapping."""
+    return read_trace(trace_file(trace), trace.format, trace_columns(trace))
 
 
 def fill_period(batch: RequestBatch, period_s: float) -> RequestBatch:

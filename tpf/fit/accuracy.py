@@ -388,7 +388,7 @@ def predict_accuracy(card: AccuracyCard, points: pd.DataFrame, table_name: str =
             problems.append(f"row {position + 1}, column strategy: must be one of {STRATEGIES}, got {key[2]!r}")
             continue
         if not card.has(*key):
-            problems.append(f"row {position + 1}: the card has no curve for {key}")
+            problems.append(f"row {position + 1}: {_missing_curve(card, *key)}")
             continue
         x = 0.0 if key[2] == "zero_shot" else vote if key[2] == "mv" else budget
         if not np.isfinite(x):
@@ -437,3 +437,17 @@ def card_options(
                          float(curve.accuracy(x)), float(low), float(high), curve.source))
     return pd.DataFrame(rows, columns=["model", "category", "strategy", "budget_tokens", "votes",
                                        "accuracy", "accuracy_lo", "accuracy_hi", "source"])
+
+
+def _missing_curve(card: AccuracyCard, model: str, category: str, strategy: str) -> str:
+    """Which of model, category and strategy the card lacks (the first missing one named)."""
+    for column, value, known in (
+        ("model", model, {c.model for c in card.curves}),
+        ("category", category, {c.category for c in card.curves if c.model == model}),
+        ("strategy", strategy, {c.strategy for c in card.curves if (c.model, c.category) == (model, category)}),
+    ):
+        if value not in known:
+            return (f"column {column}: {value!r} is not in the accuracy card"
+                    f"{' for model ' + repr(model) if column != 'model' else ''}; "
+                    f"it has {', '.join(sorted(known))}")
+    return f"the card has no curve for {(model, category, strategy)}"

@@ -78,6 +78,9 @@ def card_file_name(card: EnergyCard) -> str:
 def _targets(cards: list[EnergyCard], out: str) -> list[Path]:
     out_path = Path(out)
     as_folder = out.endswith(("/", "\\")) or out_path.is_dir() or out_path.suffix not in (".yaml", ".yml")
+    if as_folder and out_path.exists() and not out_path.is_dir():
+        raise ConfigError(f"--out: {out} is an existing file without a .yaml suffix; give a card "
+                          "file NAME.yaml, or a folder to write one card per model and hardware")
     if len(cards) > 1 and not as_folder:
         groups = ", ".join(f"{c.model}@{c.hardware}" for c in cards)
         raise ConfigError(
@@ -96,9 +99,17 @@ def check_card(card: EnergyCard) -> None:
     values = [again.energy_j(*corners)]
     if again.duration is not None:
         values.append(again.duration_s(*corners))
-    for predicted in values:
+    for name, predicted in zip(("energy_j", "duration_s"), values, strict=False):
         if not np.all(np.isfinite(predicted)) or np.any(predicted < 0):
-            raise CardError(f"{card.model}@{card.hardware}: fitted card predicts {predicted} at its range corners")
+            raise CardError(f"{card.model}@{card.hardware}: column {name}: the fitted card predicts "
+                            f"{_figures(predicted)} at its range corners (must be finite and >= 0)")
+        if not np.any(predicted > 0):
+            raise CardError(f"{card.model}@{card.hardware}: column {name}: the fit is zero everywhere; "
+                            "the values are too small to fit (are they in J and s?)")
+
+
+def _figures(values: np.ndarray) -> str:
+    return "[" + ", ".join(f"{float(v):.4g}" for v in np.ravel(values)) + "]"
 
 
 def _summary(card: EnergyCard, path: Path) -> str:
@@ -124,7 +135,10 @@ def fit_main(argv: list[str]) -> int:
         raise with_table_hint(exc, args.data, "measurement") from exc
     targets = _targets(cards, args.out)
     for card in cards:
-        check_card(card)
+        try:
+            check_card(card)
+        except CardError as exc:
+            raise CardError(f"{args.data}: {exc}") from exc
     for card, target in zip(cards, targets, strict=True):
         save_card(card, target)
         print(_summary(card, target))

@@ -67,8 +67,9 @@ class FitOptions:
             problems.append("families: give at least one family")
         if self.folds is not None and self.folds < 2:
             problems.append(f"folds: must be an integer >= 2, got {self.folds}")
-        if self.outlier_mad < 0:
-            problems.append(f"outlier_mad: must be >= 0 (0 = keep all), got {self.outlier_mad}")
+        if not (np.isfinite(self.outlier_mad) and self.outlier_mad >= 0):
+            problems.append(f"outlier_mad (--outlier-mad): must be a finite number >= 0 (0 = keep all), "
+                            f"got {self.outlier_mad}")
         if self.cell_weight not in CELL_WEIGHTS:
             problems.append(f"cell_weight: must be one of {CELL_WEIGHTS}, got {self.cell_weight!r}")
         if problems:

@@ -31,11 +31,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 
 from tpf.atomic import write_text_atomic
 from tpf.cards import AccuracyCard, EnergyCard, load_card
-from tpf.errors import CardError, DataError
+from tpf.errors import CardError, ConfigError, DataError
 from tpf.schema import read_csv_text, validate_measurements
 
 WILKINS_COLUMNS = (
@@ -242,10 +243,26 @@ def import_mlenergy_v1(paths: Iterable[str | os.PathLike[str]],
 
 
 def _parse_lengths(text: str) -> float | dict[str, float]:
+    """``N`` or ``task=N,task=M``; a ConfigError naming ``--n-in-tokens`` for anything else."""
+    def number(value: str, task: str = "") -> float:
+        place = f" for task {task!r}" if task else ""
+        try:
+            parsed = float(value)
+        except ValueError:
+            parsed = float("nan")
+        if not (np.isfinite(parsed) and parsed > 0):
+            raise ConfigError(f"--n-in-tokens: must be a number > 0{place} (N or task=N,task=M), got {value.strip()!r}")
+        return parsed
+
     if "=" not in text:
-        return float(text)
-    pairs = (item.split("=", 1) for item in text.split(","))
-    return {task.strip(): float(value) for task, value in pairs}
+        return number(text)
+    lengths = {}
+    for item in text.split(","):
+        task, _, value = item.partition("=")
+        if not task.strip() or not _:
+            raise ConfigError(f"--n-in-tokens: each item must read task=N, got {item.strip()!r}")
+        lengths[task.strip()] = number(value, task.strip())
+    return lengths
 
 
 def main(argv: list[str] | None = None) -> int:

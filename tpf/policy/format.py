@@ -120,6 +120,35 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class Prices:
+    """The plan's shadow prices in per-query units, for routing by text.
+
+    A decision for one query scores ``accuracy - accuracy_per_it_j[hour] * it_energy_j
+    - accuracy_per_g_co2 * carbon_g`` with ``carbon_g = it_energy_j * pue *
+    carbon_g_per_kwh / 3.6e6``. ``accuracy_per_it_j`` and ``carbon_g_per_kwh`` hold one
+    value for the whole day or 24 (by hour of day). ``budget_it_j_per_query`` is the
+    plan's expected IT energy per query, the budget an online price update keeps.
+    """
+
+    accuracy_per_it_j: tuple[float, ...]
+    accuracy_per_g_co2: float = 0.0
+    pue: float = 1.0
+    carbon_g_per_kwh: tuple[float, ...] = ()
+    budget_it_j_per_query: float | None = None
+    source: str = ""
+
+    def energy_price(self, hour: int | None) -> float:
+        values = self.accuracy_per_it_j
+        return values[0] if len(values) == 1 or hour is None else values[hour % len(values)]
+
+    def carbon_intensity(self, hour: int | None) -> float:
+        values = self.carbon_g_per_kwh
+        if not values:
+            return 0.0
+        return values[0] if len(values) == 1 or hour is None else values[hour % len(values)]
+
+
+@dataclass(frozen=True)
 class Policy:
     """A whole routing policy. ``models`` declares every model the decisions may name."""
 
@@ -131,6 +160,7 @@ class Policy:
     salt: str = ""
     format_version: str = FORMAT_VERSION
     notes: tuple[str, ...] = field(default_factory=tuple)
+    prices: Prices | None = None
 
 
 # --- to JSON-ready dicts ------------------------------------------------------------------
@@ -220,7 +250,32 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
         "classes": [_class_to_dict(cls) for cls in policy.classes],
         "provenance": _provenance_to_dict(policy.provenance),
         "notes": list(policy.notes),
+        **({} if policy.prices is None else {"prices": _prices_to_dict(policy.prices)}),
     }
+
+
+def _prices_to_dict(prices: Prices) -> dict[str, Any]:
+    return {
+        "accuracy_per_it_j": list(prices.accuracy_per_it_j),
+        "accuracy_per_g_co2": prices.accuracy_per_g_co2,
+        "pue": prices.pue,
+        "carbon_g_per_kwh": list(prices.carbon_g_per_kwh),
+        "budget_it_j_per_query": prices.budget_it_j_per_query,
+        "source": prices.source,
+    }
+
+
+def prices_from_dict(data: dict[str, Any]) -> Prices:
+    """:class:`Prices` from the ``prices`` object of a checked policy."""
+    budget = data.get("budget_it_j_per_query")
+    return Prices(
+        accuracy_per_it_j=tuple(float(v) for v in data["accuracy_per_it_j"]),
+        accuracy_per_g_co2=float(data.get("accuracy_per_g_co2", 0.0)),
+        pue=float(data.get("pue", 1.0)),
+        carbon_g_per_kwh=tuple(float(v) for v in data.get("carbon_g_per_kwh", ())),
+        budget_it_j_per_query=None if budget is None else float(budget),
+        source=str(data.get("source", "")),
+    )
 
 
 # --- from checked dicts -------------------------------------------------------------------
@@ -288,4 +343,5 @@ def policy_from_dict(data: dict[str, Any]) -> Policy:
         salt=data.get("salt", ""),
         format_version=data["format_version"],
         notes=tuple(data.get("notes", ())),
+        prices=prices_from_dict(data["prices"]) if "prices" in data else None,
     )

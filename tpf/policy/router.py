@@ -18,8 +18,10 @@ ids therefore makes the same decisions.
 
 Everything that can be wrong with a policy is checked when the router is built
 (:func:`tpf.policy.validate.load_policy`); ``decide`` does not raise for any
-category, input length, hour or carbon intensity: a value that is not a usable
-number (None, NaN, infinite hour, text) counts as absent.
+category, input length, hour, carbon intensity or request id: a value that is
+not a usable number (None, NaN, a Decimal NaN, infinite hour, text) counts as
+absent, and text that is not valid Unicode (a lone surrogate) is hashed with
+its code points as they are (UTF-8 with ``surrogatepass``).
 Standard library only.
 """
 
@@ -37,10 +39,21 @@ _MASK32 = 0xFFFFFFFF
 _INV_2_32 = 1.0 / 4294967296.0
 
 
+_NOT_A_NUMBER = (TypeError, ValueError, ArithmeticError)  # text, NaN, Decimal NaN, inf
+
+
+def _id_bytes(request_id: object) -> bytes:
+    """The bytes hashed for ``request_id``: its text in UTF-8, lone surrogates kept."""
+    try:
+        data = request_id if isinstance(request_id, str) else str(request_id)
+    except Exception:  # an id whose str() fails: hashed by its type name
+        data = f"<{type(request_id).__name__}>"
+    return data.encode("utf-8", "surrogatepass")
+
+
 def uniform_from_id(request_id: object, salt: str = "") -> float:
     """The deterministic uniform draw in [0, 1) the router uses for ``request_id``."""
-    data = request_id if isinstance(request_id, str) else str(request_id)
-    return _mix32(zlib.crc32(data.encode(), zlib.crc32(salt.encode()))) * _INV_2_32
+    return _mix32(zlib.crc32(_id_bytes(request_id), zlib.crc32(salt.encode()))) * _INV_2_32
 
 
 def _mix32(value: int) -> int:
@@ -93,16 +106,17 @@ class _ClassTable:
         self.carbon_splits = tuple(_Split(band.choices) for band in bands)
 
     def split(self, hour: Any, carbon_g_per_kwh: Any) -> _Split:
-        if self.carbon_lows and carbon_g_per_kwh is not None and carbon_g_per_kwh == carbon_g_per_kwh:
+        if self.carbon_lows and carbon_g_per_kwh is not None:
             try:
-                index = bisect_right(self.carbon_lows, carbon_g_per_kwh) - 1
-                return self.carbon_splits[index if index > 0 else 0]
-            except TypeError:  # not a number: as if no intensity were given
+                if carbon_g_per_kwh == carbon_g_per_kwh:  # NaN is no intensity
+                    index = bisect_right(self.carbon_lows, carbon_g_per_kwh) - 1
+                    return self.carbon_splits[index if index > 0 else 0]
+            except _NOT_A_NUMBER:  # not a number: as if no intensity were given
                 pass
         if self.hours is not None and hour is not None:
             try:
                 return self.hours[int(hour) % HOURS_PER_DAY]
-            except (TypeError, ValueError, OverflowError):  # NaN, inf, text: as if no hour were given
+            except _NOT_A_NUMBER:  # NaN, inf, text: as if no hour were given
                 pass
         return self.all_day
 
@@ -121,7 +135,7 @@ class _CategoryTable:
             return self.single
         try:
             index = bisect_right(self.lows, n_in_tokens or 0) - 1
-        except TypeError:  # not a number: the first bucket
+        except _NOT_A_NUMBER:  # not a number: the first bucket
             return self.classes[0]
         return self.classes[index if index > 0 else 0]
 
@@ -190,8 +204,7 @@ class Router:
         split = cls.split(hour, carbon_g_per_kwh)
         if split.only is not None:
             return split.only
-        data = request_id if type(request_id) is str else str(request_id)
-        value = zlib.crc32(data.encode(), self._salt_crc)
+        value = zlib.crc32(_id_bytes(request_id), self._salt_crc)
         value ^= value >> 16
         value = (value * 0x85EBCA6B) & _MASK32
         value ^= value >> 13

@@ -220,6 +220,14 @@ def _bucket_problems(classes: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _prices_problems(prices: dict[str, Any] | None) -> list[str]:
+    if prices is None:
+        return []
+    return [f"$.prices.{key}: must hold 1 value (all day) or 24 (by hour), got {len(prices[key])}"
+            for key in ("accuracy_per_it_j", "carbon_g_per_kwh")
+            if key in prices and len(prices[key]) not in ((0, 1, 24) if key == "carbon_g_per_kwh" else (1, 24))]
+
+
 def semantic_problems(data: dict[str, Any], models: Iterable[str] | None = None) -> list[str]:
     """Rules beyond the schema; ``data`` must already satisfy the schema."""
     declared = set(data["models"])
@@ -235,6 +243,7 @@ def semantic_problems(data: dict[str, Any], models: Iterable[str] | None = None)
     for i, cls in enumerate(classes):
         out += _class_problems(cls, f"$.classes[{i}]", declared)
     out += _bucket_problems(classes)
+    out += _prices_problems(data.get("prices"))
     categories = {c["category"] for c in classes}
     if data["default_category"] not in categories:
         out.append(f"$.default_category: {data['default_category']!r} is not the category of any "

@@ -35,6 +35,7 @@ def _headline(record: RunRecord) -> str:
         ("facility energy (kWh)", totals.get("facility_energy_kwh")),
         ("operational carbon (kgCO2)", totals.get("carbon_kg")),
         ("embodied carbon of powered GPUs (kgCO2e, estimate)", totals.get("embodied_kg")),
+        ("carbon intensity from", record.grid_source or "-"),
         ("peak facility power (kW)", totals.get("peak_facility_kw")),
         ("facility power cap (kW)", record.power_cap_kw),
         ("binding constraints", ", ".join(record.binding_constraints) or "none"),

@@ -58,6 +58,7 @@ class RunRecord:
     objective_unit: str = ""
     fronts: dict[str, pd.DataFrame] = field(default_factory=dict)
     options_note: str = ""
+    grid_source: str = ""
     extrapolated: dict[str, float] = field(default_factory=dict)
     diagnosis: str | None = None
     simulation_hourly: pd.DataFrame | None = None

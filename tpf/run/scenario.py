@@ -189,7 +189,7 @@ def _record(config: TpfConfig, command: str, scenario: str, problem: Problem,
         objective_name=config.planner.objective, totals={}, shadow_prices={}, binding_constraints=[],
         allocation=pd.DataFrame(), hourly_plan=pd.DataFrame(), power_cap_kw=config.facility.power_cap_kw,
         cards=card_infos(problem), options_note=outcome.options_note, diagnosis=outcome.diagnosis,
-        options=outcome.options,
+        options=outcome.options, grid_source=problem.grid.source,
     )
     if outcome.diagnosis is None:
         result = outcome.solved()

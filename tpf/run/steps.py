@@ -9,6 +9,7 @@ simulated decisions are the policy's, request by request.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,12 @@ from tpf.cards import card_sha256
 from tpf.config.build import card_source_label
 from tpf.config.planner import planner_settings
 from tpf.config.schema import PlannerConfig
+from tpf.domain import J_PER_KWH
 from tpf.errors import InfeasiblePlanError
 from tpf.plan.model import build_model
 from tpf.plan.options import OptionTable, StrategySpec, build_options
 from tpf.plan.pareto import accuracy_front
+from tpf.plan.result import PlanResult
 from tpf.plan.solve import solve
 from tpf.policy.format import Policy
 from tpf.run.scenario import PlanOutcome, PolicyRun, Problem, SimOutcome, SimulationRun
@@ -148,12 +151,27 @@ def build_policy(problem: Problem, run: PolicyRun, outcome: PlanOutcome) -> Poli
     provenance = default_provenance(scenario=scenario, cards=_card_refs(problem),
                                     plan_status=str(result.status), plan_objective=float(result.objective),
                                     plan_objective_unit=result.objective_unit or None)
-    return policy_from_plan(
+    policy = policy_from_plan(
         allocation, class_specs_from_workload(problem.workload.classes), provenance=provenance,
         expected=expectations_from_plan(allocation, outcome.options, pue, carbon),
         carbon_g_per_kwh=carbon, period_s=problem.workload.period_s,
         models=[e.model for e in problem.fleet.entries], name=scenario,
     )
+    return _with_prices(policy, result, list(hours), pue, carbon, problem.workload.period_s)
+
+
+def _with_prices(policy: Policy, result: PlanResult, hours: list[int], pue: list[float],
+                 carbon: list[float], period_s: float) -> Policy:
+    """The policy with the plan's shadow prices per query, where the plan prices energy or carbon."""
+    from tpf.policy.prices import PlanPeriods, prices_from_plan
+
+    queries = float(result.totals.get("queries", 0.0))
+    if not queries > 0:
+        return policy
+    budget = float(result.totals.get("it_energy_kwh", 0.0)) * J_PER_KWH / queries
+    periods = PlanPeriods(queries, hours, pue, carbon, period_s / 3600.0, budget)
+    prices = prices_from_plan(result.objective_name, result.shadow_prices, periods)
+    return policy if prices is None else dataclasses.replace(policy, prices=prices)
 
 
 def policy_step(problem: Problem, run: PolicyRun, outcome: PlanOutcome, path: Path) -> Path:

@@ -3,10 +3,11 @@
 A :class:`RequestBatch` holds requests column-wise in numpy arrays, sorted by
 arrival time (s from the start of the simulation). Three sources:
 
-* the Azure LLM inference trace CSV (``TIMESTAMP, ContextTokens, GeneratedTokens``),
-  read by :func:`read_azure_trace`;
-* the generic trace, CSV or JSONL, with ``arrival_s, n_in_tokens, n_out_tokens``
-  and an optional ``category``, read by :func:`read_trace`;
+* a trace file, CSV or JSONL, read by :func:`read_trace`: the generic layout
+  (``arrival_s, n_in_tokens, n_out_tokens`` and an optional ``category``),
+  the Azure LLM inference trace (``TIMESTAMP, ContextTokens, GeneratedTokens``),
+  Mooncake and Vidur traces, or any file whose columns are named by option
+  (:mod:`tpf.simulate.trace_layout`);
 * synthetic arrivals per query class (:func:`synthetic_requests`): Poisson at
   each period's rate, or bursty (a gamma-modulated Poisson process).
 
@@ -14,13 +15,13 @@ Large traces stream in chunks (:func:`iter_trace_chunks`), each a RequestBatch
 with global request ids, so memory stays bounded whatever the trace length.
 Every reader checks its input and raises :class:`~tpf.errors.DataError` naming
 the file, row and column: missing columns, negative or non-numeric token
-counts, timestamps that go backwards or repeat.
+counts, timestamps that go backwards. Simultaneous arrivals are kept in file order.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,8 +29,10 @@ import numpy as np
 import pandas as pd
 
 from tpf.atomic import write_text_atomic
+from tpf.csvcheck import check_row_widths, plain
 from tpf.domain import Workload
 from tpf.errors import ConfigError, DataError
+from tpf.simulate.trace_layout import SECONDS_PER_UNIT, TraceLayout, layout_for, mismatch_hint
 
 AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 GENERIC_COLUMNS = ("arrival_s", "n_in_tokens", "n_out_tokens")
@@ -121,7 +124,7 @@ def _numeric(source: str, frame: pd.DataFrame, column: str, row_offset: int) -> 
         row = _first_bad_row(bad, row_offset)
         raise DataError(
             f"{source}: row {row}, column {column}: not a finite number "
-            f"({int(bad.sum())} such rows), got {frame[column].iloc[row - row_offset - 1]!r}"
+            f"({int(bad.sum())} such rows), got {plain(frame[column].iloc[row - row_offset - 1])!r}"
         )
     return values
 
@@ -139,57 +142,66 @@ def check_tokens(source: str, column: str, values: np.ndarray, row_offset: int, 
 def check_arrivals(
     source: str, column: str, arrival_s: np.ndarray, row_offset: int, previous_s: float | None
 ) -> None:
-    """Arrivals must be strictly increasing: no step back, no repeated timestamp."""
+    """Arrivals must not go back in time; simultaneous arrivals keep their file order."""
     if len(arrival_s) == 0:
         return
     series = arrival_s if previous_s is None else np.concatenate([[previous_s], arrival_s])
-    step = np.diff(series)
+    backwards = np.diff(series) < 0
     shift = 0 if previous_s is None else 1
-    for mask, what in ((step < 0, "earlier than the row before (trace not sorted)"),
-                       (step == 0, "same timestamp as the row before (duplicate)")):
-        if mask.any():
-            row = _first_bad_row(mask, row_offset) + 1 - shift
-            raise DataError(
-                f"{source}: row {row}, column {column}: {what}; timestamps must be strictly "
-                f"increasing ({int(mask.sum())} such rows)"
-            )
+    if backwards.any():
+        row = _first_bad_row(backwards, row_offset) + 1 - shift
+        raise DataError(
+            f"{source}: row {row}, column {column}: earlier than the row before (trace not sorted); "
+            f"arrival times must not decrease ({int(backwards.sum())} such rows)"
+        )
 
 
 # --- trace readers -----------------------------------------------------------
 
 
-def _azure_frame_to_batch(
-    source: str, frame: pd.DataFrame, row_offset: int, origin: pd.Timestamp | None, previous_s: float | None
-) -> tuple[RequestBatch, pd.Timestamp]:
-    check_columns(source, list(frame.columns), AZURE_COLUMNS)
-    stamps = pd.to_datetime(frame["TIMESTAMP"], errors="coerce", format="mixed")
+@dataclass
+class _ReadState:
+    """What one chunk passes to the next: the time origin and the last arrival."""
+
+    origin: pd.Timestamp | None = None
+    previous_s: float | None = None
+
+
+def _arrival_seconds(source: str, frame: pd.DataFrame, layout: TraceLayout, row_offset: int,
+                     state: _ReadState) -> np.ndarray:
+    column = layout.arrival
+    if layout.time_unit != "datetime":
+        arrival_s = _numeric(source, frame, column, row_offset) * SECONDS_PER_UNIT[layout.time_unit]
+        negative = arrival_s < 0
+        if negative.any():
+            row = _first_bad_row(negative, row_offset)
+            raise DataError(f"{source}: row {row}, column {column}: arrival time must be >= 0, got "
+                            f"{plain(frame[column].iloc[row - row_offset - 1])!r} ({int(negative.sum())} such rows)")
+        return arrival_s
+    stamps = pd.to_datetime(frame[column].astype(str), errors="coerce", format="mixed", utc=True)
     if stamps.isna().any():
         row = _first_bad_row(stamps.isna().to_numpy(), row_offset)
-        raise DataError(f"{source}: row {row}, column TIMESTAMP: not a timestamp")
-    if origin is None:
-        origin = stamps.iloc[0]
-    arrival_s = (stamps - origin).dt.total_seconds().to_numpy(np.float64)
-    n_in = _numeric(source, frame, "ContextTokens", row_offset)
-    n_out = _numeric(source, frame, "GeneratedTokens", row_offset)
-    check_tokens(source, "ContextTokens", n_in, row_offset, 0)
-    check_tokens(source, "GeneratedTokens", n_out, row_offset, 0)
-    check_arrivals(source, "TIMESTAMP", arrival_s, row_offset, previous_s)
-    ids = np.arange(row_offset, row_offset + len(frame), dtype=np.int64)
-    return make_batch(arrival_s, n_in, n_out, request_id=ids), origin
+        raise DataError(f"{source}: row {row}, column {column}: not a date and time: "
+                        f"{plain(frame[column].iloc[row - row_offset - 1])!r}")
+    if state.origin is None:
+        state.origin = stamps.iloc[0]
+    return (stamps - state.origin).dt.total_seconds().to_numpy(np.float64)
 
 
-def _generic_frame_to_batch(
-    source: str, frame: pd.DataFrame, row_offset: int, previous_s: float | None
-) -> RequestBatch:
-    check_columns(source, list(frame.columns), GENERIC_COLUMNS)
-    arrival_s = _numeric(source, frame, "arrival_s", row_offset)
-    n_in = _numeric(source, frame, "n_in_tokens", row_offset)
-    n_out = _numeric(source, frame, "n_out_tokens", row_offset)
-    check_tokens(source, "n_in_tokens", n_in, row_offset, 0)
-    check_tokens(source, "n_out_tokens", n_out, row_offset, 0)
-    check_tokens(source, "arrival_s", arrival_s, row_offset, 0)
-    check_arrivals(source, "arrival_s", arrival_s, row_offset, previous_s)
-    category = frame["category"].astype(str).to_numpy() if "category" in frame.columns else None
+def _frame_to_batch(source: str, frame: pd.DataFrame, layout: TraceLayout, row_offset: int,
+                    state: _ReadState) -> RequestBatch:
+    check_columns(source, [str(c) for c in frame.columns], layout.required)
+    arrival_s = _arrival_seconds(source, frame, layout, row_offset, state)
+    n_in = _numeric(source, frame, layout.n_in, row_offset)
+    n_out = _numeric(source, frame, layout.n_out, row_offset)
+    check_tokens(source, layout.n_in, n_in, row_offset, 0)
+    check_tokens(source, layout.n_out, n_out, row_offset, 0)
+    check_arrivals(source, layout.arrival, arrival_s, row_offset, state.previous_s)
+    category = None
+    if layout.category and layout.category in frame.columns:
+        category = frame[layout.category].astype(str).to_numpy()
+    if len(frame):
+        state.previous_s = float(arrival_s[-1])
     ids = np.arange(row_offset, row_offset + len(frame), dtype=np.int64)
     return make_batch(arrival_s, n_in, n_out, category, request_id=ids)
 
@@ -200,49 +212,63 @@ def trace_format(path: str | Path) -> str:
     if path.suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     try:
-        with open(path) as handle:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
             header = handle.readline()
     except OSError as exc:
         raise DataError(f"{path}: cannot read trace: {exc}") from exc
     return "azure" if "TIMESTAMP" in header else "csv"
 
 
-def iter_trace_chunks(path: str | Path, chunk_rows: int = 1_000_000) -> Iterator[RequestBatch]:
-    """Stream a trace (Azure CSV, generic CSV or JSONL) as RequestBatches of ``chunk_rows``.
+def _chunks(path: str | Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    if trace_format(path) == "jsonl":
+        # no date guessing: a "timestamp" or "arrived_at" field stays the number it is
+        if int(pd.__version__.split(".")[0]) >= 3:
+            yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False)
+        else:  # older pandas turns "timestamp" and "*_at" fields into dates unless told not to
+            yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False, convert_dates=False)
+    else:
+        yield from pd.read_csv(path, chunksize=chunk_rows, skipinitialspace=True, encoding="utf-8-sig")
 
-    Arrival times are seconds from the trace's first request; request ids are
-    the 0-based data row numbers. Order is checked across chunk boundaries.
-    Categories are per chunk; merge them with :func:`assign_categories` or
-    read small traces whole with :func:`read_trace`.
+
+def iter_trace_chunks(path: str | Path, chunk_rows: int = 1_000_000, fmt: str = "auto",
+                      columns: Mapping[str, str | None] | None = None) -> Iterator[RequestBatch]:
+    """Stream a trace (CSV or JSONL) as RequestBatches of ``chunk_rows``.
+
+    ``fmt`` names the layout (:mod:`tpf.simulate.trace_layout`: generic, azure,
+    mooncake, vidur, or auto from the columns) and ``columns`` overrides its
+    fields (``arrival``, ``n_in``, ``n_out``, ``category``, ``time_unit``).
+    Arrival times are seconds (from the first request for date-time columns);
+    simultaneous arrivals keep their file order; request ids are the 0-based
+    data row numbers. Order is checked across chunk boundaries. Categories
+    are per chunk; merge them with :func:`assign_categories` or read small
+    traces whole with :func:`read_trace`.
     """
-    source, fmt = str(path), trace_format(path)
+    source, is_jsonl = str(path), trace_format(path) == "jsonl"
+    state, row_offset, layout = _ReadState(), 0, None
     try:
-        reader: Iterable[pd.DataFrame]
-        if fmt == "jsonl":
-            reader = pd.read_json(path, lines=True, chunksize=chunk_rows)
-        else:
-            reader = pd.read_csv(path, chunksize=chunk_rows, skipinitialspace=True)
-        origin, previous_s, row_offset = None, None, 0
-        for frame in reader:
-            if fmt == "azure":
-                batch, origin = _azure_frame_to_batch(source, frame, row_offset, origin, previous_s)
-            else:
-                batch = _generic_frame_to_batch(source, frame, row_offset, previous_s)
-            if len(batch):
-                previous_s = float(batch.arrival_s[-1])
+        for frame in _chunks(path, chunk_rows):
+            if layout is None:
+                names = [str(c) for c in frame.columns]
+                layout = layout_for(fmt, names, columns)
+                hint = mismatch_hint(fmt, layout, names)
+                if hint:
+                    raise DataError(f"{source}: {hint}")
+            if not is_jsonl:
+                check_row_widths(frame, path)
+            if len(frame):
+                yield _frame_to_batch(source, frame, layout, row_offset, state)
             row_offset += len(frame)
-            yield batch
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        if isinstance(exc, DataError):
+        if isinstance(exc, DataError | ConfigError):
             raise
         raise DataError(f"{source}: cannot read trace: {exc}") from exc
 
 
-def read_trace(path: str | Path) -> RequestBatch:
-    """Read a whole trace (any supported format) into one RequestBatch."""
-    chunks = list(iter_trace_chunks(path, chunk_rows=1 << 22))
-    if not chunks or sum(len(c) for c in chunks) == 0:
-        raise DataError(f"{path}: the trace has no requests")
+def read_trace(path: str | Path, fmt: str = "auto", columns: Mapping[str, str | None] | None = None) -> RequestBatch:
+    """Read a whole trace into one RequestBatch (``fmt`` and ``columns`` as in :func:`iter_trace_chunks`)."""
+    chunks = [c for c in iter_trace_chunks(path, 1 << 22, fmt, columns) if len(c)]
+    if not chunks:
+        raise DataError(f"{path}: the trace has no requests (no data rows)")
     return concat_batches(chunks)
 
 
@@ -250,7 +276,7 @@ def read_azure_trace(path: str | Path) -> RequestBatch:
     """Read an Azure LLM inference trace (``TIMESTAMP, ContextTokens, GeneratedTokens``)."""
     if trace_format(path) != "azure":
         raise DataError(f"{path}: not an Azure trace: the header needs {', '.join(AZURE_COLUMNS)}")
-    return read_trace(path)
+    return read_trace(path, "azure")
 
 
 def concat_batches(batches: Sequence[RequestBatch]) -> RequestBatch:

@@ -1,0 +1,145 @@
+"""``tpf estimator``: fit a text estimator on a question file, or score one on held-out questions.
+
+    tpf estimator fit  --data TRAIN.jsonl.gz --out EST [--model TAG=MODEL ...]
+    tpf estimator eval --estimator EST --data TEST.jsonl.gz --out METRICS.json [--baseline-data TRAIN.jsonl.gz]
+    tpf estimator show --estimator EST --text "..."
+
+``eval`` writes the metrics to METRICS.json and onto the estimator's card
+(``held_out``, keyed by the data file's sha256, with the file name); with
+``--baseline-data`` it adds the category-mean baselines computed from that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from tpf.errors import EstimatorError, TpfError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tpf estimator", description="Fit or evaluate a text estimator.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    fit = sub.add_parser("fit", help="fit on a question file (.jsonl or .jsonl.gz)")
+    fit.add_argument("--data", required=True)
+    fit.add_argument("--out", required=True, help="estimator folder to write (card.yaml, weights.npz)")
+    fit.add_argument("--model", action="append", metavar="TAG=MODEL",
+                     help="data tag to tpf model id (default 8b=llama-3.1-8b 70b=llama-3.1-70b)")
+    fit.add_argument("--n-buckets", type=int, default=1 << 16, help="hash buckets (default 65536)")
+    fit.add_argument("--provenance", default="", help="where the data comes from (written on the card)")
+    fit.add_argument("--ngram-max", type=int, default=1, choices=[1, 2],
+                     help="1: words (default); 2: words and word pairs")
+    evaluate = sub.add_parser("eval", help="held-out metrics, written to METRICS.json and the card")
+    evaluate.add_argument("--estimator", required=True)
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--out", required=True)
+    evaluate.add_argument("--baseline-data", help="training file for the category-mean baselines")
+    show = sub.add_parser("show", help="print the estimate for one text")
+    show.add_argument("--estimator", help="estimator folder (default: the shipped MMLU-Pro estimator)")
+    show.add_argument("--text", required=True)
+    return parser
+
+
+def _models(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        tag, sep, model = pair.partition("=")
+        if not sep or not tag or not model:
+            raise EstimatorError(f"--model: expected TAG=MODEL, got {pair!r}")
+        out[tag] = model
+    return out
+
+
+def _quoted(arg: str) -> str:
+    return arg if arg and all(ch.isalnum() or ch in "-_./=@:" for ch in arg) else repr(arg)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from tpf.cards import sha256_file
+    from tpf.estimator.data import read_questions
+    from tpf.estimator.fit import DEFAULT_MODELS, FitSettings, fit_estimator
+
+    models = _models(args.model) or dict(DEFAULT_MODELS)
+    if not 1 <= args.n_buckets <= 1 << 22:
+        raise EstimatorError(f"--n-buckets must be in [1, 4194304], got {args.n_buckets}")
+    table = read_questions(args.data, tuple(models))
+    source = {"data_file": Path(args.data).name, "data_sha256": sha256_file(args.data),
+              "command": "tpf " + " ".join(_quoted(a) for a in args.argv),
+              **({"provenance": args.provenance} if args.provenance else {})}
+    estimator = fit_estimator(table, models, FitSettings(n_buckets=args.n_buckets, ngram_max=args.ngram_max), source)
+    folder = estimator.save(args.out)
+    print(f"fitted on {len(table)} questions in {estimator.card['training']['fit_seconds']} s: "
+          f"{len(estimator.classes)} classes, models {list(models.values())} -> {folder}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tpf.atomic import write_text_atomic
+    from tpf.cards import sha256_file
+    from tpf.estimator.data import read_questions
+    from tpf.estimator.metrics import baseline_metrics, estimator_metrics
+    from tpf.estimator.model import load_estimator
+
+    estimator = load_estimator(args.estimator)
+    tags = {stats.tag: stats.model for stats in estimator.models}
+    test = read_questions(args.data, tuple(tags))
+    metrics: dict[str, Any] = {"data_file": Path(args.data).name, "data_sha256": sha256_file(args.data),
+                               "estimator": estimator_metrics(estimator, test)}
+    if args.baseline_data:
+        train = read_questions(args.baseline_data, tuple(tags))
+        predicted = estimator.estimate_many(test.texts)["class_probs"].argmax(axis=1)
+        metrics["baselines"] = {
+            "category_mean": baseline_metrics(train, test, tags),
+            "predicted_category_mean": baseline_metrics(
+                train, test, tags, [estimator.classes[i] for i in predicted]),
+        }
+    write_text_atomic(args.out, json.dumps(metrics, indent=2) + "\n")
+    estimator.card.setdefault("held_out", {})[metrics["data_sha256"]] = metrics
+    estimator.save(args.estimator)
+    _print_metrics(metrics["estimator"])
+    print(f"metrics -> {args.out}; card -> {Path(args.estimator) / 'card.yaml'}")
+    return 0
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    print(f"{metrics['n_rows']} questions, class accuracy {metrics['class_accuracy']:.3f}")
+    for model, row in metrics["models"].items():
+        print(f"  {model}: Brier {row['brier']:.4f}, ECE {row['calibration_error']:.3f}, AUC {_fmt(row['auc'])}, "
+              f"log-words R^2 {row['log_words_r2']:.3f}, runaway AUC {_fmt(row['runaway_auc'])}")
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a (one label only)" if value is None else f"{value:.3f}"
+
+
+def _show(args: argparse.Namespace) -> int:
+    from tpf.estimator.model import load_estimator
+
+    estimator = load_estimator(args.estimator)
+    estimate = estimator.estimate(args.text)
+    top = estimate.class_probs.argsort()[::-1][:3]
+    print("classes: " + ", ".join(f"{estimator.classes[i]} {estimate.class_probs[i]:.2f}" for i in top))
+    for index, stats in enumerate(estimator.models):
+        print(f"{stats.model}: P(correct) {estimate.p_correct[index]:.2f}, "
+              f"P(runaway) {estimate.p_runaway[index]:.2f}, "
+              f"median words (no runaway) {math.exp(float(estimate.log_words_ok[index])):.0f}")
+    if estimate.fallback:
+        print(f"fallback: {estimate.fallback}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point; ``argv[0]`` is the command name ``estimator``."""
+    args = _parser().parse_args(argv[1:])
+    args.argv = list(argv)
+    try:
+        return {"fit": _fit, "eval": _eval, "show": _show}[args.action](args)
+    except TpfError as exc:
+        print(f"tpf estimator {args.action}: error: {exc}", file=sys.stderr)
+        return 1
