@@ -52,7 +52,7 @@ def markdown(table: pd.DataFrame) -> str:
         cells = [row.zone, f"{row.deferrable_share:g}", f"{row.deadline_h:g}", row.forecast,
                  f"{row.operational_saved_vs_agnostic_pct:.2f}", f"{row.oracle_operational_saved_vs_agnostic_pct:.2f}",
                  f"{row.saved_vs_agnostic_pct:.2f}", f"{row.oracle_saved_vs_agnostic_pct:.2f}",
-                 f"{row.regret_pct:.2f}", f"{row.forecast_mape:.3f}", f"{row.deadline_misses:g}",
+                 f"{row.regret_pct:.2f}", f"{row.forecast_mape:.3f}", f"{row.deadline_misses:.3g}",
                  f"{row.wall_s_total:.0f}"]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)

@@ -26,6 +26,9 @@ import pandas as pd
 from tpf.replan.forecast import check_forecast, forecast_window
 from tpf.replan.window import WindowSolver, WindowSpec
 
+#: Relative round-off below which a slot counts as fully served (HiGHS's primal tolerance is 1e-7).
+MISS_TOL = 1.0e-9
+
 HOURLY_COLUMNS = ("hour", "policy", "carbon_g_per_kwh", "forecast_g_per_kwh", "queries_arrived",
                   "queries_served", "backlog_queries", "deadline_misses", "slo_misses", "gpus_on",
                   "it_energy_kwh", "facility_energy_kwh", "operational_kg", "embodied_kg", "carbon_kg",
@@ -129,7 +132,8 @@ def _commit(solver: WindowSolver, values: np.ndarray, demand: np.ndarray, backlo
     overdue = np.zeros(n_classes)
     for i in np.flatnonzero(slots.slot_backlog >= 0):
         k, r = slots.slot_class[i], slots.slot_backlog[i]
-        remaining = max(demand[i] - served_slot[i], 0.0)
+        remaining = demand[i] - served_slot[i]
+        remaining = remaining if remaining > MISS_TOL * max(demand[i], 1.0) else 0.0   # solver round-off
         if r == 0:
             new = max(remaining - backlog.overdue[k], 0.0)
             overdue[k] = remaining
