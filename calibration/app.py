@@ -88,9 +88,8 @@ def main(argv: list[str]) -> int:
     from omegaconf import OmegaConf
 
     from tpf.app import run_hydra_app
-    from tpf.cli import unexpected_message
     from tpf.config.safety import hydra_argument_problems
-    from tpf.errors import ConfigError, debug_enabled
+    from tpf.errors import ConfigError, debug_enabled, unexpected_message
 
     problems = hydra_argument_problems(argv[1:])
     if problems:

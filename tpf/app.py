@@ -62,7 +62,7 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         except Exception as exc:
             if debug_enabled():
                 raise
-            from tpf.cli import unexpected_message
+            from tpf.errors import unexpected_message
 
             failures.append(str(exc))
             print(f"tpf {command}: error: {unexpected_message(exc)}", file=sys.stderr)

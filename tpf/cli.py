@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 
-from tpf.errors import TpfError, debug_enabled
+from tpf.errors import TpfError, debug_enabled, unexpected_message
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -64,6 +64,23 @@ def _usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``tpf`` command; its exit status.
+
+    A reader that stops early (``tpf policy show FILE | head``) ends the
+    output quietly with status 0, as if it had all been read.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush has nowhere to fail
+        os.close(devnull)
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--debug" in args:
         args = [a for a in args if a != "--debug"]
@@ -91,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tpf {command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise
     except Exception as exc:  # a bug or an unforeseen input: one line, no traceback
         print(f"tpf {command}: error: {unexpected_message(exc)}", file=sys.stderr)
         return 1
@@ -105,11 +124,6 @@ def _run(command: str, rest: list[str]) -> int:
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main([command, *rest]) or 0)
 
-
-def unexpected_message(exc: BaseException) -> str:
-    """One line for an exception tpf did not anticipate (no traceback)."""
-    return (f"unexpected {type(exc).__name__}: {exc}; "
-            "rerun with --debug for the traceback and report it with the input that caused it")
 
 
 if __name__ == "__main__":

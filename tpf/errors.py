@@ -86,3 +86,9 @@ class PolicyError(TpfError, ValueError):
 
 class EstimatorError(TpfError, ValueError):
     """A text estimator's data, artefact or request is invalid (the message names file, line or field)."""
+
+
+def unexpected_message(exc: BaseException) -> str:
+    """One line for an exception tpf did not anticipate (no traceback)."""
+    return (f"unexpected {type(exc).__name__}: {exc}; "
+            "rerun with --debug for the traceback and report it with the input that caused it")

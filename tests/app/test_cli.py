@@ -104,3 +104,35 @@ def test_policy_show_rounds_its_figures_and_names_units(tmp_path, capsys):
     assert expected and all(re.search(r"accuracy \d\.\d{3}  energy [\d.e+]+ J/query  carbon [\d.e+]+ gCO2/query", line)
                             for line in expected)
     assert not re.search(r"\d\.\d{8,}", out)
+
+
+def test_a_reader_that_stops_early_ends_the_output_quietly():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("TPF_DEBUG", None)
+    script = "import sys, time; from tpf.cli import main; time.sleep(0.5); sys.exit(main(['--help']))"
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before tpf writes (as `tpf ... | head -0`)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "BrokenPipe" not in err and "Traceback" not in err, err
+
+
+def test_simulate_refuses_a_too_large_workload_before_it_plans(tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    import tpf.run.scenario as scenario_module
+
+    def no_plan(*args, **kwargs):
+        raise AssertionError("planned before checking simulate.max_queries")
+
+    steps = scenario_module.default_steps()
+    monkeypatch.setattr(scenario_module, "default_steps", lambda: dataclasses.replace(steps, plan=no_plan))
+    code = main(["simulate", *SMALL, "simulate.max_queries=10", f"hydra.run.dir={tmp_path}"])
+    assert code == 1
+    assert "simulate.max_queries: the workload has about" in capsys.readouterr().err

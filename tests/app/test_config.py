@@ -27,10 +27,10 @@ def _schema_leaves(schema: type, prefix: str = "") -> dict[str, object]:
             leaves |= _schema_leaves(kind, key + ".")  # type: ignore[arg-type]
         elif inner is not None and dataclasses.is_dataclass(inner):
             leaves |= _schema_leaves(inner, key + "[].")  # type: ignore[arg-type]
+        elif typing.get_origin(kind) is dict:  # before the list test: a mapping of lists is a mapping
+            leaves[key + ".*"] = item
         elif typing.get_origin(kind) is list or list in [typing.get_origin(a) for a in args]:
             leaves[key + "[]"] = item
-        elif typing.get_origin(kind) is dict:
-            leaves[key + ".*"] = item
         else:
             leaves[key] = item
     return leaves

@@ -15,7 +15,9 @@ CONFIG_CASES = [
     Case("config-negative-cap", ("plan", *SMALL, "facility.power_cap_kw=-5"), 1, ("facility.power_cap_kw: must be in (0, 1e7], got -5.0",)),
     Case("config-pue-below-one", ("plan", *SMALL, "facility.pue=0.5"), 1, ("facility.pue",)),
     Case("config-pue-nan", ("plan", *SMALL, "facility.pue=nan"), 1, ("facility.pue",)),
-    Case("config-text-for-number", ("plan", *SMALL, "facility.pue=high"), 1, ("facility.pue",)),
+    Case("config-text-for-number", ("plan", *SMALL, "facility.pue=high"), 1, ("facility.pue: must be a number, got 'high'",)),
+    Case("config-text-for-optional-number", ("plan", *SMALL, "planner.carbon_budget_kg=lots"), 1, ("planner.carbon_budget_kg: must be a number or null, got 'lots'",)),
+    Case("config-text-in-a-sweep", ("sweep", *SMALL, "grid.scale=a,2"), 1, ("grid.scale: must be a number, got 'a'",)),
     Case("config-unknown-group-option", ("plan", "grid=mars"), 1, ("grid: unknown option 'mars'; valid choices:",)),
     Case("config-unknown-scenario", ("plan", "scenario=nope"), 1, ("scenario: unknown option 'nope'",)),
     Case("config-carbon-scale-negative", ("plan", *SMALL, "grid.scale=-1"), 1, ("grid.scale",)),
@@ -24,6 +26,7 @@ CONFIG_CASES = [
     Case("config-missing-csv-path", ("plan", *SMALL, "grid=electricitymaps", "grid.csv_path=null"), 1, ("grid.csv_path: required",)),
     Case("config-category-not-in-card", ("plan", *SMALL, "workload.classes=[{name: p, category: poetry, share: 1.0, n_in_tokens: 100, n_answer_tokens: 1}]"), 1, ("workload.classes[0].category: 'poetry' (class 'p') is not in the accuracy card",)),
     Case("config-bad-override-syntax", ("plan", "facility.pue=[1,"), 1, ("overrides",)),
+    Case("config-simulate-too-many-queries", ("simulate", *SMALL, "simulate.max_queries=10"), 1, ("simulate.max_queries: the workload has about",)),
 ]
 
 

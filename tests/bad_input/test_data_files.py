@@ -47,6 +47,7 @@ TABLE_CASES = [
     Case("fit-accuracy-bom", ("fit", "accuracy", "--data", "a.csv", "--out", "c.yaml"), 0, (), {"a.csv": b"\xef\xbb\xbf" + accuracy_table().encode()}),
     Case("fit-accuracy-correct-above-items", ("fit", "accuracy", "--data", "a.csv", "--out", "c.yaml"), 1, ("a.csv", "n_correct"), {"a.csv": accuracy_table([("m", "math", "zero_shot", "0", "1", "10", "11")])}),
     Case("import-n-in-tokens-not-a-number", ("import", "mlenergy-v2", "x.csv", "--out", "o.csv", "--n-in-tokens", "chat=abc"), 1, ("--n-in-tokens: must be a number > 0 for task 'chat'", "'abc'"), {"x.csv": "model,gpu\n"}),
+    Case("import-missing-path", ("import", "wilkins", "nothere", "--out", "o.csv"), 1, ("tpf import: error: nothere: no such file or folder",)),
     Case("import-n-in-tokens-negative", ("import", "mlenergy-v2", "x.csv", "--out", "o.csv", "--n-in-tokens", "-3"), 1, ("--n-in-tokens",), {"x.csv": "model,gpu\n"}),
 ]
 

@@ -66,6 +66,8 @@ OUTPUT_CASES = [
     Case("predict-out-inside-a-file", ("predict", "energy", "--card", "card.yaml", "--data", "p.csv", "--out", "p.csv/x.csv"), 1, ("p.csv/x.csv: cannot write here: p.csv is a file",), {"card.yaml": ENERGY_CARD, "p.csv": POINTS_CSV}),
     Case("policy-export-dev-null", ("policy", "export", "policy.json", "--format", "semantic-router", "--out", "/dev/null"), 1, ("/dev/null: refusing to write",), {"policy.json": lambda p: _demo_policy(p)}),
     Case("fit-out-dev-null", ("fit", "energy", "--data", "m.csv", "--out", "/dev/null"), 1, ("/dev/null",), {"m.csv": lambda p: _measurements(p)}),
+    Case("init-into-a-file", ("init", "notes.txt"), 1, ("notes.txt is a file, not a folder",), {"notes.txt": "x\n"}),
+    Case("init-over-a-device-link", ("init", "mine", "--force"), 1, ("refusing to write: the path is a character device",), {"mine/fleet/my_scenario.yaml": lambda p: p.symlink_to("/dev/null")}),
 ]
 
 

@@ -107,6 +107,38 @@ def key_problem(key: str) -> str | None:
     return None
 
 
+NUMBER_TYPES = (int, float, int | None, float | None)
+
+
+def _leaf_type(key: str) -> Any:
+    """The schema type of a dotted key (None inside lists and mappings or for unknown keys)."""
+    schema: Any = TpfConfig
+    for part in key.split("."):
+        if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
+            return None
+        schema = _field_types(schema).get(part)
+    return schema
+
+
+def value_problems(override: Any) -> list[str]:
+    """Text given where the schema wants a number, named by key (Hydra's own message is a stack of lines)."""
+    leaf = _leaf_type(override.key_or_group)
+    if leaf not in NUMBER_TYPES or (override.is_sweep_override() and not override.is_discrete_sweep()):
+        return []
+    values = override.sweep_iterator() if override.is_sweep_override() else [override.value()]
+    allowed = "a number or null" if leaf in (int | None, float | None) else "a number"
+    return [f"{override.key_or_group}: must be {allowed}, got {value!r}"
+            for value in values if isinstance(value, str) and not _is_number(value)]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _option_values(override: Any) -> list[str]:
     if override.is_sweep_override():
         return [str(v) for v in override.sweep_string_iterator()]
@@ -143,8 +175,7 @@ def override_problems(overrides: list[str], config_dirs: Sequence[Path] = ()) ->
             ]
             continue
         problem = key_problem(key)
-        if problem:
-            problems.append(problem)
+        problems += [problem] if problem else value_problems(override)
     return problems
 
 

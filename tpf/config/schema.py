@@ -174,6 +174,10 @@ class PlannerConfig:
     ``accuracy_floors`` (accuracy_floors, empty: none); the facility power cap
     is ``facility.power_cap_kw``. ``gpu_capacity`` bounds each model's GPU time
     by its fleet. ``accuracy_target`` is the floor of the min_* objectives.
+    ``estimator`` (``shipped`` or an estimator folder): classes are read from
+    the query text, so the plan goes through the estimator's confusion
+    (:mod:`tpf.estimator.planning`); ``estimator_classes`` maps a workload class
+    to its estimator classes where the names differ.
     """
 
     name: str = MISSING
@@ -197,6 +201,8 @@ class PlannerConfig:
     time_limit_s: float = 60.0
     mip_gap: float = 1e-4
     write_lp: bool = False
+    estimator: str | None = None
+    estimator_classes: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import argparse
 import re
 from pathlib import Path
 
+from tpf.atomic import checked_target, write_text_atomic
 from tpf.config.paths import conf_dir
 from tpf.errors import ConfigError
 
@@ -61,9 +62,10 @@ def write_starter(folder: Path, name: str = "my_scenario", force: bool = False) 
     existing = sorted(str(p) for p in files if p.exists())
     if existing and not force:
         raise ConfigError(f"{folder}: would overwrite {', '.join(existing)}; pass --force or pick another folder")
+    for path in files:  # every target checked before anything is written
+        checked_target(path)
     for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        write_text_atomic(path, text)
     return sorted(files)
 
 

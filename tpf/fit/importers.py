@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             table = import_mlenergy_v2(args.paths[0], _parse_lengths(args.n_in_tokens))
     except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     write_table(table, args.out)
     print(f"wrote {len(table)} rows to {args.out}")

@@ -2,7 +2,7 @@
 
     tpf policy validate FILE [--models M1 M2 ...]
     tpf policy show FILE
-    tpf policy export --format semantic-router FILE --out OUT.yaml [--providers P.yaml] [--map CAT=LABEL,...]
+    tpf policy export --format semantic-router FILE --out OUT.yaml [--providers P.yaml] [--map CAT=LABEL,...] [--estimator shipped|DIR]
                       [--hour H] [--carbon-g-per-kwh X]
     tpf policy export --format semantic-router FILE --bands --out DIR [--providers P.yaml] [--map ...]
     tpf policy band DIR/index.yaml [--hour H] [--carbon-g-per-kwh X]
@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                         "without it endpoints are ${TPF_SR_ENDPOINT_<MODEL>} placeholders")
     export.add_argument("--map", action="append", default=[], metavar="CATEGORY=LABEL[,LABEL]",
                         help="MMLU-Pro labels a category matches (adds to or overrides the built-in map)")
+    export.add_argument("--estimator", metavar="shipped|FOLDER",
+                        help="domains match this text estimator's classes (its card.yaml; 'shipped': the packaged one)")
     export.add_argument("--bands", action="store_true",
                         help="write one config per hour band and carbon band, plus index.yaml, into --out")
     export.add_argument("--hour", type=int, help="export the split of this hour (0-23) instead of the all-day split")
@@ -108,9 +110,11 @@ def _category_map(items: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
 def _export(args: argparse.Namespace) -> None:
     from tpf.policy.export_semantic_router import ExportOptions, write_semantic_router
     from tpf.policy.semantic_router_bands import write_semantic_router_bands
+    from tpf.policy.semantic_router_estimator import load_estimator_labels
 
     options = ExportOptions(hour=args.hour, carbon_g_per_kwh=args.carbon_g_per_kwh,
-                            category_map=_category_map(args.map))
+                            category_map=_category_map(args.map),
+                            estimator=None if args.estimator is None else load_estimator_labels(args.estimator))
     if args.bands:
         if args.hour is not None or args.carbon_g_per_kwh is not None:
             raise PolicyError("--bands writes every band: drop --hour and --carbon-g-per-kwh")

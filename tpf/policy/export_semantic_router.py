@@ -22,7 +22,11 @@ Mapping (docs/policy.md has the full table):
   category with the default category's split, as :class:`tpf.policy.Router` does;
 * reasoning per the model's declared family; votes and token budgets are not
   expressible and are kept in annotations; hours and carbon bands take one
-  config per band (:mod:`tpf.policy.semantic_router_bands`).
+  config per band (:mod:`tpf.policy.semantic_router_bands`);
+* with a text estimator (``estimator``, :mod:`tpf.policy.semantic_router_estimator`)
+  the domains match the estimator's class labels (checked against its classes,
+  not the MMLU-Pro list), name it, and each decision carries the share of its
+  category's queries the estimator reads right.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from tpf.atomic import write_text_atomic
 from tpf.domain import MMLU_PRO_CATEGORIES, MMLU_PRO_CATEGORY_MAP
 from tpf.errors import PolicyError
 from tpf.policy.format import HOURS_PER_DAY, Choice, Policy, PolicyClass
+from tpf.policy.semantic_router_estimator import EstimatorLabels
 from tpf.policy.semantic_router_providers import Providers, load_providers, reasoning_fields
 from tpf.policy.semantic_router_schema import MAX_ANNOTATION_BYTES, config_problems
 from tpf.policy.validate import load_policy
@@ -51,7 +56,8 @@ RefKey = tuple[str, bool, str]
 class ExportOptions:
     """What to export: the all-day split, or one ``hour`` or ``carbon_g_per_kwh`` band.
 
-    ``category_map`` adds or overrides category -> MMLU-Pro labels. Reasoning is
+    ``category_map`` adds or overrides category -> MMLU-Pro labels (the
+    estimator's labels when ``estimator`` is given). Reasoning is
     on for ``cot`` and for ``mv`` at ``mv_reasoning_min_tokens`` or more; the
     wanted effort is ``low`` up to ``effort_low_max_tokens``, ``medium`` up to
     ``effort_medium_max_tokens``, else ``high`` (then the family's nearest level).
@@ -65,6 +71,12 @@ class ExportOptions:
     mv_reasoning_min_tokens: int = 64
     priority: int = 100
     fallback_priority: int = 10
+    estimator: EstimatorLabels | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The classifier labels domains may match: the estimator's classes, else MMLU-Pro's."""
+        return self.estimator.classes if self.estimator is not None else MMLU_PRO_CATEGORIES
 
     def problems(self) -> list[str]:
         out = []
@@ -78,11 +90,14 @@ class ExportOptions:
         if not self.priority > self.fallback_priority:
             out.append(f"priority ({self.priority}) must exceed fallback_priority ({self.fallback_priority})")
         for category, labels in self.category_map:
-            unknown = [label for label in labels if label not in MMLU_PRO_CATEGORIES]
+            unknown = [label for label in labels if label not in self.labels]
             if unknown or not labels:
-                out.append(f"category_map[{category}]: labels must be MMLU-Pro categories "
-                           f"({', '.join(MMLU_PRO_CATEGORIES)}), got {list(labels)}")
+                out.append(f"category_map[{category}]: labels must be {self.label_kind()} "
+                           f"({', '.join(self.labels)}), got {list(labels)}")
         return out
+
+    def label_kind(self) -> str:
+        return "MMLU-Pro categories" if self.estimator is None else f"classes of estimator {self.estimator.name}"
 
 
 def mmlu_pro_category(category: str) -> str | None:
@@ -92,14 +107,17 @@ def mmlu_pro_category(category: str) -> str | None:
 
 
 def category_labels(category: str, options: ExportOptions) -> tuple[str, ...] | None:
-    """The classifier labels a category matches: the caller's map, MMLU-Pro itself, or the paper's map."""
+    """The classifier labels a category matches: the caller's map, the label itself, or the paper's map
+    (with an estimator: labels among its classes only)."""
     overrides = dict(options.category_map)
     if category in overrides:
         return tuple(overrides[category])
-    direct = mmlu_pro_category(category)
+    key = category.strip().lower().replace("_", " ").replace("-", " ")
+    direct = next((label for label in options.labels if label.lower() == key), None)
     if direct is not None:
         return (direct,)
-    return MMLU_PRO_CATEGORY_MAP.get(category)
+    mapped = MMLU_PRO_CATEGORY_MAP.get(category)
+    return mapped if mapped is not None and all(label in options.labels for label in mapped) else None
 
 
 def domain_signals(categories: list[str], options: ExportOptions) -> list[dict[str, Any]]:
@@ -110,15 +128,17 @@ def domain_signals(categories: list[str], options: ExportOptions) -> list[dict[s
     for category in categories:
         labels = category_labels(category, options)
         if labels is None:
-            problems.append(f"category {category!r} has no MMLU-Pro labels, so the router's classifier could "
+            source = "MMLU-Pro" if options.estimator is None else f"estimator {options.estimator.name}"
+            problems.append(f"category {category!r} has no {source} labels, so the router's classifier could "
                             "never match it: map it with --map CATEGORY=LABEL[,LABEL] (labels: "
-                            f"{', '.join(MMLU_PRO_CATEGORIES)})")
+                            f"{', '.join(options.labels)})")
             continue
         for label in labels:
             if label in owner:
-                problems.append(f"MMLU-Pro label {label!r} is mapped to both {owner[label]!r} and {category!r}")
+                problems.append(f"label {label!r} is mapped to both {owner[label]!r} and {category!r}")
             owner[label] = category
-        domains.append({"name": category, "description": f"tpf category {category}: MMLU-Pro "
+        source = "MMLU-Pro" if options.estimator is None else f"classes of tpf text estimator {options.estimator.name}"
+        domains.append({"name": category, "description": f"tpf category {category}: {source} "
                         f"{', '.join(labels)}", "mmlu_categories": list(labels)})
     if problems:
         raise PolicyError("semantic-router export: " + "; ".join(problems))
@@ -203,7 +223,18 @@ def _number(value: float | None) -> str:
     return "unknown" if value is None else f"{value:.6g}"
 
 
-def decision_annotations(policy: Policy, cls: PolicyClass, choices: tuple[Choice, ...], band: str) -> dict[str, str]:
+def estimator_annotations(category: str, options: ExportOptions) -> dict[str, str]:
+    """With an estimator: its name and card digest, and the share of the category's queries it reads right."""
+    est = options.estimator
+    if est is None:
+        return {}
+    labels = category_labels(category, options) or ()
+    return {"tpf_estimator": f"{est.name} (card sha256 {est.card_sha256[:16]})",
+            "tpf_estimator_read_right": _number(est.read_right(labels))}
+
+
+def decision_annotations(policy: Policy, cls: PolicyClass, choices: tuple[Choice, ...], band: str,
+                         extra: dict[str, str] | None = None) -> dict[str, str]:
     """The plan's figures for a decision, as text, within the router's 32 entries and 4,096 bytes."""
     e = cls.expected
     out = {
@@ -216,6 +247,7 @@ def decision_annotations(policy: Policy, cls: PolicyClass, choices: tuple[Choice
         "tpf_expected_energy_j_per_query": _number(e.energy_j_per_query if e else None),
         "tpf_expected_carbon_g_per_query": _number(e.carbon_g_per_query if e else None),
         "tpf_expected_queries_per_day": _number(e.queries if e else None),
+        **(extra or {}),
         "tpf_split": split_text(choices),
     }
     size = len(json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
@@ -248,7 +280,8 @@ def _class_decisions(policy: Policy, providers: Providers, options: ExportOption
     for cls in policy.classes:
         choices = class_choices(cls, options)
         refs = model_refs(choices, providers, options, notes, f"class {cls.name!r}")
-        figures = decision_annotations(policy, cls, choices, band_text(options))
+        figures = decision_annotations(policy, cls, choices, band_text(options),
+                                       estimator_annotations(cls.category, options))
         context = context_signal(cls)
         length = [] if context is None else [{"type": "context", "name": context["name"]}]
         text = f"tpf class {cls.name}: category {cls.category}, input tokens {_bucket_text(cls)}"
@@ -338,6 +371,10 @@ def header(policy: Policy, options: ExportOptions, providers: Providers, notes: 
         f"Split exported: {band_text(options)}.",
         "Not expressible, kept in each decision's annotations: max_new_tokens budgets (reasoning on/off and "
         "effort only), majority-vote counts, hours and carbon bands (one config per band).",
+        *([f"Domains match the classes of tpf text estimator {options.estimator.name} (card sha256 "
+           f"{options.estimator.card_sha256[:16]}): the router's domain classifier must emit these labels; "
+           "tpf's own per-query router (tpf.policy.per_query) reads them from the text with that estimator "
+           "(numpy)."] if options.estimator is not None else []),
         *(["Endpoints are placeholders: set " + ", ".join(providers.endpoint(m).endpoint[2:-1]
                                                           for m in placeholders)
            + " in the router's environment, or pass --providers FILE."] if placeholders else []),

@@ -13,6 +13,10 @@ PLAN_COLUMNS = (
 )
 
 
+#: Plan totals of a plan whose classes a text estimator reads (tpf.estimator.planning).
+MISROUTING_PREFIXES = ("misrouting_", "known_class_", "delivered_")
+
+
 @dataclass(frozen=True)
 class CardInfo:
     """One card a run used, and where its numbers come from."""
@@ -105,4 +109,7 @@ class RunRecord:
             data["savings"] = {name: dict(values) for name, values in self.savings.items()}
         if self.simulation_totals:
             data["simulation"] = dict(self.simulation_totals)
+        misrouting = {k: v for k, v in self.totals.items() if k.startswith(MISROUTING_PREFIXES)}
+        if misrouting:  # classes read by a text estimator (planner.estimator)
+            data["misrouting"] = misrouting
         return data

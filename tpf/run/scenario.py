@@ -221,6 +221,8 @@ def run_scenario(config: TpfConfig, command: str, scenario: str, run_dir: Path,
     steps = steps or default_steps()
     inputs = build_inputs(config)
     problem = Problem.of(inputs)
+    # the requests first: a workload too large to simulate is refused before the solve
+    requests = scenario_requests(config, inputs) if command == "simulate" else None
     outcome = steps.plan(problem, config.planner, run_dir)
     record = _record(config, command, scenario, problem, outcome)
     if outcome.diagnosis is not None:
@@ -229,8 +231,8 @@ def run_scenario(config: TpfConfig, command: str, scenario: str, run_dir: Path,
     if config.report.pareto_points > 0:
         record.fronts = steps.pareto(problem, config.planner, outcome, config.report.pareto_points)
     policy_run = PolicyRun(scenario, config.workload.start_hour)
-    if command == "simulate":
-        simulation = SimulationRun(scenario_requests(config, inputs), config.simulate.engine,
+    if requests is not None:
+        simulation = SimulationRun(requests, config.simulate.engine,
                                    config.planner.batch_size, policy_run)
         simulated = steps.simulate(problem, simulation, outcome)
         record.simulation_hourly, record.simulation_totals = simulated.hourly, simulated.totals

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from tpf.cards import card_sha256
 from tpf.config.build import card_source_label
 from tpf.config.planner import planner_settings
 from tpf.config.schema import PlannerConfig
-from tpf.domain import J_PER_KWH
+from tpf.domain import J_PER_KWH, Workload
 from tpf.errors import InfeasiblePlanError
 from tpf.plan.model import build_model
 from tpf.plan.options import OptionTable, StrategySpec, build_options
@@ -46,10 +47,51 @@ def _options(problem: Problem, planner: PlannerConfig) -> OptionTable:
     )
 
 
+def _planned(problem: Problem, planner: PlannerConfig) -> tuple[OptionTable, Workload, Any]:
+    """Options and workload the planner sees: per routed class when ``planner.estimator`` reads classes
+    from the text (:mod:`tpf.estimator.planning`), with the estimated classes; else as given, None."""
+    options = _options(problem, planner)
+    if planner.estimator is None:
+        return options, problem.workload, None
+    from tpf.estimator.planning import (
+        dropped_options,
+        estimated_classes,
+        routed_option_table,
+        routed_workload,
+    )
+
+    est = estimated_classes(planner.estimator, problem.workload, planner.estimator_classes)
+    table = routed_option_table(options.table, problem.workload, est)
+    excluded = pd.concat([options.excluded, dropped_options(options.table, table)], ignore_index=True)
+    return OptionTable(table, excluded), routed_workload(problem.workload, est), (est, options.table)
+
+
+def _misrouting(problem: Problem, planner: PlannerConfig, estimated: Any, result: PlanResult) -> str:
+    """Misrouting figures into the plan's totals (summary.json), beside the plan with classes known
+    (solved again on the true-class options); the report's paragraph."""
+    from tpf.estimator.planning import misrouting_note, misrouting_totals
+
+    est, true_table = estimated
+    figures = misrouting_totals(true_table, result.allocation, problem.workload, est)
+    known_model = build_model(true_table, problem.workload, problem.facility, problem.grid, problem.fleet,
+                              planner_settings(planner))
+    try:
+        known = solve(known_model, solver=planner.solver, time_limit_s=planner.time_limit_s,
+                      mip_gap=planner.mip_gap if planner.integer_gpus else None)
+    except InfeasiblePlanError:
+        known = None
+    if known is not None:
+        sign = -1.0 if result.objective_name == "max_accuracy" else 1.0
+        figures["known_class_plan_objective"] = float(known.objective)
+        figures["misrouting_objective"] = sign * (float(result.objective) - float(known.objective))
+    result.totals.update(figures)
+    return misrouting_note(figures, est, result.objective_unit)
+
+
 def plan_step(problem: Problem, planner: PlannerConfig, run_dir: Path) -> PlanOutcome:
     """Build the options and the model, solve; an infeasible plan carries its diagnosis."""
-    options = _options(problem, planner)
-    model = build_model(options.table, problem.workload, problem.facility, problem.grid, problem.fleet,
+    options, workload, estimated = _planned(problem, planner)
+    model = build_model(options.table, workload, problem.facility, problem.grid, problem.fleet,
                         planner_settings(planner))
     write_lp = str(run_dir / "model.lp") if planner.write_lp else None
     try:
@@ -57,7 +99,9 @@ def plan_step(problem: Problem, planner: PlannerConfig, run_dir: Path) -> PlanOu
                        mip_gap=planner.mip_gap if planner.integer_gpus else None, write_lp=write_lp)
     except InfeasiblePlanError as exc:
         return PlanOutcome(None, options.table, options.summary(), diagnosis=str(exc))
-    return PlanOutcome(result, options.table, options.summary(), per_period=result.per_period)
+    note = options.summary() if estimated is None else \
+        f"{options.summary().rstrip('.')}. {_misrouting(problem, planner, estimated, result)}"
+    return PlanOutcome(result, options.table, note, per_period=result.per_period)
 
 
 def pareto_step(problem: Problem, planner: PlannerConfig, outcome: PlanOutcome,
@@ -70,8 +114,8 @@ def pareto_step(problem: Problem, planner: PlannerConfig, outcome: PlanOutcome,
     baselines = result.baselines
     low = float(baselines["accuracy"].min()) if len(baselines) else 0.8 * plan_accuracy
     targets = np.linspace(min(low, plan_accuracy), plan_accuracy, n_points) * (1 - 1e-9)
-    table = _options(problem, planner).table
-    return {name: accuracy_front(table, problem.workload, problem.facility, problem.grid, problem.fleet,
+    options, workload, _ = _planned(problem, planner)
+    return {name: accuracy_front(options.table, workload, problem.facility, problem.grid, problem.fleet,
                                  planner_settings(planner), objective=objective, targets=targets,
                                  solver=planner.solver)
             for name, objective in (("energy", "min_facility_energy"), ("carbon", "min_carbon"))}
