@@ -57,6 +57,8 @@ OVERRIDE_CASES = [
     Case("override-run-dir-is-a-file", ("plan", "workload=small", "hydra.run.dir=afile"), 1, ("hydra.run.dir: afile is a file",), {"afile": "x"}),
     Case("override-run-dir-inside-a-file", ("plan", "workload=small", "hydra.run.dir=afile/run"), 1, ("hydra.run.dir: cannot create afile/run",), {"afile": "x"}),
     Case("override-run-dir-holds-a-run", ("plan", "workload=small", "hydra.run.dir=old"), 1, ("hydra.run.dir: old already holds a run",), {"old/.hydra/config.yaml": "x"}),
+    Case("config-dir-is-a-file", ("plan", "--config-dir", "afile"), 1, ("afile is a file, not a folder",), {"afile": "x"}),
+    Case("config-dir-missing", ("plan", "--config-dir", "nowhere"), 1, ("folder not found:",)),
     Case("override-start-utc-not-a-date", ("plan", "workload=small", "grid=electricitymaps", "grid.csv_path=c.csv", "grid.start_utc=yesterday"), 1, ("grid.start_utc: not a date and time: 'yesterday'",), {"c.csv": "Datetime (UTC),Carbon Intensity gCO₂eq/kWh (direct)\n2023-01-01 00:00,100\n"}),
 ]
 

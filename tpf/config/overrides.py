@@ -80,7 +80,19 @@ def searchpath_dirs(overrides: Sequence[str]) -> list[Path]:
 
 
 def config_dir_problems(config_dirs: Sequence[Path]) -> list[str]:
-    return [f"--config-dir / hydra.searchpath: folder not found: {d}" for d in config_dirs if not d.is_dir()]
+    """One line per config folder that is not a folder: a file, something else, or nothing."""
+    problems = []
+    for folder in config_dirs:
+        if folder.is_dir():
+            continue
+        if folder.is_file():
+            problems.append(f"--config-dir / hydra.searchpath: {folder} is a file, not a folder "
+                            "(give the folder that holds scenario/, fleet/, ...)")
+        elif folder.exists():
+            problems.append(f"--config-dir / hydra.searchpath: {folder} is not a folder")
+        else:
+            problems.append(f"--config-dir / hydra.searchpath: folder not found: {folder}")
+    return problems
 
 
 def _field_types(schema: type[Any]) -> dict[str, Any]:

@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--to", required=True, help="target GPU id or NVML name")
     transfer.add_argument("--out", required=True, help="card file to write")
     _add_assumptions(transfer)
-    operating = sub.add_parser("operating", help="fit the card's vllm operating curve from ML.ENERGY v2 rows")
+    operating = sub.add_parser("operating", help="fit the card's vllm operating curve from ML.ENERGY v2 rows "
+                                                  "(measured levels beyond the card's batch range widen it, "
+                                                  "stated on the card)")
     operating.add_argument("--card", required=True, help="energy card of the same model, GPU and GPU count")
     operating.add_argument("--mlenergy-v2", required=True, help="mlenergy_v2_llm_configs.csv")
     operating.add_argument("--task", default="chat", help="ML.ENERGY task (default: %(default)s)")
@@ -133,9 +135,7 @@ def main(argv: list[str]) -> int:
 
 def _operating(args: argparse.Namespace) -> int:
     """Attach (or replace) the measured vllm curve of the card's model, GPU and GPU count."""
-    import dataclasses
-
-    from tpf.fit.operating_fit import mlenergy_v2_curves
+    from tpf.fit.operating_fit import attach_curve, mlenergy_v2_curves
 
     card = load_card(args.card)
     if not isinstance(card, EnergyCard):
@@ -146,10 +146,11 @@ def _operating(args: argparse.Namespace) -> int:
         raise CardError(f"{args.mlenergy_v2}: no {args.task} rows with >= 3 batch levels for "
                         f"{card.model} on {card.hardware} with {card.gpus_per_replica} GPU(s)")
     curve = found[0].curve
-    others = [c for c in card.operating_curves if c.engine != curve.engine]
-    path = save_card(dataclasses.replace(card, operating_curves=[*others, curve]), args.out)
+    updated, note = attach_curve(card, curve)
+    path = save_card(updated, args.out)
     held = curve.heldout
     print(f"wrote {path}: {curve.engine} operating curve of {card.model}@{card.hardware}, batch "
           f"{curve.batch_size[0]:g}..{curve.batch_size[-1]:g}; leave-one-batch-out J/token MAPE "
-          f"{held['j_per_token_mape']:.1%} (max {held['j_per_token_max_ape']:.1%}); rows: {curve.data_rows}")
+          f"{held['j_per_token_mape']:.1%} (max {held['j_per_token_max_ape']:.1%}); rows: {curve.data_rows}"
+          + (f"\nnote: {note}" if note else ""))
     return 0

@@ -8,11 +8,14 @@ the average output length. The power per GPU follows as
 :func:`mlenergy_v2_curves` groups the rows and fits one
 :class:`~tpf.operating.OperatingCurve` per group with at least ``min_levels``
 levels (engine ``vllm``), naming the rows it used (``data_rows``: file and
-line numbers) and carrying its leave-one-batch-out error.
+line numbers) and carrying its leave-one-batch-out error. :func:`attach_curve` puts
+a curve on a card, widening the card's batch range to measured levels beyond it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tpf.cards import EnergyCard
 from tpf.errors import DataError
 from tpf.fit.importers import MLENERGY_V2_COLUMNS
 from tpf.operating import OperatingCurve, fit_operating_curve
@@ -98,3 +102,31 @@ def _group_curve(file_name: str, model: str, gpu: str, gpus: int, task: str, row
                                 idle_power_w=spec.idle_power_w, gpus=gpus, data_rows=where)
     return MeasuredCurve(_model_id(model), spec.key, task, gpus, batch, power, tput,
                          rows["Energy/req (J)"].to_numpy(float), n_out, lines, curve)
+
+
+def attach_curve(card: EnergyCard, curve: OperatingCurve) -> tuple[EnergyCard, str]:
+    """The card with ``curve`` replacing its curve of the same engine, and a note ('' if none).
+
+    Measured levels beyond the card's batch range widen ``valid_range.batch_size`` and
+    ``max_batch_size`` to them: a replica that ran that many requests at once shows they fit,
+    where an estimated card's bound assumed longer requests (the roofline sizes it from the
+    KV cache of ``reference_context_tokens`` per request). The card states the widening in
+    ``provenance.batch_range`` and ``notes``; its energy and duration curves beyond their old
+    range are extrapolations, corrected at each level by the measured curve when priced there.
+    """
+    others = [c for c in card.operating_curves if c.engine != curve.engine]
+    low, high = card.valid_range.batch_size
+    first, last = curve.batch_size[0], curve.batch_size[-1]
+    if low <= first and last <= high:
+        return dataclasses.replace(card, operating_curves=[*others, curve]), ""
+    new_low, new_high = min(low, first), max(high, last)
+    note = (f"batch range widened from {low:g}..{high:g} to {new_low:g}..{new_high:g} (max_batch_size "
+            f"{card.max_batch_size} -> {max(card.max_batch_size, math.ceil(last))}) by the measured "
+            f"{curve.engine} levels of {curve.data_rows}; energy and duration curves beyond "
+            f"{low:g}..{high:g} are extrapolated")
+    widened = dataclasses.replace(
+        card, valid_range=dataclasses.replace(card.valid_range, batch_size=(new_low, new_high)),
+        max_batch_size=max(card.max_batch_size, math.ceil(last)), operating_curves=[*others, curve],
+        provenance={**card.provenance, "batch_range": note},
+        notes=f"{card.notes}\n{note}".strip())
+    return widened, note
