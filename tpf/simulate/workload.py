@@ -434,9 +434,6 @@ def synthetic_requests(
     class's ``n_in_tokens`` (lognormal with ``length_cv`` when > 0); output
     lengths are the class's ``n_answer_tokens``.
     """
-    workload.validate()
-    if burst_cv < 0 or length_cv < 0 or not burst_window_s > 0:
-        raise ConfigError("burst_cv, length_cv: must be >= 0; burst_window_s: must be > 0")
     rng = np.random.default_rng(seed)
     categories = sorted({c.category for c in workload.classes})
     draw = _PeriodDraw(workload, burst_cv, burst_window_s, length_cv)
@@ -449,6 +446,9 @@ class _PeriodDraw:
     """The draws of one query class in one period (arrival times, input lengths)."""
 
     def __init__(self, workload: Workload, burst_cv: float, burst_window_s: float, length_cv: float):
+        workload.validate()
+        if burst_cv < 0 or length_cv < 0 or not burst_window_s > 0:
+            raise ConfigError("burst_cv, length_cv: must be >= 0; burst_window_s: must be > 0")
         self.workload, self.burst_cv, self.length_cv = workload, burst_cv, length_cv
         self.windows = max(1, int(round(workload.period_s / burst_window_s)))
         self.window_s = workload.period_s / self.windows
@@ -498,9 +498,6 @@ def synthetic_request_periods(
     starts (its draws are discarded); the second yields period by period, so
     memory holds one period's requests.
     """
-    workload.validate()
-    if burst_cv < 0 or length_cv < 0 or not burst_window_s > 0:
-        raise ConfigError("burst_cv, length_cv: must be >= 0; burst_window_s: must be > 0")
     rng = np.random.default_rng(seed)
     categories = sorted({c.category for c in workload.classes})
     draw = _PeriodDraw(workload, burst_cv, burst_window_s, length_cv)
