@@ -45,7 +45,7 @@ def test_power_cap_binds_at_the_peak_and_shifts_the_routing(tmp_path):
     config = compose(["scenario=power_capped", "workload=small", "report=minimal"])
     summary = run_scenario(config, "plan", "power_capped", tmp_path)
     assert summary["peak_facility_kw"] == pytest.approx(3.0, rel=1e-6)
-    assert any(name.startswith("facility_power[") for name in summary["binding_constraints"])
+    assert any(name.startswith("facility_power_cap[") for name in summary["binding_constraints"])
     plan = pd.read_csv(tmp_path / "plan.csv")
     small_model = plan[plan["model"] == "llama-3.2-1b"].groupby("period")["queries"].sum()
     # 14:00 (period 2 of a workload starting at 12:00) needs the most help from the 1B

@@ -13,6 +13,7 @@ MILP point is optimal to within ``mip_gap``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,7 +51,7 @@ def pareto_front(options: OptionTable | pd.DataFrame, workload: Workload, facili
     minimize, total_key = AXES[axis]
     row_name, cap_field = OBJECTIVE_CAPS[minimize]
     inputs = (options, workload, facility, grid, fleet)
-    limits = {"time_limit_s": time_limit_s, "mip_gap": mip_gap}
+    limits: dict[str, Any] = {"time_limit_s": time_limit_s, "mip_gap": mip_gap}
     low = solve(build_model(*inputs, base.with_changes(objective=minimize, accuracy_target=0.0)),
                 solver=solver, baselines=False, **limits).totals[total_key]
     best = solve(build_model(*inputs, base.with_changes(objective="max_accuracy")),
