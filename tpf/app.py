@@ -22,7 +22,7 @@ from tpf.config.overrides import check_overrides, parse_command_line
 from tpf.errors import ConfigError, InfeasiblePlanError, TpfError, debug_enabled
 from tpf.rundir import claim_run_folder
 
-COMMANDS = ("plan", "simulate", "sweep")
+COMMANDS = ("plan", "simulate", "sweep", "replan")
 MULTIRUN_FLAGS = ("--multirun", "-m")
 DEFAULT_SCENARIO = "paper_l40s"  # conf/config.yaml's default
 
@@ -42,7 +42,14 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         scenario = str(hydra_cfg.runtime.choices.get("scenario", "paper_l40s"))
         mode = "simulate" if command == "simulate" else "plan"
         try:
+            if command == "replan":
+                from tpf.replan.run import run_replan
+                summary = run_replan(to_typed(cfg), run_dir)
+                print(_replan_line(summary, run_dir), file=sys.stderr)
+                return summary
             config = describe_run(to_typed(cfg), list(hydra_cfg.overrides.task))
+            if mode == "simulate":
+                refuse_deferrable(config)
             summary = run_scenario(config, mode, scenario, run_dir)
         except InfeasiblePlanError as exc:
             failures.append(str(exc))
@@ -70,6 +77,22 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         return summary
 
     return task
+
+
+def refuse_deferrable(config: Any) -> None:
+    """The simulator serves every query on arrival: refuse deferrable classes rather than mis-simulate them."""
+    workload = config.workload
+    deferred = [c.name for c in workload.classes if c.deadline_h > 0]
+    if (workload.deferrable_share > 0 and workload.deadline_h > 0) or deferred:
+        raise ConfigError("workload.deferrable_share / workload.classes[].deadline_h: tpf simulate serves every "
+                          "query on arrival; plan deferrable work with tpf plan or tpf replan")
+
+
+def _replan_line(summary: dict[str, Any], run_dir: Path) -> str:
+    return (f"[tpf] replan {summary['zone']} {summary['hours']} h, forecast {summary['forecast']}: "
+            f"{summary['carbon_kg']:.4g} kgCO2e (agnostic {summary['carbon_kg_agnostic']:.4g}, oracle "
+            f"{summary['carbon_kg_oracle']:.4g}); saved {summary['saved_vs_agnostic_pct']:.2f}%, regret "
+            f"{summary['regret_pct']:.2f}%, deadline misses {summary['deadline_misses']:.0f} -> {run_dir}")
 
 
 def _one_line(summary: dict[str, Any], run_dir: Path) -> str:

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("tpf.app", "plan, then simulate the plan over the scenario's workload or trace"),
     "sweep": ("tpf.app", "run a parameter sweep (Hydra multirun) and write a sweep summary"),
     "init": ("tpf.config.starter", "write a starter scenario folder: tpf init DIR, then tpf plan --config-dir DIR scenario=my_scenario"),
+    "replan": ("tpf.app", "re-plan hour by hour over a span on forecasts (grid=electricitymaps replan.days=N ...)"),
     "fit": ("tpf.fit.cli", "fit an energy or accuracy card: tpf fit energy|accuracy --data CSV --out CARD"),
     "predict": ("tpf.fit.cli", "predict with a card: tpf predict energy|accuracy --card CARD --data CSV --out CSV"),
     "card": ("tpf.fit.cli", "estimate cards for unmeasured hardware: tpf card roofline|transfer ..."),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from tpf.errors import ConfigError
 
 #: Joules in one kilowatt-hour: the one conversion between SI energy and kWh.
@@ -45,7 +47,12 @@ class QueryClass:
 
     ``rate_per_s`` holds one arrival rate per period (queries/s); a single value
     applies to every period. ``n_answer_tokens`` is what a zero-shot answer
-    generates (1 for a multiple-choice letter).
+    generates (1 for a multiple-choice letter). ``deadline_h`` > 0 makes the
+    class deferrable: a query arriving in period a may be served in any period
+    up to ``deadline_h`` hours later (0: served in its arrival period).
+    ``interruptible`` records whether a query's work may be split across
+    periods; a query lasts seconds, so an hourly plan treats it as atomic and
+    the flag does not change a plan.
     """
 
     name: str
@@ -53,6 +60,12 @@ class QueryClass:
     n_in_tokens: float
     rate_per_s: tuple[float, ...]
     n_answer_tokens: float = 1.0
+    deadline_h: float = 0.0
+    interruptible: bool = False
+
+    def deadline_periods(self, period_s: float) -> int:
+        """Whole periods a query may wait after its arrival period (0 when not deferrable)."""
+        return int(np.floor(self.deadline_h * 3600.0 / period_s + 1e-9))
 
     def rate_at(self, period: int) -> float:
         return self.rate_per_s[0] if len(self.rate_per_s) == 1 else self.rate_per_s[period]
@@ -65,6 +78,8 @@ class QueryClass:
             out.append(f"{where}.n_in_tokens: must be > 0, got {self.n_in_tokens}")
         if not self.n_answer_tokens >= 1:
             out.append(f"{where}.n_answer_tokens: must be >= 1, got {self.n_answer_tokens}")
+        if not (self.deadline_h >= 0 and np.isfinite(self.deadline_h)):
+            out.append(f"{where}.deadline_h: must be a finite number of hours >= 0, got {self.deadline_h}")
         if len(self.rate_per_s) not in (1, n_periods):
             out.append(
                 f"{where}.rate_per_s: needs 1 or {n_periods} values (one per period), "
@@ -156,6 +171,7 @@ class FleetEntry:
     hardware: str
     gpus: int
     utilization: float = 0.8
+    embodied_kg_per_gpu_h: float = 0.0   # manufacturing carbon per powered GPU-hour (an estimate)
 
     def problems(self, where: str) -> list[str]:
         out = []

@@ -187,6 +187,14 @@ class HardwareSpec:
     aliases: tuple[str, ...] = ()
     memory_type: str = ""
     idle_power_w_rule: str = ""
+    embodied_kg_per_gpu: float = 0.0
+    embodied_lifetime_years: float = 5.0
+    embodied_source: str = ""
+
+    @property
+    def embodied_kg_per_gpu_h(self) -> float:
+        """Manufacturing carbon amortized over the lifetime, per GPU-hour (an estimate; 0 when unknown)."""
+        return self.embodied_kg_per_gpu / (self.embodied_lifetime_years * 8760.0)
 
     @property
     def memory_bytes(self) -> float:
@@ -291,6 +299,11 @@ def _hardware_problems(where: str, key: str, entry: dict[str, Any]) -> list[str]
         problems.append(f"{where}: {key}.idle_power_w: must be a number >= 0, got {idle!r}")
     elif isinstance(idle, int | float) and isinstance(tdp, int | float) and idle >= tdp:
         problems.append(f"{where}: {key}.idle_power_w: must be < tdp_w={tdp}, got {idle}")
+    for name in ("embodied_kg_per_gpu", "embodied_lifetime_years"):
+        value = entry.get(name, 1.0)
+        if not (isinstance(value, int | float) and value >= 0 and (value > 0 or name == "embodied_kg_per_gpu")):
+            problems.append(f"{where}: {key}.{name}: must be a number "
+                            f"{'>= 0' if name == 'embodied_kg_per_gpu' else '> 0'}, got {value!r}")
     if entry.get("idle_power_w_source", "datasheet") not in ("datasheet", "estimate"):
         problems.append(
             f"{where}: {key}.idle_power_w_source: must be 'datasheet' or 'estimate', "
@@ -305,6 +318,9 @@ def _build_hardware(key: str, entry: dict[str, Any]) -> HardwareSpec:
     values["sources"] = tuple(str(s) for s in entry.get("sources", ()))
     for name in (*_HARDWARE_POSITIVE, "idle_power_w"):
         values[name] = float(entry[name])
+    for name in ("embodied_kg_per_gpu", "embodied_lifetime_years"):
+        if name in entry:
+            values[name] = float(entry[name])
     return HardwareSpec(key=key, **values)
 
 

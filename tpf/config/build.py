@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -148,10 +148,26 @@ def build_workload(workload: WorkloadConfig) -> Workload:
             rates = tuple(float(r) for r in cls.rate_per_s)
         else:
             rates = tuple(workload.total_rate_per_s * cls.share * m for m in profile)
-        classes.append(
-            QueryClass(cls.name, cls.category, float(cls.n_in_tokens), rates, float(cls.n_answer_tokens))
-        )
+        classes += deferrable_split(
+            QueryClass(cls.name, cls.category, float(cls.n_in_tokens), rates, float(cls.n_answer_tokens),
+                       float(cls.deadline_h), bool(cls.interruptible)),
+            workload.deferrable_share, workload.deadline_h)
     return Workload(tuple(classes), workload.n_periods, float(workload.period_s)).validate()
+
+
+#: Suffix of the deferrable part of a class split by ``workload.deferrable_share``.
+DEFERRED_SUFFIX = "~deferred"
+
+
+def deferrable_split(cls: QueryClass, share: float, deadline_h: float) -> list[QueryClass]:
+    """``cls`` alone, or (when ``share`` > 0 and ``deadline_h`` > 0) its served-on-arrival part and
+    its deferrable part ``<name>~deferred`` carrying ``share`` of the rate and the deadline."""
+    if not (share > 0 and deadline_h > 0) or cls.deadline_h > 0:
+        return [cls]
+    now = replace(cls, rate_per_s=tuple(r * (1.0 - share) for r in cls.rate_per_s))
+    later = replace(cls, name=cls.name + DEFERRED_SUFFIX, rate_per_s=tuple(r * share for r in cls.rate_per_s),
+                    deadline_h=float(deadline_h))
+    return [now, later] if share < 1 else [later]
 
 
 def build_facility(facility: FacilityConfig, n_periods: int) -> Facility:
@@ -190,11 +206,22 @@ def read_electricitymaps(path: Path, column: str, start_utc: str | None, n_perio
     return tuple(float(v) for v in values), series.note()
 
 
+def embodied_kg_per_gpu_h(hardware: str) -> float:
+    """The hardware catalog's embodied carbon per GPU-hour (an estimate), 0 for hardware it lacks."""
+    from tpf.specs import hardware_spec
+
+    try:
+        return hardware_spec(hardware).embodied_kg_per_gpu_h
+    except ConfigError:
+        return 0.0
+
+
 def build_fleet(fleet: FleetConfig, models: list[str]) -> Fleet:
     """The fleet, each model spelt as in ``models`` (its energy card's name) whatever alias it uses."""
     spelling = {canonical_model(m): m for m in models}
     entries = tuple(
-        FleetEntry(spelling.get(canonical_model(e.model), e.model), e.hardware, int(e.gpus), float(e.utilization))
+        FleetEntry(spelling.get(canonical_model(e.model), e.model), e.hardware, int(e.gpus), float(e.utilization),
+                   embodied_kg_per_gpu_h(e.hardware))
         for e in fleet.entries
     )
     return Fleet(entries).validate()

@@ -87,6 +87,10 @@ class QueryClassConfig:
     share: float = 0.0
     n_answer_tokens: float = 1.0
     rate_per_s: list[float] | None = None
+    deadline_h: float = 0.0
+    interruptible: bool = False
+    max_network_ms: float | None = None
+    sites: list[str] | None = None
 
 
 @dataclass
@@ -130,6 +134,10 @@ class WorkloadConfig:
     hourly_profile: list[float] = field(default_factory=lambda: [1.0])
     classes: list[QueryClassConfig] = field(default_factory=list)
     trace: TraceConfig = field(default_factory=TraceConfig)
+    deferrable_share: float = 0.0
+    deadline_h: float = 0.0
+    deferred_max_network_ms: float | None = None
+    max_network_ms: float | None = None
 
 
 @dataclass
@@ -184,6 +192,7 @@ class PlannerConfig:
     gpu_capacity: bool = True
     integer_gpus: bool = False
     gpu_weight: float = 0.0
+    price_embodied: bool = False
     strategies: list[str] = field(default_factory=lambda: ["zero_shot", "cot", "mv"])
     cot_budgets_tokens: list[int] = field(default_factory=lambda: [64, 128, 256, 512])
     mv_votes: list[int] = field(default_factory=lambda: [3, 5])
@@ -219,6 +228,31 @@ class ReportConfig:
 
 
 @dataclass
+class SiteConfig:
+    """One site of a several-site re-plan: its carbon series, PUE, power cap, share of the fleet, latency."""
+
+    name: str = MISSING
+    csv_path: str | None = None
+    pue: float | None = None
+    power_cap_kw: float | None = None
+    fleet_share: float = 1.0
+    network_ms: float = 0.0
+
+
+@dataclass
+class ReplanConfig:
+    """Rolling-horizon re-planning over a span of hours (``tpf replan``)."""
+
+    days: int = 7
+    horizon_h: int = 24
+    forecast: str = "seasonal_naive"
+    forecast_csv: str | None = None
+    price_embodied: bool = True
+    accuracy_target: float | None = None
+    merge_classes: bool = True
+
+
+@dataclass
 class TpfConfig:
     """The whole composed scenario, one attribute per config group."""
 
@@ -231,6 +265,8 @@ class TpfConfig:
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    replan: ReplanConfig = field(default_factory=ReplanConfig)
+    sites: list[SiteConfig] = field(default_factory=list)
     scenario_title: str = ""
     scenario_description: str = ""
 

@@ -373,7 +373,9 @@ def fit_family_relative(
 
 
 def _input_sha256(arch: ModelArch, hw: HardwareSpec, gpus: int, a: RooflineAssumptions) -> str:
-    payload = {"model": asdict(arch), "hardware": asdict(hw), "gpus": gpus, "assumptions": asdict(a)}
+    # the embodied-carbon figures of a hardware entry do not enter an energy card
+    hardware = {k: v for k, v in asdict(hw).items() if not k.startswith("embodied_")}
+    payload = {"model": asdict(arch), "hardware": hardware, "gpus": gpus, "assumptions": asdict(a)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

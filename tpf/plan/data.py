@@ -18,6 +18,7 @@ import pandas as pd
 
 from tpf.domain import J_PER_KWH, Facility, Fleet, Grid, Workload
 from tpf.errors import ConfigError
+from tpf.plan.defer import deadline_periods, expand_serve_periods
 from tpf.plan.options import OPTION_COLUMNS, OptionTable, dominated_mask
 from tpf.plan.settings import PlannerSettings
 
@@ -58,6 +59,8 @@ class PlanData:
     cap_facility_power_kw: float | None
     accuracy_floors: np.ndarray    # (C,)
     constraints: tuple[Any, ...] | None = None   # constraint definitions; None = tpf.plan.define's
+    col_arrival: np.ndarray | None = None         # arrival period of a deferrable column (None: col_period)
+    embodied_kg_per_gpu_h: np.ndarray | None = None  # (M,) per powered-on GPU-hour (None: none)
 
     @property
     def n_periods(self) -> int:
@@ -70,6 +73,11 @@ class PlanData:
     @property
     def n_columns(self) -> int:
         return len(self.col_option)
+
+    @property
+    def arrival_period(self) -> np.ndarray:
+        """Per column, the period its queries arrive in (``col_period`` is when they are served)."""
+        return self.col_period if self.col_arrival is None else self.col_arrival
 
     @property
     def total_queries(self) -> float:
@@ -183,6 +191,9 @@ def prepare(options: OptionTable | pd.DataFrame, workload: Workload, facility: F
         pruned_mask = dominated_mask(table, same_model=gpu_vars, idle_power_w=idle_w)
     kept = table[~pruned_mask].reset_index(drop=True)
     data = _columns(kept, class_names, models, demand, gpu_vars, idle_kw)
+    deadlines = deadline_periods(workload)
+    if deadlines.any():
+        data = expand_serve_periods(data, deadlines, workload.n_periods)
     floors = np.array([settings.accuracy_floors.get(c, np.nan) for c in class_names], float)
     cap_kw = facility.power_cap_w / 1000.0 if (settings.facility_power and facility.power_cap_w) else None
     return PlanData(
@@ -193,8 +204,14 @@ def prepare(options: OptionTable | pd.DataFrame, workload: Workload, facility: F
         demand_queries=demand, gpu_vars=gpu_vars, fleet_gpus=gpus, utilization=util,
         idle_power_kw=idle_kw if gpu_vars else np.zeros(len(models)), settings=settings,
         cap_facility_power_kw=cap_kw, accuracy_floors=floors,
-        constraints=None if constraints is None else tuple(constraints), **data,
+        constraints=None if constraints is None else tuple(constraints),
+        embodied_kg_per_gpu_h=_embodied(fleet, models), **data,
     )
+
+
+def _embodied(fleet: Fleet, models: list[str]) -> np.ndarray:
+    by_model = {e.model: e.embodied_kg_per_gpu_h for e in fleet.entries}
+    return np.array([by_model.get(m, 0.0) for m in models], float)
 
 
 def _demand_problems(table: pd.DataFrame, class_names: list[str], demand: np.ndarray) -> list[str]:
@@ -210,7 +227,7 @@ def _demand_problems(table: pd.DataFrame, class_names: list[str], demand: np.nda
 
 
 def _columns(kept: pd.DataFrame, class_names: list[str], models: list[str], demand: np.ndarray,
-             gpu_vars: bool, idle_kw: np.ndarray) -> dict[str, np.ndarray]:
+             gpu_vars: bool, idle_kw: np.ndarray) -> dict[str, Any]:
     """Cross the kept options with the periods of positive demand, vectorized."""
     class_index = {n: i for i, n in enumerate(class_names)}
     model_index = {n: i for i, n in enumerate(models)}
@@ -254,5 +271,9 @@ def with_options(data: PlanData, table: pd.DataFrame, settings: PlannerSettings 
     demand = np.where(served[:, None], data.demand_queries, 0.0)
     columns: dict[str, Any] = _columns(kept, data.class_names, data.model_names, demand, data.gpu_vars,
                        data.idle_power_kw)
+    if data.col_arrival is not None:
+        deadlines = np.zeros(len(data.class_names), np.int64)
+        np.maximum.at(deadlines, data.col_class, data.col_period - data.col_arrival)
+        columns = expand_serve_periods(columns, deadlines, data.n_periods)
     return replace(data, options=kept, pruned=kept.iloc[:0], demand_queries=demand,
                    settings=settings or data.settings, **columns)

@@ -12,7 +12,9 @@ setting in :class:`~tpf.plan.settings.PlannerSettings`.
 Variables (stacked in this order):
 
 * ``x[k]`` in [0, 1]: share of the demand of column k's (class c, period t)
-  served by its option o;
+  served by its option o; for a deferrable class the column also has a serve
+  period (``tpf.plan.defer``): ``x[c, o, a, s]`` serves queries arriving in
+  period a in period s, and every row charges the serve period;
 * ``gpus_on[m * T + t] >= 0``: GPUs of model m powered on in period t (only
   when GPU capacity is modelled; integer for ``integer_gpus``).
 
@@ -268,6 +270,16 @@ def objective_energy_weights(data: PlanData) -> np.ndarray | None:
     return weights.get(data.settings.objective)
 
 
+def embodied_cost(data: PlanData) -> np.ndarray:
+    """Per ``gpus_on[m, t]``: kg of embodied carbon of one powered-on GPU for one period, when
+    ``min_carbon`` prices it (else 0)."""
+    size = len(data.model_names) * data.n_periods
+    settings = data.settings
+    if settings.objective != "min_carbon" or not settings.price_embodied or data.embodied_kg_per_gpu_h is None:
+        return np.zeros(size)
+    return np.repeat(data.embodied_kg_per_gpu_h, data.n_periods) * data.period_h
+
+
 def define_objective(data: PlanData, var: Variables) -> ObjectiveBlock:
     """The objective, in user units.
 
@@ -275,7 +287,8 @@ def define_objective(data: PlanData, var: Variables) -> ObjectiveBlock:
       (query-weighted mean accuracy in accuracy points);
     * ``min_it_energy``: minimize ``sum_t E_t + gpu_cost * sum n`` (kWh);
     * ``min_facility_energy``: minimize ``sum_t PUE_t E_t + ...`` (kWh);
-    * ``min_carbon``: minimize ``sum_t CI_t PUE_t E_t / 1000 + ...`` (kgCO2).
+    * ``min_carbon``: minimize ``sum_t CI_t PUE_t E_t / 1000 + ...`` (kgCO2), plus the
+      embodied kg of powered-on GPUs when ``price_embodied``.
     """
     from tpf.plan.settings import OBJECTIVE_UNITS
 
@@ -288,7 +301,7 @@ def define_objective(data: PlanData, var: Variables) -> ObjectiveBlock:
         np.add.at(cost, cols, vals)
     if "gpus_on" in var:
         sign = -1.0 if weights is None else 1.0
-        cost[var["gpus_on"].positions()] += sign * data.settings.gpu_cost
+        cost[var["gpus_on"].positions()] += sign * data.settings.gpu_cost + embodied_cost(data)
     objective = data.settings.objective
     return ObjectiveBlock(objective, cost, weights is None, OBJECTIVE_UNITS[objective])
 

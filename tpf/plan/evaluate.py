@@ -43,7 +43,16 @@ def totals(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> di
         "carbon_kg": float(np.sum(facility_carbon_kg(facility, data.carbon_g_per_kwh))),
         "peak_facility_kw": float(facility.max() / data.period_h),
         "peak_it_kw": float(energy.max() / data.period_h),
+        "embodied_kg": embodied_kg(data, gpus_on),
     }
+
+
+def embodied_kg(data: PlanData, gpus_on: np.ndarray | None) -> float:
+    """Embodied carbon of the powered-on GPU-hours (each model's ``embodied_kg_per_gpu_h``)."""
+    if not data.gpu_vars or gpus_on is None or data.embodied_kg_per_gpu_h is None:
+        return 0.0
+    per_gpu = np.repeat(data.embodied_kg_per_gpu_h, data.n_periods) * data.period_h
+    return float(np.dot(per_gpu, gpus_on))
 
 
 def per_period(data: PlanData, shares: np.ndarray, gpus_on: np.ndarray | None) -> pd.DataFrame:
@@ -68,6 +77,7 @@ def allocation(data: PlanData, shares: np.ndarray, tol: float = 1e-9) -> pd.Data
     options = data.options.iloc[data.col_option[used]].reset_index(drop=True)
     out = pd.DataFrame({
         "class_name": options["class_name"], "period": data.col_period[used],
+        "arrival_period": data.arrival_period[used],
         "option_id": options["option_id"], "model": options["model"],
         "hardware": options["hardware"], "strategy": options["strategy"],
         "budget_tokens": options["budget_tokens"], "votes": options["votes"],

@@ -34,6 +34,10 @@ class PlannerSettings:
     GPU counts integers (a MILP); ``gpu_cost`` is the objective's price of one
     powered-on GPU for one period, in the objective's unit. ``keep_fleet_on``
     powers every GPU of the fleet in every period (each pays its idle power).
+    The embodied carbon of each fleet entry's hardware
+    (``FleetEntry.embodied_kg_per_gpu_h``) is counted for every powered-on GPU
+    and reported as ``embodied_kg``; with ``price_embodied`` the
+    ``min_carbon`` objective minimizes it too.
     """
 
     objective: str = "max_accuracy"
@@ -50,6 +54,7 @@ class PlannerSettings:
     keep_fleet_on: bool = False
     prune_dominated: bool = True
     column_generation: str = "auto"
+    price_embodied: bool = False
 
     def problems(self) -> list[str]:
         """Every invalid field, each with its name and allowed range."""

@@ -9,6 +9,7 @@ import pandas as pd
 
 PLAN_COLUMNS = (
     "class_name", "period", "model", "strategy", "budget_tokens", "votes", "share", "queries",
+    "arrival_period",
 )
 
 
@@ -134,7 +135,8 @@ class RunRecord:
 
 
 #: The headline figures of a run, as the plan names them.
-PLAN_FIGURES = ("accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg", "peak_facility_kw", "queries")
+PLAN_FIGURES = ("accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg", "embodied_kg",
+                "peak_facility_kw", "queries")
 #: Plan figure -> the simulation total that measures the same quantity.
 SIMULATED_AS = {"accuracy": "expected_accuracy", "it_energy_kwh": "it_energy_kwh",
                 "facility_energy_kwh": "facility_energy_kwh", "carbon_kg": "carbon_kg",

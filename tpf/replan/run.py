@@ -1,0 +1,189 @@
+"""``tpf replan``: walk a span hour by hour for the three policies; write summary.json, hourly.csv, a figure.
+
+``summary.json`` keys (kg of CO2e, kWh, accuracy as a fraction):
+``carbon_kg`` (forecast policy, operational + embodied), ``carbon_kg_agnostic``
+(serve on arrival), ``carbon_kg_oracle`` (true series, same horizon),
+``operational_kg*`` and ``embodied_kg*`` for each, ``facility_energy_kwh*``,
+``accuracy*``, ``deadline_misses*``, ``slo_misses*``, ``saved_vs_agnostic_pct``
+(forecast policy), ``oracle_saved_vs_agnostic_pct``, ``regret_kg`` and
+``regret_pct`` (forecast minus oracle, in percent of the agnostic carbon),
+``forecast_mape`` of the intensity forecast, and wall times.
+``hourly.csv``: one row per (hour, policy), columns
+:data:`~tpf.replan.engine.HOURLY_COLUMNS` plus ``time_utc``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tpf.atomic import write_text_atomic
+from tpf.config.build import ScenarioInputs, build_inputs
+from tpf.config.schema import TpfConfig
+from tpf.errors import ConfigError
+from tpf.plan.options import build_options
+from tpf.replan.engine import PolicyRun, Span, run_policies
+from tpf.replan.forecast import check_forecast, forecast_error
+from tpf.replan.inputs import (
+    carbon_series,
+    class_mix,
+    hourly_arrivals,
+    merge_by_deadline,
+    user_forecast,
+    window_spec,
+)
+from tpf.replan.sites import build_sites, check_sites
+from tpf.run.steps import strategy_spec
+
+POLICIES = ("forecast", "agnostic", "oracle")
+
+
+def _check(config: TpfConfig) -> None:
+    replan, problems = config.replan, []
+    if not 1 <= replan.days <= 366:
+        problems.append(f"replan.days: must be in [1, 366], got {replan.days}")
+    if not 1 <= replan.horizon_h <= 336:
+        problems.append(f"replan.horizon_h: must be in [1, 336], got {replan.horizon_h}")
+    try:
+        check_forecast(replan.forecast)
+    except ConfigError as exc:
+        problems += exc.problems
+    if replan.forecast == "csv" and not replan.forecast_csv:
+        problems.append("replan.forecast_csv: required for replan.forecast=csv, got null")
+    if problems:
+        raise ConfigError(problems)
+
+
+def replan_span(config: TpfConfig) -> tuple[dict[str, PolicyRun], dict[str, Any], pd.DatetimeIndex]:
+    """Run the three policies over the configured span; return them, the span's facts and its hours."""
+    _check(config)
+    inputs = build_inputs(config)
+    check_sites(inputs)
+    planner = config.planner
+    options = build_options(inputs.workload, inputs.cards.energy, inputs.cards.accuracy, strategy_spec(planner),
+                            latency_slo_s=planner.latency_slo_s, batch_size=planner.batch_size).table
+    mix = class_mix(options, inputs, config.replan.accuracy_target)
+    n_hours = config.replan.days * 24
+    # the walk goes on after the span, without arrivals, until every deadline has passed
+    walk = n_hours + int(mix.deadlines_h.max(initial=0))
+    total = walk + config.replan.horizon_h
+    carbon, start, zone = carbon_series(inputs, total)
+    sites = build_sites(inputs, mix.names, start, total, carbon, zone)
+    arrivals = hourly_arrivals(inputs.workload, start.hour, total, config.workload.start_hour)
+    arrivals[:, n_hours:] = 0.0
+    allowed = sites.allowed
+    if config.replan.merge_classes:
+        mix, arrivals, allowed = merge_by_deadline(mix, arrivals, allowed)
+    sites = replace(sites, allowed=allowed)
+    spec = window_spec(inputs, mix, options, config.replan.horizon_h, config.replan.price_embodied, sites)
+    user = user_forecast(config.replan.forecast_csv, start, total)
+    span = Span(sites.carbon_g_per_kwh if len(sites.names) > 1 else sites.carbon_g_per_kwh[0], arrivals,
+                mix.accuracy, walk, user)
+    runs = run_policies(spec, span, config.replan.forecast)
+    facts = {"zone": zone if len(sites.names) == 1 else "+".join(sites.zones),
+             "sites": {name: z for name, z in zip(sites.names, sites.zones, strict=True)}, "start_utc": str(start), "hours": n_hours, "horizon_h": config.replan.horizon_h,
+             "forecast": config.replan.forecast, "deferrable_share": config.workload.deferrable_share,
+             "deadline_h": config.workload.deadline_h, "classes": len(mix.names),
+             "forecast_mape": float(np.mean([
+                 forecast_error(config.replan.forecast, series[:n_hours], config.replan.horizon_h,
+                                None if user is None else user[:n_hours]) for series in sites.carbon_g_per_kwh])),
+             "embodied_kg_per_gpu_h": float(spec.embodied_kg_per_gpu_h.max(initial=0.0)),
+             "embodied_source": embodied_source(inputs)}
+    facts["hours_walked"] = walk
+    return runs, facts, pd.date_range(start, periods=walk, freq="h")
+
+
+def embodied_source(inputs: ScenarioInputs) -> str:
+    """Where the fleet's embodied figures come from (the hardware catalog; estimates)."""
+    from tpf.specs import hardware_spec
+
+    labels = set()
+    for entry in inputs.fleet.entries:
+        try:
+            spec = hardware_spec(entry.hardware)
+        except ConfigError:
+            labels.add(f"{entry.hardware}: none (not in the hardware catalog, not counted)")
+            continue
+        labels.add(f"{spec.key}: {spec.embodied_kg_per_gpu:g} kgCO2e per GPU over {spec.embodied_lifetime_years:g} "
+                   f"years ({spec.embodied_source}; tpf/data/hardware.yaml)")
+    return "; ".join(sorted(labels))
+
+
+def summarize(runs: dict[str, PolicyRun], facts: dict[str, Any]) -> dict[str, Any]:
+    """The summary.json mapping (see the module docstring)."""
+    out: dict[str, Any] = {"status": "ok", **facts}
+    for policy in [p for p in (*POLICIES, "spatial") if p in runs]:
+        suffix = "" if policy == "forecast" else f"_{policy}"
+        for key, value in runs[policy].totals().items():
+            out[f"{key}{suffix}"] = value
+    agnostic, oracle, forecast = out["carbon_kg_agnostic"], out["carbon_kg_oracle"], out["carbon_kg"]
+    out["saved_vs_agnostic_pct"] = 100.0 * (agnostic - forecast) / agnostic if agnostic else 0.0
+    out["oracle_saved_vs_agnostic_pct"] = 100.0 * (agnostic - oracle) / agnostic if agnostic else 0.0
+    agnostic_op = out["operational_kg_agnostic"]
+    out["operational_saved_vs_agnostic_pct"] = (
+        100.0 * (agnostic_op - out["operational_kg"]) / agnostic_op if agnostic_op else 0.0)
+    out["oracle_operational_saved_vs_agnostic_pct"] = (
+        100.0 * (agnostic_op - out["operational_kg_oracle"]) / agnostic_op if agnostic_op else 0.0)
+    out["regret_kg"] = forecast - oracle
+    out["regret_pct"] = 100.0 * (forecast - oracle) / agnostic if agnostic else 0.0
+    for policy in [p for p in (*POLICIES, "spatial") if p in runs]:
+        hourly, suffix = runs[policy].hourly, "" if policy == "forecast" else f"_{policy}"
+        for column in [c for c in hourly.columns if c.startswith("queries_served_")]:
+            served = float(hourly["queries_served"].sum())
+            out[f"share_{column.removeprefix('queries_served_')}{suffix}"] = (
+                float(hourly[column].sum()) / served if served else 0.0)
+    distinct = {id(run): run for run in runs.values()}.values()
+    out["wall_s_total"] = float(sum(run.wall_s for run in distinct))
+    return out
+
+
+def hourly_frame(runs: dict[str, PolicyRun], hours: pd.DatetimeIndex) -> pd.DataFrame:
+    frames = []
+    for policy in [p for p in (*POLICIES, "spatial") if p in runs]:
+        frame = runs[policy].hourly.copy()
+        frame["policy"] = policy
+        frame.insert(0, "time_utc", hours.strftime("%Y-%m-%d %H:%M"))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_replan(config: TpfConfig, run_dir: Path) -> dict[str, Any]:
+    """Run, then write summary.json, hourly.csv and replan.png into ``run_dir``."""
+    runs, facts, hours = replan_span(config)
+    summary = summarize(runs, facts)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    hourly = hourly_frame(runs, hours)
+    write_text_atomic(run_dir / "hourly.csv", hourly.to_csv(index=False))
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    if config.report.figures:
+        replan_figure(hourly, run_dir / "replan.png")
+    return summary
+
+
+def replan_figure(hourly: pd.DataFrame, path: Path) -> Path:
+    """Intensity over the span and cumulative carbon of each policy."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 5), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    first = hourly[hourly["policy"] == "forecast"]
+    x = np.arange(len(first))
+    top.plot(x, first["carbon_g_per_kwh"], lw=0.6, label="actual")
+    top.plot(x, first["forecast_g_per_kwh"], lw=0.6, label="forecast (hour 0)")
+    top.set_ylabel("gCO2/kWh")
+    top.legend(loc="upper right", fontsize=8)
+    for policy in POLICIES:
+        part = hourly[hourly["policy"] == policy]
+        bottom.plot(x, np.cumsum(part["carbon_kg"].to_numpy()), label=policy)
+    bottom.set_ylabel("cumulative kgCO2e")
+    bottom.set_xlabel("hour of the span")
+    bottom.legend(loc="upper left", fontsize=8)
+    figure.savefig(path)
+    return path
