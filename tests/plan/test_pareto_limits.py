@@ -47,3 +47,14 @@ def test_accuracy_front_passes_the_limits(recorded, micro_options, micro_workloa
     assert recorded == [(3.0, 0.001)]
     assert front["proven_optimal"].tolist() == [True, True]
     assert front["accuracy"].tolist() == pytest.approx([0.6, 0.7], abs=1e-6)
+
+
+def test_the_report_counts_front_points_not_proven_optimal():
+    import pandas as pd
+
+    from tpf.report.writer import _unproven
+
+    fronts = {"energy": pd.DataFrame({"proven_optimal": [True, False]}),
+              "carbon": pd.DataFrame({"proven_optimal": [False, False]})}
+    assert _unproven(fronts) == " (3 points not proven optimal: stopped at planner.time_limit_s)"
+    assert _unproven({"energy": pd.DataFrame({"proven_optimal": [True]})}) == ""
