@@ -45,7 +45,7 @@ def test_power_cap_binds_at_the_peak_and_shifts_the_routing(tmp_path):
     config = compose(["scenario=power_capped", "workload=small", "report=minimal"])
     summary = run_scenario(config, "plan", "power_capped", tmp_path)
     assert summary["peak_facility_kw"] == pytest.approx(3.0, rel=1e-6)
-    assert any(name.startswith("facility_power[") for name in summary["binding_constraints"])
+    assert any(name.startswith("facility_power_cap[") for name in summary["binding_constraints"])
     plan = pd.read_csv(tmp_path / "plan.csv")
     small_model = plan[plan["model"] == "llama-3.2-1b"].groupby("period")["queries"].sum()
     # 14:00 (period 2 of a workload starting at 12:00) needs the most help from the 1B
@@ -84,3 +84,21 @@ def test_full_report_draws_every_figure(tmp_path):
     for name in ("routing_mix.png", "power_carbon.png", "pareto.png", "energy_curves.png", "accuracy_curves.png"):
         assert (tmp_path / name).stat().st_size > 5000
         assert f"]({name})" in report
+
+
+def test_pareto_fronts_solve_under_the_planners_limits(tmp_path, monkeypatch):
+    import tpf.plan.pareto as pareto
+
+    seen: list[tuple[float | None, float | None]] = []
+    make_solver = pareto.make_solver
+
+    def recording_solver(solver, *, time_limit_s, mip_gap, **kwargs):
+        seen.append((time_limit_s, mip_gap))
+        return make_solver(solver, time_limit_s=time_limit_s, mip_gap=mip_gap, **kwargs)
+
+    monkeypatch.setattr(pareto, "make_solver", recording_solver)
+    config = compose(["workload=small", "workload.n_periods=2", "report.pareto_points=2",
+                      "report.figures=false", "planner.integer_gpus=true",
+                      "planner.time_limit_s=12.5", "planner.mip_gap=0.003"])
+    run_scenario(config, "plan", "paper_l40s", tmp_path)
+    assert seen == [(12.5, 0.003)] * 2     # the energy front and the carbon front

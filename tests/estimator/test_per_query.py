@@ -138,7 +138,7 @@ def test_prices_from_shadow_prices_by_hand() -> None:
     # 1000 queries; 0.5 points per kWh on the day's energy, 0.2 more in period 1 (hour 7),
     # 2 points per kW of facility power in period 0 (PUE 1.5, 1-hour periods), 0.1 point per kgCO2
     prices = prices_from_shadow_prices(
-        {"it_energy_total": 0.5, "it_energy_per_period[1]": 0.2, "facility_power[0]": 2.0,
+        {"it_energy_horizon": 0.5, "it_energy_period[1]": 0.2, "facility_power_cap[0]": 2.0,
          "carbon_budget": 0.1, "demand[x,0]": 9.0, "gpu_capacity[m,0]": 0.0},
         PlanPeriods(total_queries=1000, period_hours=[6, 7], pue=[1.5, 1.5], carbon_g_per_kwh=[100.0, 300.0],
                     budget_it_j_per_query=50.0))
@@ -168,7 +168,7 @@ def test_run_policy_gets_the_plan_prices() -> None:
     from tpf.run.steps import _with_prices
 
     result = SimpleNamespace(objective_name="max_accuracy", totals={"queries": 3600.0, "it_energy_kwh": 0.1},
-                             shadow_prices={"it_energy_total": 2.0})
+                             shadow_prices={"it_energy_horizon": 2.0})
     policy = _with_prices(make_policy(), result, [0, 1], [1.2, 1.2], [300.0, 100.0], 3600.0)
     assert policy.prices.budget_it_j_per_query == pytest.approx(100.0)
     assert policy.prices.energy_price(1) == pytest.approx(2.0 * 3600 / 100 / 3.6e6)

@@ -82,7 +82,7 @@ def test_accuracy_shortfall_in_points_not_the_fleet(micro_options, micro_workloa
 
 def test_fleet_label_names_model_and_hour():
     assert _where("gpu_capacity", "big,14", 3600.0, 24) == " of model 'big' at 14:00 (period 14)"
-    assert _where("accuracy_floor", "math", 3600.0, 24) == " of class 'math'"
+    assert _where("accuracy_floors", "math", 3600.0, 24) == " of class 'math'"
 
 
 def test_hour_of_a_multi_day_horizon(micro_options):

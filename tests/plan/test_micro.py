@@ -34,11 +34,11 @@ def test_unconstrained_max_accuracy_serves_everything_on_big(micro_options, micr
 
 
 @pytest.mark.parametrize(("settings", "facility", "row", "price"), [
-    (PlannerSettings(it_energy_kwh_per_period=0.3), Facility((1.0,)), "it_energy_per_period[0]", 100.0),
-    (PlannerSettings(it_energy_kwh_total=0.3), Facility((1.0,)), "it_energy_total", 100.0),
+    (PlannerSettings(it_energy_kwh_per_period=0.3), Facility((1.0,)), "it_energy_period[0]", 100.0),
+    (PlannerSettings(it_energy_kwh_total=0.3), Facility((1.0,)), "it_energy_horizon", 100.0),
     (PlannerSettings(it_power_w=300.0), Facility((1.0,)), "it_power[0]", 100.0),
     # PUE 1.5: 0.45 kW facility = 0.3 kW IT; one facility kW buys 1/1.5 IT kWh
-    (PlannerSettings(), Facility((1.5,), power_cap_w=450.0), "facility_power[0]", 100.0 / 1.5),
+    (PlannerSettings(), Facility((1.5,), power_cap_w=450.0), "facility_power_cap[0]", 100.0 / 1.5),
     # carbon = IT kWh * 1.5 * 0.5 kg/kWh; 0.225 kg = 0.3 kWh; one kg buys 1/0.75 kWh
     (PlannerSettings(carbon_budget_kg=0.225), Facility((1.5,)), "carbon_budget", 100.0 / 0.75),
 ])
@@ -76,8 +76,8 @@ def test_accuracy_floor_binding(micro_options, micro_workload):
     settings = PlannerSettings(it_energy_kwh_total=0.3, accuracy_floors={"B": 0.65})
     result = run(micro_options, micro_workload, settings)
     assert result.objective == pytest.approx(57.5, abs=1e-7)
-    assert result.shadow_prices["accuracy_floor[B]"] == pytest.approx(1.5, rel=1e-7)
-    assert result.shadow_prices["it_energy_total"] == pytest.approx(100.0, rel=1e-7)
+    assert result.shadow_prices["accuracy_floors[B]"] == pytest.approx(1.5, rel=1e-7)
+    assert result.shadow_prices["it_energy_horizon"] == pytest.approx(100.0, rel=1e-7)
 
 
 @pytest.mark.parametrize(("objective", "value", "price"), [
@@ -117,7 +117,7 @@ def test_write_lp_on_request(micro_options, micro_workload, tmp_path):
     target = tmp_path / "plan.lp"
     result = solve(model, write_lp=str(target))
     assert result.objective == pytest.approx(65.0)
-    assert "it_energy_total" in target.read_text()
+    assert "it_energy_horizon" in target.read_text()
 
 
 def test_pareto_front_energy_axis_is_exact(micro_options, micro_workload):

@@ -42,14 +42,14 @@ def test_facility_power_binding_with_integer_gpus(one_model):
     facility, fleet = Facility((1.5,), power_cap_w=525.0), fleet_of({"one": 10})
     relaxed = plan(one_model, WORKLOAD, facility, GRID, fleet, PlannerSettings())
     assert relaxed.objective == pytest.approx(70.0, abs=1e-7)
-    assert relaxed.shadow_prices["facility_power[0]"] == pytest.approx(200.0 / 3.0, rel=1e-7)
+    assert relaxed.shadow_prices["facility_power_cap[0]"] == pytest.approx(200.0 / 3.0, rel=1e-7)
     result = plan(one_model, WORKLOAD, facility, GRID, fleet, PlannerSettings(integer_gpus=True))
     assert result.objective == pytest.approx(68.75, abs=1e-7)
     assert result.solver_info["duals_from"] == FIXED_LP == "lp with integer gpus fixed"
     assert result.solver_info["mip_objective"] == pytest.approx(68.75, abs=1e-4)
     assert result.gpus_on["gpus_on"].tolist() == [4.0]
-    assert result.binding_constraints == ["facility_power[0]"]
-    assert result.shadow_prices["facility_power[0]"] == pytest.approx(250.0 / 3.0, rel=1e-7)
+    assert result.binding_constraints == ["facility_power_cap[0]"]
+    assert result.shadow_prices["facility_power_cap[0]"] == pytest.approx(250.0 / 3.0, rel=1e-7)
     assert result.shadow_prices["gpu_capacity[one,0]"] == 0.0   # 4 of 10 GPUs on
     assert result.totals["peak_facility_kw"] == pytest.approx(0.525, rel=1e-9)
 
@@ -103,4 +103,4 @@ def test_integer_pareto_front_reports_prices_and_binding_rows(micro_options, mic
     assert front["accuracy"].tolist() == pytest.approx([0.55, 0.65, 0.75, 0.775, 0.8], abs=1e-8)
     assert front["shadow_price"].iloc[1] == pytest.approx(100.0, rel=1e-7)
     assert front["shadow_price"].iloc[3] == pytest.approx(25.0, rel=1e-7)
-    assert (front["binding_constraints"].iloc[:4] == "it_energy_total").all()
+    assert (front["binding_constraints"].iloc[:4] == "it_energy_horizon").all()

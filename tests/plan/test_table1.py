@@ -84,8 +84,8 @@ def test_energy_budget_sends_reasoning_categories_to_8b_first():
     base_kwh = 3600 * one_b["energy_j"].sum() / 3.6e6
     # room to move about a third of the traffic to the 8B: max accuracy picks by gain per joule
     _, result = table1_plan(PlannerSettings(it_energy_kwh_total=base_kwh + extra_kwh / 3))
-    assert result.binding_constraints == ["it_energy_total"]
+    assert result.binding_constraints == ["it_energy_horizon"]
     assert result.allocation[result.allocation["strategy"] == "cot"].empty
     for category in ("math", "engineering"):
         assert share_of(result, category, MODEL_8B, "zero_shot") == pytest.approx(1.0, abs=1e-9)
-    assert result.shadow_prices["it_energy_total"] > 0
+    assert result.shadow_prices["it_energy_horizon"] > 0

@@ -171,8 +171,9 @@ class PlannerConfig:
     Keys carry the names of the constraints they bound: ``it_energy_period_kwh``
     (it_energy_period), ``it_energy_horizon_kwh`` (it_energy_horizon),
     ``it_power_kw`` (it_power), ``carbon_budget_kg`` (carbon_budget),
-    ``accuracy_floors`` (accuracy_floors, empty: none); the facility power cap
-    is ``facility.power_cap_kw``. ``gpu_capacity`` bounds each model's GPU time
+    ``accuracy_floors`` (accuracy_floors, empty: none), ``ttft_p99_slo_s``
+    (ttft_p99_slo), ``keep_fleet_on`` (keep_fleet_on); the facility power cap
+    is ``facility.power_cap_kw`` (facility_power_cap). ``gpu_capacity`` bounds each model's GPU time
     by its fleet. ``accuracy_target`` is the floor of the min_* objectives.
     ``estimator`` (``shipped`` or an estimator folder): classes are read from
     the query text, so the plan goes through the estimator's confusion

@@ -98,7 +98,7 @@ class PlanData:
         return self.col_queries / self.class_queries[self.col_class]
 
     def col_floor_row(self) -> np.ndarray:
-        """Per column: its ``accuracy_floor`` row (floored classes in class order), -1 if none."""
+        """Per column: its ``accuracy_floors`` row (floored classes in class order), -1 if none."""
         floored = np.flatnonzero(~np.isnan(self.accuracy_floors))
         row_of_class = -np.ones(len(self.class_names), dtype=np.int64)
         row_of_class[floored] = np.arange(len(floored))

@@ -115,16 +115,16 @@ def define_demand(data: PlanData, var: Variables) -> RowBlock:
                     np.ones(size), "share", matrix, description="every query is served by some option")
 
 
-def define_it_energy_per_period(data: PlanData, var: Variables) -> RowBlock | None:
-    """it_energy_per_period[t]: ``E_t <= E_cap`` (kWh per period)."""
-    return _energy_cap(data, var, "it_energy_per_period", data.settings.it_energy_kwh_per_period,
+def define_it_energy_period(data: PlanData, var: Variables) -> RowBlock | None:
+    """it_energy_period[t]: ``E_t <= E_cap`` (kWh per period)."""
+    return _energy_cap(data, var, "it_energy_period", data.settings.it_energy_kwh_per_period,
                        np.ones(data.n_periods), True, "kWh", "IT energy cap per period",
                        "it_energy_kwh_per_period", "IT energy of each period")
 
 
-def define_it_energy_total(data: PlanData, var: Variables) -> RowBlock | None:
-    """it_energy_total: ``sum_t E_t <= E_total_cap`` (kWh over the horizon)."""
-    return _energy_cap(data, var, "it_energy_total", data.settings.it_energy_kwh_total,
+def define_it_energy_horizon(data: PlanData, var: Variables) -> RowBlock | None:
+    """it_energy_horizon: ``sum_t E_t <= E_total_cap`` (kWh over the horizon)."""
+    return _energy_cap(data, var, "it_energy_horizon", data.settings.it_energy_kwh_total,
                        np.ones(data.n_periods), False, "kWh", "IT energy cap over the horizon",
                        "it_energy_kwh_total", "IT energy over the horizon")
 
@@ -138,12 +138,12 @@ def define_it_power(data: PlanData, var: Variables) -> RowBlock | None:
 
 
 def define_facility_power(data: PlanData, var: Variables) -> RowBlock | None:
-    """facility_power[t]: ``PUE_t * E_t / period_h <= P_facility_cap`` (kW).
+    """facility_power_cap[t]: ``PUE_t * E_t / period_h <= P_facility_cap`` (kW).
 
     ``E_t`` includes the idle power of powered-on GPUs when GPUs are modelled,
     so this is ``PUE * (n * P_idle + dynamic J / period_s) <= cap``.
     """
-    return _energy_cap(data, var, "facility_power", data.cap_facility_power_kw,
+    return _energy_cap(data, var, "facility_power_cap", data.cap_facility_power_kw,
                        data.pue / data.period_h, True, "kW", "facility power", "facility_power",
                        "mean facility power of each period")
 
@@ -186,7 +186,7 @@ def define_gpu_capacity(data: PlanData, var: Variables) -> RowBlock | None:
 
 
 def define_ttft_load(data: PlanData, var: Variables) -> RowBlock | None:
-    """ttft_load[m, t]: ``sum_{k of m in t} D_k g_k / rho_k x_k - period_h gpus_on[m, t] <= 0`` (GPU-h).
+    """ttft_p99_slo[m, t]: ``sum_{k of m in t} D_k g_k / rho_k x_k - period_h gpus_on[m, t] <= 0`` (GPU-h).
 
     ``rho_k`` is the largest utilization per replica at column k's operating
     point that keeps the p99 time to first token within the SLO (Erlang C,
@@ -200,24 +200,24 @@ def define_ttft_load(data: PlanData, var: Variables) -> RowBlock | None:
         np.concatenate([data.col_model * data.n_periods + data.col_period, np.arange(size)]),
         np.concatenate([var["x"].positions(), var["gpus_on"].positions()]),
         np.concatenate([data.col_ttft_gpu_h, np.full(size, -data.period_h)]), size, var.count)
-    return RowBlock("ttft_load", _model_periods(data), "<=", np.zeros(size), "GPU-h", matrix,
+    return RowBlock("ttft_p99_slo", _model_periods(data), "<=", np.zeros(size), "GPU-h", matrix,
                     setting="ttft_p99_slo_s",
                     description="load per powered GPU within the tail-latency SLO")
 
 
 def define_fleet_on(data: PlanData, var: Variables) -> RowBlock | None:
-    """fleet_on[m, t]: ``gpus_on[m, t] >= N_m`` (every GPU of the fleet powered, paying its idle power)."""
+    """keep_fleet_on[m, t]: ``gpus_on[m, t] >= N_m`` (every GPU of the fleet powered, paying its idle power)."""
     if "gpus_on" not in var or not data.settings.keep_fleet_on:
         return None
     size = var["gpus_on"].size
     matrix = coefficients(np.arange(size), var["gpus_on"].positions(), np.ones(size), size, var.count)
-    return RowBlock("fleet_on", _model_periods(data), ">=", np.repeat(data.fleet_gpus, data.n_periods),
+    return RowBlock("keep_fleet_on", _model_periods(data), ">=", np.repeat(data.fleet_gpus, data.n_periods),
                     "GPU", matrix, setting="keep_fleet_on",
                     description="every GPU of the fleet powered on")
 
 
 def define_accuracy_floor(data: PlanData, var: Variables) -> RowBlock | None:
-    """accuracy_floor[c]: ``sum_{o,t} (D[c,t] / D_c) a[c,o] x[c,o,t] >= floor_c`` (fraction).
+    """accuracy_floors[c]: ``sum_{o,t} (D[c,t] / D_c) a[c,o] x[c,o,t] >= floor_c`` (fraction).
 
     Query-weighted mean accuracy of class c over the horizon; shadow prices
     are per accuracy point (0.01).
@@ -229,7 +229,7 @@ def define_accuracy_floor(data: PlanData, var: Variables) -> RowBlock | None:
     keep = row >= 0
     matrix = coefficients(row[keep], var["x"].positions()[keep],
                           (data.col_class_weight * data.col_accuracy)[keep], len(floored), var.count)
-    return RowBlock("accuracy_floor", [data.class_names[c] for c in floored], ">=",
+    return RowBlock("accuracy_floors", [data.class_names[c] for c in floored], ">=",
                     data.accuracy_floors[floored], "accuracy_point", matrix, phrase="accuracy floor",
                     per_unit=100.0, setting="accuracy_floors", description="mean accuracy of a class")
 
@@ -250,13 +250,13 @@ RowDefinition = Callable[[PlanData, Variables], RowBlock | None]
 
 #: Every constraint family, in build order (demand first: its rows are the column-generation groups).
 CONSTRAINTS: tuple[RowDefinition, ...] = (
-    define_demand, define_it_energy_per_period, define_it_energy_total, define_it_power,
+    define_demand, define_it_energy_period, define_it_energy_horizon, define_it_power,
     define_facility_power, define_carbon_budget, define_gpu_busy, define_gpu_capacity,
     define_ttft_load, define_fleet_on, define_accuracy_floor, define_accuracy_target,
 )
 
 #: Per minimizing objective: the row capping the same quantity and its setting (a Pareto axis).
-OBJECTIVE_CAPS = {"min_it_energy": ("it_energy_total", "it_energy_kwh_total"),
+OBJECTIVE_CAPS = {"min_it_energy": ("it_energy_horizon", "it_energy_kwh_total"),
                   "min_carbon": ("carbon_budget", "carbon_budget_kg")}
 
 

@@ -42,7 +42,7 @@ class Shortfall:
 def _where(block_name: str, label: str, period_s: float, n_periods: int) -> str:
     if not label:
         return ""
-    if block_name == "accuracy_floor":
+    if block_name == "accuracy_floors":
         return f" of class {label!r}"
     if block_name == "gpu_capacity":
         model, period = label.rsplit(",", 1)

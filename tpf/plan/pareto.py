@@ -4,11 +4,16 @@
 The model is built once with the swept cap as a mutable parameter and
 re-solved by the persistent HiGHS interface at each point (only the
 right-hand side changes), so a sweep costs little more than one solve.
+Every solve of a sweep runs under the same ``time_limit_s`` and ``mip_gap``
+as the plan (``planner.time_limit_s``, ``planner.mip_gap``): a point whose
+solve stopped at the time limit is kept with ``proven_optimal`` False, and a
+MILP point is optimal to within ``mip_gap``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +32,8 @@ AXES = {"it_energy": ("min_it_energy", "it_energy_kwh"), "carbon": ("min_carbon"
 
 def pareto_front(options: OptionTable | pd.DataFrame, workload: Workload, facility: Facility,
                  grid: Grid, fleet: Fleet, settings: PlannerSettings | None = None, *,
-                 axis: str = "it_energy", n_points: int = 11, solver: str = "highs") -> pd.DataFrame:
+                 axis: str = "it_energy", n_points: int = 11, solver: str = "highs",
+                 time_limit_s: float | None = None, mip_gap: float | None = None) -> pd.DataFrame:
     """Accuracy vs IT energy (kWh) or carbon (kgCO2): one row per point of the sweep.
 
     The sweep runs from the least energy (carbon) any plan needs to the
@@ -35,7 +41,7 @@ def pareto_front(options: OptionTable | pd.DataFrame, workload: Workload, facili
     under the cap, with every other constraint of ``settings`` in force.
     Columns: ``cap``, ``accuracy``, ``it_energy_kwh``, ``facility_energy_kwh``,
     ``carbon_kg``, ``shadow_price`` (accuracy points per kWh or per kgCO2),
-    ``binding_constraints``.
+    ``binding_constraints``, ``proven_optimal`` (False: stopped at ``time_limit_s``).
     """
     if axis not in AXES:
         raise ConfigError(f"pareto axis: must be one of {sorted(AXES)}, got {axis!r}")
@@ -45,41 +51,45 @@ def pareto_front(options: OptionTable | pd.DataFrame, workload: Workload, facili
     minimize, total_key = AXES[axis]
     row_name, cap_field = OBJECTIVE_CAPS[minimize]
     inputs = (options, workload, facility, grid, fleet)
+    limits: dict[str, Any] = {"time_limit_s": time_limit_s, "mip_gap": mip_gap}
     low = solve(build_model(*inputs, base.with_changes(objective=minimize, accuracy_target=0.0)),
-                solver=solver, baselines=False).totals[total_key]
+                solver=solver, baselines=False, **limits).totals[total_key]
     best = solve(build_model(*inputs, base.with_changes(objective="max_accuracy")),
-                 solver=solver, baselines=False).totals["accuracy"]
+                 solver=solver, baselines=False, **limits).totals["accuracy"]
     high = solve(build_model(*inputs, base.with_changes(
         objective=minimize, accuracy_target=max(best - 1e-9, 0.0))),
-        solver=solver, baselines=False).totals[total_key]
+        solver=solver, baselines=False, **limits).totals[total_key]
     existing = getattr(base, cap_field)
     plan_model = build_model(*inputs, base.with_changes(
         objective="max_accuracy", **{cap_field: high if existing is None else min(high, existing)}))
     rhs = getattr(plan_model.model, f"{row_name}_rhs")
-    opt = make_solver(solver, time_limit_s=None, mip_gap=None)
+    opt = make_solver(solver, **limits)
     rows = []
     for cap in np.linspace(low, high, n_points):
         rhs[0] = float(cap) * (1 + 1e-12) + 1e-12
         status, duals, _ = solve_for_duals(opt, plan_model)   # MILP: duals with GPU counts fixed
-        if status != "optimal":
+        if status == "infeasible":
             continue
         result = read_result(plan_model, status, duals, solver)
         rows.append({"cap": float(cap), **{k: result.totals[k] for k in (
             "accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg", "peak_facility_kw")},
             "shadow_price": result.shadow_prices.get(row_name, 0.0),
-            "binding_constraints": ", ".join(result.binding_constraints)})
+            "binding_constraints": ", ".join(result.binding_constraints),
+            "proven_optimal": status == "optimal"})
     return pd.DataFrame(rows)
 
 
 def accuracy_front(options: OptionTable | pd.DataFrame, workload: Workload, facility: Facility,
                    grid: Grid, fleet: Fleet, settings: PlannerSettings | None = None, *,
                    objective: str = "min_facility_energy", targets: Sequence[float] | np.ndarray = (),
-                   solver: str = "highs") -> pd.DataFrame:
+                   solver: str = "highs", time_limit_s: float | None = None,
+                   mip_gap: float | None = None) -> pd.DataFrame:
     """The least energy (or carbon: ``objective``) at each accuracy target: one row per feasible target.
 
     The model is built once at the first target with the accuracy target as
     a mutable right-hand side; each further target changes it and re-solves.
-    Columns: ``accuracy_target`` then the plan's totals.
+    Columns: ``accuracy_target``, the plan's totals, then ``proven_optimal``
+    (False: the solve stopped at ``time_limit_s``; MILPs are optimal within ``mip_gap``).
     """
     if objective == "max_accuracy" or objective not in OBJECTIVES:
         raise ConfigError(f"accuracy front objective: must be one of {OBJECTIVES[1:]}, got {objective!r}")
@@ -89,13 +99,14 @@ def accuracy_front(options: OptionTable | pd.DataFrame, workload: Workload, faci
                                                          accuracy_target=float(targets[0]))
     plan_model = build_model(options, workload, facility, grid, fleet, base)
     rhs = plan_model.model.accuracy_target_rhs
-    opt = make_solver(solver, time_limit_s=None, mip_gap=None)
+    opt = make_solver(solver, time_limit_s=time_limit_s, mip_gap=mip_gap)
     rows = []
     for target in targets:
         rhs[0] = float(target)
         status, duals, _ = solve_for_duals(opt, plan_model)
-        if status != "optimal":
+        if status == "infeasible":
             continue
         rows.append({"accuracy_target": float(target),
-                     **read_result(plan_model, status, duals, solver).totals})
+                     **read_result(plan_model, status, duals, solver).totals,
+                     "proven_optimal": status == "optimal"})
     return pd.DataFrame(rows)

@@ -15,7 +15,7 @@ class PlanResult:
 
     ``objective`` is in ``objective_unit`` (accuracy points for max_accuracy,
     kWh or kgCO2 otherwise). ``shadow_prices`` maps every named constraint row
-    (``facility_power[14]``, ``accuracy_target``) to the objective's improvement
+    (``facility_power_cap[14]``, ``accuracy_target``) to the objective's improvement
     per unit the row is loosened, in ``objective_unit`` per ``shadow_price_units``
     (e.g. accuracy points per kWh, per kW, per kgCO2); demand rows are in
     ``demand_duals`` instead. ``binding_constraints`` lists the tight rows with a

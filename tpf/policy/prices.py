@@ -28,8 +28,8 @@ POINTS = 100.0  # the max-accuracy objective is in accuracy points
 
 def _energy_weight(block: str, pue: float, period_h: float) -> float | None:
     """kWh of IT energy in one period -> the row's unit, for the rows that price energy."""
-    return {"it_energy_per_period": 1.0, "it_energy_total": 1.0, "it_power": 1.0 / period_h,
-            "facility_power": pue / period_h}.get(block)
+    return {"it_energy_period": 1.0, "it_energy_horizon": 1.0, "it_power": 1.0 / period_h,
+            "facility_power_cap": pue / period_h}.get(block)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ queries of a slot not served by its deadline (priced at
 :data:`LATE_KG_PER_QUERY`, so only used when capacity or the power cap
 leave no other way). Rows: ``demand[slot]``: ``sum_{s,j} y + late = D_slot``;
 ``gpu_busy[j, m, s]``: ``sum g_km y - U_m gpus_on <= 0`` (GPU-h);
-``facility_power[j, s]``: ``PUE_j (sum e_k y + P_idle gpus_on) <= P_cap,j`` (kW).
+``facility_power_cap[j, s]``: ``PUE_j (sum e_k y + P_idle gpus_on) <= P_cap,j`` (kW).
 Objective (kgCO2): forecast ``CI_js PUE_j / 1000`` times IT kWh, plus, when
 priced, embodied kg per powered GPU-hour, plus a tiny cost per hour of
 waiting (ties go to the earliest hour).
@@ -198,7 +198,7 @@ def it_energy_triplets(spec: WindowSpec, slots: Slots,
 
 def define_window_facility_power(spec: WindowSpec, slots: Slots, var: dict[str, VariableBlock],
                                  n_vars: int) -> RowBlock | None:
-    """facility_power[j, s]: ``PUE_j * IT kWh of site j in hour s <= P_cap,j * 1 h`` (kW), capped sites only."""
+    """facility_power_cap[j, s]: ``PUE_j * IT kWh of site j in hour s <= P_cap,j * 1 h`` (kW), capped sites only."""
     capped = np.flatnonzero(np.isfinite(np.asarray(spec.power_cap_kw, float)))
     if not len(capped):
         return None
@@ -213,7 +213,7 @@ def define_window_facility_power(spec: WindowSpec, slots: Slots, var: dict[str, 
     matrix = coefficients(rows, cols[keep], pue[site[keep]] * kwh[keep], size, n_vars)
     caps = np.repeat(np.asarray(spec.power_cap_kw, float)[capped], spec.horizon_h)
     labels = [f"{spec.site_names[j]},{s}" for j in capped for s in range(spec.horizon_h)]
-    return RowBlock("facility_power", labels, "<=", caps, "kW", matrix, phrase="facility power",
+    return RowBlock("facility_power_cap", labels, "<=", caps, "kW", matrix, phrase="facility power",
                     setting="facility_power", description="mean facility power of each site and hour")
 
 

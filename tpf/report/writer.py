@@ -75,7 +75,7 @@ def draw_figures(run_dir: Path, record: RunRecord, cards: Any, dpi: int) -> dict
         drawn["Facility power vs cap, and carbon intensity"] = "power_carbon.png"
     if record.fronts or record.baselines is not None:
         figures.pareto_fronts(record.fronts, record.totals, record.baselines, run_dir / "pareto.png", dpi)
-        drawn["Pareto fronts: accuracy vs energy and carbon"] = "pareto.png"
+        drawn["Pareto fronts: accuracy vs energy and carbon" + _unproven(record.fronts)] = "pareto.png"
     if cards is not None:
         labels = {c.model: c.source for c in record.cards if c.kind == "energy"}
         figures.energy_curves(cards.energy, labels, run_dir / "energy_curves.png", dpi=dpi)
@@ -86,6 +86,13 @@ def draw_figures(run_dir: Path, record: RunRecord, cards: Any, dpi: int) -> dict
         figures.accuracy_curves(cards.accuracy, categories, run_dir / "accuracy_curves.png", dpi=dpi)
         drawn["Accuracy cards"] = "accuracy_curves.png"
     return drawn
+
+
+def _unproven(fronts: dict[str, pd.DataFrame]) -> str:
+    """A title suffix counting the front points whose solve stopped at the time limit."""
+    count = sum(int((~front["proven_optimal"].astype(bool)).sum())
+                for front in fronts.values() if "proven_optimal" in front)
+    return f" ({count} points not proven optimal: stopped at planner.time_limit_s)" if count else ""
 
 
 def write_run(run_dir: Path, record: RunRecord, cards: Any = None, draw: bool = True,

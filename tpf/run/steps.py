@@ -125,7 +125,8 @@ def pareto_step(problem: Problem, planner: PlannerConfig, outcome: PlanOutcome,
     options, workload, _ = _planned(problem, planner)
     return {name: accuracy_front(options.table, workload, problem.facility, problem.grid, problem.fleet,
                                  planner_settings(planner), objective=objective, targets=targets,
-                                 solver=planner.solver)
+                                 solver=planner.solver, time_limit_s=planner.time_limit_s,
+                                 mip_gap=planner.mip_gap if planner.integer_gpus else None)
             for name, objective in (("energy", "min_facility_energy"), ("carbon", "min_carbon"))}
 
 
