@@ -137,7 +137,7 @@ def define_it_power(data: PlanData, var: Variables) -> RowBlock | None:
                        "it_power_w", "mean IT power of each period")
 
 
-def define_facility_power(data: PlanData, var: Variables) -> RowBlock | None:
+def define_facility_power_cap(data: PlanData, var: Variables) -> RowBlock | None:
     """facility_power_cap[t]: ``PUE_t * E_t / period_h <= P_facility_cap`` (kW).
 
     ``E_t`` includes the idle power of powered-on GPUs when GPUs are modelled,
@@ -185,7 +185,7 @@ def define_gpu_capacity(data: PlanData, var: Variables) -> RowBlock | None:
                     description="powered-on GPUs within the fleet")
 
 
-def define_ttft_load(data: PlanData, var: Variables) -> RowBlock | None:
+def define_ttft_p99_slo(data: PlanData, var: Variables) -> RowBlock | None:
     """ttft_p99_slo[m, t]: ``sum_{k of m in t} D_k g_k / rho_k x_k - period_h gpus_on[m, t] <= 0`` (GPU-h).
 
     ``rho_k`` is the largest utilization per replica at column k's operating
@@ -205,7 +205,7 @@ def define_ttft_load(data: PlanData, var: Variables) -> RowBlock | None:
                     description="load per powered GPU within the tail-latency SLO")
 
 
-def define_fleet_on(data: PlanData, var: Variables) -> RowBlock | None:
+def define_keep_fleet_on(data: PlanData, var: Variables) -> RowBlock | None:
     """keep_fleet_on[m, t]: ``gpus_on[m, t] >= N_m`` (every GPU of the fleet powered, paying its idle power)."""
     if "gpus_on" not in var or not data.settings.keep_fleet_on:
         return None
@@ -216,7 +216,7 @@ def define_fleet_on(data: PlanData, var: Variables) -> RowBlock | None:
                     description="every GPU of the fleet powered on")
 
 
-def define_accuracy_floor(data: PlanData, var: Variables) -> RowBlock | None:
+def define_accuracy_floors(data: PlanData, var: Variables) -> RowBlock | None:
     """accuracy_floors[c]: ``sum_{o,t} (D[c,t] / D_c) a[c,o] x[c,o,t] >= floor_c`` (fraction).
 
     Query-weighted mean accuracy of class c over the horizon; shadow prices
@@ -251,8 +251,8 @@ RowDefinition = Callable[[PlanData, Variables], RowBlock | None]
 #: Every constraint family, in build order (demand first: its rows are the column-generation groups).
 CONSTRAINTS: tuple[RowDefinition, ...] = (
     define_demand, define_it_energy_period, define_it_energy_horizon, define_it_power,
-    define_facility_power, define_carbon_budget, define_gpu_busy, define_gpu_capacity,
-    define_ttft_load, define_fleet_on, define_accuracy_floor, define_accuracy_target,
+    define_facility_power_cap, define_carbon_budget, define_gpu_busy, define_gpu_capacity,
+    define_ttft_p99_slo, define_keep_fleet_on, define_accuracy_floors, define_accuracy_target,
 )
 
 #: Per minimizing objective: the row capping the same quantity and its setting (a Pareto axis).
