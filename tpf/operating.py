@@ -186,10 +186,6 @@ def fit_laws(batch: np.ndarray, power_w: np.ndarray, throughput: np.ndarray, idl
     return CurveLaws(float(p0), float(p1), float(t0), float(t1), idle_power_w, tdp_w)
 
 
-def _ape(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
-    return np.abs(predicted - measured) / np.abs(measured)
-
-
 def leave_one_batch_out(batch: np.ndarray, power_w: np.ndarray, throughput: np.ndarray, gpus: int,
                         idle_power_w: float, tdp_w: float) -> dict[str, float]:
     """Each level predicted by the laws fitted to the other levels (needs >= 3 levels)."""

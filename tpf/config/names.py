@@ -16,7 +16,7 @@ import math
 from tpf.cards import EnergyCard
 from tpf.config.schema import HardwareConfig
 from tpf.errors import ConfigError
-from tpf.specs import HardwareSpec, hardware_spec, model_architecture
+from tpf.specs import hardware_spec, model_architecture
 
 
 def _plain(name: str) -> str:
@@ -54,10 +54,6 @@ def hardware_problems(hardware: HardwareConfig) -> list[str]:
             "./cards is searched first), or a measured card, and leave hardware.tdp_w null"
         ]
     return []
-
-
-def catalog_hardware(hardware: HardwareConfig) -> HardwareSpec:
-    return hardware_spec(hardware.name)
 
 
 def with_idle_power(cards: dict[str, EnergyCard], hardware: HardwareConfig) -> dict[str, EnergyCard]:

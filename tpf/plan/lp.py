@@ -56,11 +56,6 @@ def build_lp(data: PlanData, formulation: Formulation | None = None) -> LinearPr
                          objective.maximize, variables["x"].size)
 
 
-def objective_vector(data: PlanData) -> np.ndarray:
-    """Objective coefficients in user units (points, kWh or kgCO2), shares then GPU counts."""
-    return define_problem(data).objective.coefficients
-
-
 def _row_bounds(blocks: list[RowBlock]) -> tuple[np.ndarray, np.ndarray]:
     lower, upper = [], []
     for block in blocks:
