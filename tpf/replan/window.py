@@ -196,8 +196,8 @@ def it_energy_triplets(spec: WindowSpec, slots: Slots,
             np.concatenate([spec.energy_kwh_per_query[col_class], spec.idle_kw[gpu_model]]))
 
 
-def define_window_facility_power(spec: WindowSpec, slots: Slots, var: dict[str, VariableBlock],
-                                 n_vars: int) -> RowBlock | None:
+def define_window_facility_power_cap(spec: WindowSpec, slots: Slots, var: dict[str, VariableBlock],
+                                     n_vars: int) -> RowBlock | None:
     """facility_power_cap[j, s]: ``PUE_j * IT kWh of site j in hour s <= P_cap,j * 1 h`` (kW), capped sites only."""
     capped = np.flatnonzero(np.isfinite(np.asarray(spec.power_cap_kw, float)))
     if not len(capped):
@@ -218,7 +218,7 @@ def define_window_facility_power(spec: WindowSpec, slots: Slots, var: dict[str, 
 
 
 WINDOW_VARIABLES = (define_window_served, define_window_gpus_on, define_window_late)
-WINDOW_ROWS = (define_window_demand, define_window_gpu_busy, define_window_facility_power)
+WINDOW_ROWS = (define_window_demand, define_window_gpu_busy, define_window_facility_power_cap)
 
 
 def window_cost(spec: WindowSpec, slots: Slots, var: dict[str, VariableBlock], n_vars: int,
