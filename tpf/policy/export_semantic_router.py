@@ -100,9 +100,14 @@ class ExportOptions:
         return "MMLU-Pro categories" if self.estimator is None else f"classes of estimator {self.estimator.name}"
 
 
+def _label_key(category: str) -> str:
+    """A category spelt as a classifier label: lower case, '_' and '-' read as spaces."""
+    return category.strip().lower().replace("_", " ").replace("-", " ")
+
+
 def mmlu_pro_category(category: str) -> str | None:
     """The MMLU-Pro category a tpf category names (case, '_' and '-' ignored), or None."""
-    key = category.strip().lower().replace("_", " ").replace("-", " ")
+    key = _label_key(category)
     return key if key in MMLU_PRO_CATEGORIES else None
 
 
@@ -112,7 +117,7 @@ def category_labels(category: str, options: ExportOptions) -> tuple[str, ...] | 
     overrides = dict(options.category_map)
     if category in overrides:
         return tuple(overrides[category])
-    key = category.strip().lower().replace("_", " ").replace("-", " ")
+    key = _label_key(category)
     direct = next((label for label in options.labels if label.lower() == key), None)
     if direct is not None:
         return (direct,)
