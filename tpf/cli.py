@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replan": ("tpf.app", "re-plan hour by hour over a span on forecasts (grid=electricitymaps replan.days=N ...)"),
     "fit": ("tpf.fit.cli", "fit an energy or accuracy card: tpf fit energy|accuracy --data CSV --out CARD"),
     "predict": ("tpf.fit.cli", "predict with a card: tpf predict energy|accuracy --card CARD --data CSV --out CSV"),
-    "card": ("tpf.fit.cli", "estimate cards for unmeasured hardware: tpf card roofline|transfer ..."),
+    "card": ("tpf.fit.cli", "cards for unmeasured hardware and operating curves: tpf card roofline|transfer|operating|shipped ..."),
     "ceiling": ("tpf.fit.cli", "token production function: compute and energy ceilings, which binds"),
     "import": ("tpf.fit.importers", "convert published measurements to the measurement table: tpf import wilkins|mlenergy-v2|mlenergy-v1 PATH... --out CSV"),
     "estimator": ("tpf.estimator.cli", "fit or evaluate the per-query text estimator: tpf estimator fit|eval|show ..."),
