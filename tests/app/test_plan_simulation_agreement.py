@@ -9,14 +9,13 @@ most about 2.6 million queries per scenario.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from scenario_data import scenario_params
 
 from tpf.config.compose import compose
 from tpf.run.scenario import run_scenario
 
-SCENARIOS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "tpf" / "conf" / "scenario").glob("*.yaml"))
+SCENARIOS = scenario_params()
 MAX_RATE_PER_S = 30.0
 TOLERANCE_PCT = 3.0
 

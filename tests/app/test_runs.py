@@ -6,17 +6,17 @@ import json
 
 import pandas as pd
 import pytest
+from scenario_data import scenario_params
 
 from tpf.config.build import validate
 from tpf.config.compose import compose
-from tpf.config.paths import scenario_names
 from tpf.errors import InfeasiblePlanError
 from tpf.run import run_scenario
 
 SMALL = ["workload=small", "workload.n_periods=3", "report=minimal"]
 
 
-@pytest.mark.parametrize("scenario", scenario_names())
+@pytest.mark.parametrize("scenario", scenario_params())
 def test_every_scenario_runs_end_to_end_at_small_size(scenario, tmp_path):
     config = compose([f"scenario={scenario}", *SMALL])
     assert validate(config).scenario_title

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+from scenario_data import runnable_scenarios
 
 from tpf.config.compose import compose
-from tpf.config.paths import scenario_names
 from tpf.domain import MMLU_PRO_CATEGORY_MAP
 from tpf.policy import Decision, Policy, Router, uniform_from_id
 from tpf.policy.export_semantic_router import ExportOptions, semantic_router_config
@@ -31,7 +31,7 @@ N_REQUESTS = 100_000
 def scenario_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
     """Plan every shipped scenario (default workload, 3 hours) and export its band folder."""
     out: dict[str, list[Path]] = {}
-    for scenario in scenario_names():
+    for scenario in runnable_scenarios():
         run_dir = tmp_path_factory.mktemp(scenario)
         config = compose([f"scenario={scenario}", "workload.n_periods=3", "report=minimal"])
         run_scenario(config, "plan", scenario, run_dir)
@@ -41,7 +41,7 @@ def scenario_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list
 
 
 def test_every_scenario_exports_a_config_the_schema_accepts(scenario_exports: dict[str, list[Path]]) -> None:
-    assert set(scenario_exports) == set(scenario_names())
+    assert set(scenario_exports) == set(runnable_scenarios())
     for files in scenario_exports.values():
         for path in files:
             config = yaml.safe_load(path.read_text())

@@ -1,0 +1,35 @@
+"""Shipped scenarios whose data files are present, for tests that run every scenario.
+
+A scenario may name reference data beside the repository (``../shared/data``);
+the suite needs no such data, so a scenario whose files are absent is skipped
+with the missing path named.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tpf.config.paths import scenario_names, scenarios_dir
+
+_CSV_PATH = re.compile(r"csv_path:\s*([^\s,}]+)")
+
+
+def missing_files(scenario: str) -> list[str]:
+    """Files the scenario names (``csv_path`` values) that do not exist from the repository root."""
+    text = (Path(scenarios_dir()) / f"{scenario}.yaml").read_text()
+    root = Path(__file__).resolve().parent.parent
+    return [path for path in dict.fromkeys(_CSV_PATH.findall(text)) if not (root / path).is_file()]
+
+
+def runnable_scenarios() -> list[str]:
+    """The shipped scenarios whose data files are all present."""
+    return [name for name in scenario_names() if not missing_files(name)]
+
+
+def scenario_params() -> list:
+    """Every shipped scenario as a pytest parameter, skipped where its data files are absent."""
+    return [pytest.param(name, marks=pytest.mark.skip(reason=f"data absent: {', '.join(missing)}"))
+            if (missing := missing_files(name)) else name for name in scenario_names()]
