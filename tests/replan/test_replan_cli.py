@@ -98,3 +98,25 @@ def test_a_residency_rule_naming_an_unknown_site_is_refused(tmp_path, capsys):
                         "workload.classes=[{name:math,category:math,n_in_tokens:140,share:1.0,sites:[mars]}]")
     assert code != 0
     assert "unknown site 'mars'" in capsys.readouterr().err
+
+
+def test_replan_reads_the_grid_csv_in_the_declared_time_zone(tmp_path):
+    from tpf.replan.inputs import csv_series
+
+    path = grid_csv(tmp_path / "grid.csv")
+    local_path = tmp_path / "local.csv"
+    local_path.write_text(open(path).read().replace("Datetime (UTC)", "Datetime (Europe/Berlin)", 1))
+    start = pd.Timestamp("2023-06-02 00:00", tz="UTC")
+    utc, _ = csv_series(path, "direct", start, 24, "grid.csv_path")
+    local, _ = csv_series(str(local_path), "direct", start, 24, "grid.csv_path", "Europe/Berlin")
+    # Berlin is UTC+2 in June: the CSV's 02:00 local row is 00:00 UTC
+    np.testing.assert_allclose(local[:22], utc[2:24])
+
+
+def test_replan_names_grid_start_utc_when_it_is_not_a_time(tmp_path, capsys):
+    csv = grid_csv(tmp_path / "grid.csv")
+    code = main(["replan", "workload=small", "workload.n_periods=24", "workload.start_hour=0", "report=minimal",
+                 "grid=electricitymaps", f"grid.csv_path={csv}", "grid.start_utc=yesterday", "replan.days=1",
+                 f"hydra.run.dir={tmp_path / 'run'}"])
+    assert code == 1
+    assert "grid.start_utc" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tpf.carbon import parse_start, read_electricitymaps_csv
 from tpf.config.build import ScenarioInputs
 from tpf.config.paths import resolve_path
 from tpf.domain import J_PER_KWH, Fleet, Grid, Workload
@@ -116,10 +117,10 @@ def carbon_series(inputs: ScenarioInputs, n_hours: int) -> tuple[np.ndarray, pd.
     """Hourly intensity (g/kWh) from ``grid.start_utc``: the CSV series (padded with its last hour past
     its end), or the grid's 24-hour profile repeated."""
     grid = inputs.config.grid
-    start = pd.Timestamp(grid.start_utc or "2023-01-01 00:00")
-    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    start = parse_start(grid.start_utc) or pd.Timestamp("2023-01-01 00:00", tz="UTC")
     if grid.kind == "electricitymaps":
-        values, zone = csv_series(str(grid.csv_path), grid.column, start, n_hours, "grid.csv_path")
+        values, zone = csv_series(str(grid.csv_path), grid.column, start, n_hours, "grid.csv_path",
+                                  grid.time_zone)
         return values * grid.scale, start, zone
     if grid.kind == "constant":
         return np.full(n_hours, float(grid.carbon_g_per_kwh) * grid.scale), start, "constant"
@@ -127,11 +128,11 @@ def carbon_series(inputs: ScenarioInputs, n_hours: int) -> tuple[np.ndarray, pd.
     return profile[(start.hour + np.arange(n_hours)) % len(profile)], start, grid.name
 
 
-def csv_series(path: str, column: str, start: pd.Timestamp, n_hours: int, key: str) -> tuple[np.ndarray, str]:
-    """``n_hours`` hourly values from ``start`` of an Electricity Maps CSV (the last hour repeats past its end)."""
-    from tpf.simulate.carbon import read_electricitymaps_csv
-
-    series = read_electricitymaps_csv(resolve_path(path), column)
+def csv_series(path: str, column: str, start: pd.Timestamp, n_hours: int, key: str,
+               time_zone: str = "UTC") -> tuple[np.ndarray, str]:
+    """``n_hours`` hourly values from ``start`` of an Electricity Maps CSV (the last hour repeats past
+    its end); ``time_zone`` is the zone of the CSV's times, as ``grid.time_zone`` for plan and simulate."""
+    series = read_electricitymaps_csv(resolve_path(path), column, time_zone)
     part = series[series.index >= start].to_numpy(float)[:n_hours]
     if len(part) == 0:
         raise ConfigError(f"{key}: {path} ends at {series.index[-1]}, before the span starts at {start}")
