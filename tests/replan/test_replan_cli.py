@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -105,7 +106,7 @@ def test_replan_reads_the_grid_csv_in_the_declared_time_zone(tmp_path):
 
     path = grid_csv(tmp_path / "grid.csv")
     local_path = tmp_path / "local.csv"
-    local_path.write_text(open(path).read().replace("Datetime (UTC)", "Datetime (Europe/Berlin)", 1))
+    local_path.write_text(Path(path).read_text().replace("Datetime (UTC)", "Datetime (Europe/Berlin)", 1))
     start = pd.Timestamp("2023-06-02 00:00", tz="UTC")
     utc, _ = csv_series(path, "direct", start, 24, "grid.csv_path")
     local, _ = csv_series(str(local_path), "direct", start, 24, "grid.csv_path", "Europe/Berlin")
