@@ -35,7 +35,7 @@ from tpf.domain import STRATEGIES
 from tpf.errors import CardError
 from tpf.families import FloatArray, evaluate_accuracy_family, get_family
 from tpf.lengths import LengthDistribution
-from tpf.operating import OperatingCurve
+from tpf.operating import OperatingCurve, engine_problems
 
 CARD_FORMAT_VERSION = 1
 SOURCES = ("measured", "published", "estimate")
@@ -93,7 +93,10 @@ class EnergyCard:
     powered-on GPU. ``gpus_per_replica`` GPUs serve one model replica.
     ``anchors`` are published per-query energies the card's prices pass through
     (:mod:`tpf.anchors`). ``operating_curves`` hold, per serving engine, power,
-    throughput and energy over batch levels (:mod:`tpf.operating`).
+    throughput and energy over batch levels (:mod:`tpf.operating`). ``engine`` and
+    ``engine_version`` name the serving engine the card describes (``vllm`` with
+    ``0.11``, ``hf_generate``; empty: not stated), checked against the versions
+    tpf has fitted presets for (:data:`tpf.operating.ENGINE_VERSIONS`).
     """
 
     model: str
@@ -112,11 +115,14 @@ class EnergyCard:
     notes: str = ""
     anchors: list[EnergyAnchor] = field(default_factory=list)
     operating_curves: list[OperatingCurve] = field(default_factory=list)
+    engine: str = ""  # serving engine the card describes (tpf.operating.ENGINES; "" not stated)
+    engine_version: str = ""  # its version (tpf.operating.ENGINE_VERSIONS)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise CardError(f"source must be one of {SOURCES}, got {self.source!r}")
-        problems = anchors_problems(self.anchors, "anchors")
+        problems = engine_problems(self.engine, self.engine_version)
+        problems += anchors_problems(self.anchors, "anchors")
         for index, curve in enumerate(self.operating_curves):
             problems += curve.problems(f"operating_curves[{index}]", self.valid_range.batch_size)
         engines = [c.engine for c in self.operating_curves]

@@ -42,6 +42,27 @@ from tpf.errors import CardError, FitError
 REFERENCE_N_IN_TOKENS = 256.0
 
 ENGINES = ("vllm", "hf_generate")
+#: the versions of each engine tpf has a fitted preset for (tpf.fit.presets): vLLM 0.11
+#: (ML.ENERGY v3) and the vLLM release ML.ENERGY v2 ran (not recorded in its data);
+#: hf_generate carries no version ("").
+ENGINE_VERSIONS: dict[str, tuple[str, ...]] = {"vllm": ("0.11", "mlenergy-v2"), "hf_generate": ("",)}
+
+
+def engine_problems(engine: object, engine_version: object) -> list[str]:
+    """What is wrong with a card's ``engine`` and ``engine_version`` (both may be empty: not stated)."""
+    if not isinstance(engine, str) or not isinstance(engine_version, str):
+        return [f"engine, engine_version: must be texts (quote a version: engine_version: \"0.11\"), "
+                f"got {engine!r}, {engine_version!r}"]
+    if engine == "":
+        return [] if engine_version == "" else [
+            f"engine_version: {engine_version!r} given without an engine (engine: one of {ENGINES})"]
+    if engine not in ENGINES:
+        return [f"engine: must be one of {ENGINES} (or empty), got {engine!r}"]
+    known = ENGINE_VERSIONS[engine]
+    if engine_version not in known:
+        shown = ", ".join(repr(v) for v in known)
+        return [f"engine_version: unknown {engine} version {engine_version!r}; known (fitted presets): {shown}"]
+    return []
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from tpf.cards import EnergyCard, load_card, save_card
 from tpf.errors import CardError, ConfigError
 from tpf.fit.roofline import (
     DEFAULT_FAMILY,
-    OVERHEAD_PRESETS,
+    preset_choices,
     RooflineAssumptions,
     roofline_assumptions,
     roofline_card,
@@ -38,7 +38,7 @@ _ASSUMPTION_HELP = {
 
 
 def _add_assumptions(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--overhead-preset", choices=sorted(OVERHEAD_PRESETS), default="none",
+    parser.add_argument("--overhead-preset", choices=preset_choices(), default="none",
                         help="host-overhead preset of a software stack (default none: pure roofline; "
                              "hf_generate: calibrated on Wilkins 2024 A100 HF generate, batch 1; "
                              "vllm: calibrated on ML.ENERGY v2 A100 rows, continuous batching)")

@@ -90,7 +90,7 @@ def read_mlenergy_v3(path: str | os.PathLike[str]) -> pd.DataFrame:
     table["power_w"] = table["avg_power_watts"] / table["num_gpus"]
     problems = _tdp_problems(table, file)
     if problems:
-        raise DataError(problems)
+        raise DataError("\n".join(problems))
     return table.drop(columns=[f"_raw_{c}" for c in V3_NUMBERS]).reset_index(drop=True)
 
 

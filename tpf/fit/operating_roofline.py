@@ -56,7 +56,12 @@ def roofline_operating_curve(arch: ModelArch, hw: HardwareSpec, gpus: int, a: Ro
 
 def engine_of_preset(preset: str | None) -> str | None:
     """The serving engine a roofline overhead preset stands for (None: no engine)."""
-    return preset if preset in ENGINES else None
+    from tpf.fit.presets import OVERHEAD_PRESETS, resolve_preset
+
+    if preset is None or resolve_preset(preset) not in OVERHEAD_PRESETS:
+        return None
+    engine = OVERHEAD_PRESETS[resolve_preset(preset)].engine
+    return engine if engine in ENGINES else None
 
 
 def transfer_operating_curve(curve: OperatingCurve, arch: ModelArch, source: HardwareSpec,

@@ -1,0 +1,109 @@
+"""Fit the ``vllm-0.11`` roofline preset on ML.ENERGY v3 rows; leave-one-model-out error; reasoning premium.
+
+    python benchmarks/vllm_v3_preset.py ../shared/data/energy/mlenergy_v3/mlenergy_v3_llm_configs_no_llama.csv \
+        [--fit-tasks lm-arena-chat gpqa]
+
+Rows: the v3 configurations of the catalog's dense models (Qwen3-8B, -14B,
+-32B, bf16) on H100 and B200 (:func:`tpf.fit.vllm_fit.v3_fit_rows`; the file
+lines used are printed). Input lengths are not in the data: assumed per task
+(:data:`tpf.fit.vllm_fit.N_IN_TOKENS`).
+
+Prints (1) the preset fitted on all rows of ``--fit-tasks`` (the values shipped
+as ``vllm-0.11`` in tpf/fit/presets.py); (2) leave-one-model-out error of J per
+output token per model, GPU and task, with the ML.ENERGY-v2-fitted preset
+(``vllm-mlenergy-v2``) on the same rows beside it; (3) the reasoning premium:
+GPQA over chat J/token at equal batch cap, measured and as the cards price it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tpf.fit.roofline import roofline_assumptions  # noqa: E402
+from tpf.fit.vllm_fit import (  # noqa: E402
+    FITTED,
+    assumptions_of,
+    fit_preset,
+    leave_one_model_out,
+    predicted_j_per_token,
+    relative_errors,
+    v3_fit_rows,
+)
+
+
+def _summary(err: pd.Series) -> str:
+    return f"MAPE {np.mean(np.abs(err)):6.1%}  bias {np.mean(err):+6.1%}"
+
+
+def lomo_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Leave-one-model-out error and the v2 preset's error on the same rows."""
+    rows = leave_one_model_out(rows)
+    return rows.assign(v2_error=relative_errors(rows, roofline_assumptions("vllm-mlenergy-v2")))
+
+
+def print_lomo(rows: pd.DataFrame) -> None:
+    print("\nleave-one-model-out J/output-token error (fit on the other models) | v2-fitted preset on the same rows")
+    for keys, part in rows.groupby(["hardware", "task", "model", "gpus"]):
+        hardware, task, model, gpus = keys
+        lines = f"{part['line'].min()}-{part['line'].max()}"
+        print(f"  {hardware:9s} {task:14s} {model:10s} {gpus} GPU  n={len(part):2d} lines {lines:8s} "
+              f"{_summary(part['error'])} | v2 {_summary(part['v2_error'])}")
+    for (hardware, task), part in rows.groupby(["hardware", "task"]):
+        print(f"  {hardware:9s} {task:14s} ALL MODELS       n={len(part):2d}                 "
+              f"{_summary(part['error'])} | v2 {_summary(part['v2_error'])}")
+    for task, part in rows.groupby("task"):
+        print(f"  both GPUs {task:14s} ALL MODELS       n={len(part):2d}                 "
+              f"{_summary(part['error'])} | v2 {_summary(part['v2_error'])}")
+    print("  by batch (all GPUs, tasks, models): " + ", ".join(
+        f"B<={top:g} {np.mean(np.abs(part['error'])):.0%}"
+        for top, part in rows.groupby(pd.cut(rows["batch"], [0, 16, 64, 256, 4096]), observed=True)
+        .__iter__() for top in [top.right]))
+
+
+def print_premium(rows: pd.DataFrame, values: dict[str, float]) -> None:
+    """GPQA over chat J/token at the same batch cap (matched on the nearest average batch)."""
+    print("\nreasoning premium: GPQA / chat J per output token at equal batch (measured | priced by the preset)")
+    a = assumptions_of(values)
+    for (model, hardware, gpus), part in rows.groupby(["model", "hardware", "gpus"]):
+        chat, gpqa = part[part["task"] == "lm-arena-chat"], part[part["task"] == "gpqa"]
+        if chat.empty or gpqa.empty:
+            continue
+        cells = []
+        for row in gpqa.to_dict("records"):
+            match = chat.iloc[int(np.argmin(np.abs(np.log(chat["batch"].to_numpy() / row["batch"]))))]
+            if abs(np.log(match["batch"] / row["batch"])) > 0.1:
+                continue
+            both = pd.DataFrame([match, pd.Series(row)])
+            predicted = predicted_j_per_token(both, a)
+            cells.append(f"B{row['batch']:.0f} {row['j_per_token'] / match['j_per_token']:.2f} | "
+                         f"{predicted[1] / predicted[0]:.2f}")
+        print(f"  {model:10s} {hardware:9s} {gpus} GPU: " + "; ".join(cells))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("csv", type=Path)
+    parser.add_argument("--fit-tasks", nargs="+", default=["lm-arena-chat", "gpqa"])
+    args = parser.parse_args()
+    rows = v3_fit_rows(args.csv)
+    fit_rows = rows[rows["task"].isin(args.fit_tasks)]
+    fitted = fit_preset(fit_rows)
+    print(f"rows: {len(fit_rows)} ({', '.join(fitted.models)}; tasks {', '.join(args.fit_tasks)}); "
+          f"file lines {', '.join(map(str, sorted(fitted.lines)))}")
+    print("fitted on all rows: " + ", ".join(f"{k} = {fitted.values[k]:.4g}" for k in FITTED))
+    err = relative_errors(fit_rows, assumptions_of(fitted.values))
+    print(f"in-sample: {_summary(pd.Series(err))}")
+    print_lomo(lomo_table(fit_rows))
+    print_premium(rows, fitted.values)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

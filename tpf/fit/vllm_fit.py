@@ -1,0 +1,110 @@
+"""Fit a serving engine's roofline preset on ML.ENERGY v3 rows; its leave-one-model-out error.
+
+The rows (:func:`v3_fit_rows`) are the configurations of the dense models of
+the catalog (:data:`FIT_MODELS`: Qwen3-8B, -14B, -32B; Llama-like shapes: gated
+MLP, grouped-query attention, bf16) on the GPUs of the catalog, one row per
+(model, GPU, GPU count, task, batch cap). Each is priced by the roofline
+(:func:`tpf.fit.roofline.roofline_point`) at its average batch and output
+length, with an assumed input length per task (the data record none:
+:data:`N_IN_TOKENS`), and compared on energy per output token.
+
+:func:`fit_preset` fits :data:`FITTED` (step overhead and the power drawn
+during it, the power shares of memory- and compute-bound passes, which set how
+power rises from idle towards TDP with batch, and the achieved compute and
+bandwidth shares) by least squares on log errors. :func:`leave_one_model_out`
+fits on all models but one and prices the one left out, for each model in
+turn: the error expected on an architecture the preset has not seen.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from tpf.errors import ConfigError
+from tpf.fit.mlenergy_v3 import read_mlenergy_v3
+from tpf.fit.roofline import RooflineAssumptions, roofline_assumptions, roofline_point
+from tpf.specs import model_architecture
+
+FIT_MODELS = ("qwen3-8b", "qwen3-14b", "qwen3-32b")
+#: assumed input tokens per task (ML.ENERGY v3 records none): an assumption, stated on the card
+N_IN_TOKENS = {"lm-arena-chat": 256.0, "gpqa": 256.0, "sourcegraph-fim": 1024.0}
+FITTED = ("step_overhead_s", "overhead_power_share", "memory_power_share", "compute_power_share",
+          "compute_efficiency", "bandwidth_efficiency")
+_X0 = (0.005, 0.3, 0.3, 1.0, 0.4, 0.7)
+_LOW = (0.0, 0.0, 0.0, 0.0, 0.02, 0.05)
+_HIGH = (0.1, 1.0, 1.0, 1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class PresetFit:
+    """Fitted values (:data:`FITTED`) and the rows they rest on."""
+
+    values: dict[str, float]
+    lines: tuple[int, ...]
+    models: tuple[str, ...]
+
+
+def v3_fit_rows(path: str | os.PathLike[str], models: tuple[str, ...] = FIT_MODELS,
+                tasks: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The checked v3 rows of ``models`` (catalog keys): line, model, hardware, gpus, task, batch, n_out,
+    measured J per output token and power per GPU."""
+    table = read_mlenergy_v3(path)
+    keys = []
+    for name in table["model_id"]:
+        try:
+            keys.append(model_architecture(str(name)).name)
+        except ConfigError:
+            keys.append("")
+    table = table.assign(model=keys)
+    table = table[table["model"].isin(models) & (table["weight_precision"] == "bfloat16")]
+    if tasks is not None:
+        table = table[table["task"].isin(tasks)]
+    rows = pd.DataFrame({
+        "line": table["line"], "model": table["model"], "hardware": table["hardware"],
+        "gpus": table["num_gpus"].astype(int), "task": table["task"], "batch": table["avg_batch_size"],
+        "n_out": table["avg_output_len"], "j_per_token": table["energy_per_token_joules"],
+        "power_w": table["power_w"],
+    })
+    return rows.sort_values(["model", "hardware", "gpus", "task", "batch"]).reset_index(drop=True)
+
+
+def predicted_j_per_token(rows: pd.DataFrame, a: RooflineAssumptions) -> np.ndarray:
+    """The roofline's J per output token at each row (its batch, output length and assumed input)."""
+    out = []
+    for r in rows.to_dict("records"):
+        n_in = N_IN_TOKENS.get(r["task"], 256.0)
+        point = roofline_point(r["model"], r["hardware"], n_in, r["n_out"], max(r["batch"], 1.0), r["gpus"], a)
+        out.append(point.energy_j / r["n_out"])
+    return np.array(out)
+
+
+def relative_errors(rows: pd.DataFrame, a: RooflineAssumptions) -> np.ndarray:
+    return predicted_j_per_token(rows, a) / rows["j_per_token"].to_numpy() - 1.0
+
+
+def assumptions_of(values: dict[str, float] | np.ndarray) -> RooflineAssumptions:
+    named = values if isinstance(values, dict) else dict(zip(FITTED, map(float, values), strict=True))
+    return roofline_assumptions("none", **named)
+
+
+def fit_preset(rows: pd.DataFrame) -> PresetFit:
+    """Least squares on log(predicted / measured) J per output token over ``rows``."""
+    fit = least_squares(lambda x: np.log1p(relative_errors(rows, assumptions_of(x))), x0=_X0,
+                        bounds=(_LOW, _HIGH), x_scale=[0.005, 0.3, 0.3, 0.3, 0.3, 0.3])
+    values = {name: float(v) for name, v in zip(FITTED, fit.x, strict=True)}
+    return PresetFit(values, tuple(int(v) for v in rows["line"]), tuple(sorted(set(rows["model"]))))
+
+
+def leave_one_model_out(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each model's rows priced by the preset fitted to the other models' rows (``error`` column)."""
+    parts = []
+    for model in sorted(set(rows["model"])):
+        held = rows[rows["model"] == model]
+        fitted = fit_preset(rows[rows["model"] != model])
+        parts.append(held.assign(error=relative_errors(held, assumptions_of(fitted.values))))
+    return pd.concat(parts).sort_index()
