@@ -17,8 +17,8 @@ from tpf.cards import EnergyCard, load_card, save_card
 from tpf.errors import CardError, ConfigError
 from tpf.fit.roofline import (
     DEFAULT_FAMILY,
-    preset_choices,
     RooflineAssumptions,
+    preset_choices,
     roofline_assumptions,
     roofline_card,
     write_shipped_cards,
