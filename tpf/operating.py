@@ -100,6 +100,8 @@ class OperatingCurve:
     source: str = "measured"
     data_rows: str = ""
     heldout: dict[str, float] = field(default_factory=dict)
+    measured_batch_range: tuple[float, ...] = ()  # (low, high) of the measured levels; () all alike
+    extrapolation: str = ""  # how the levels outside measured_batch_range were made
 
     def __post_init__(self) -> None:
         problems = self.problems("operating_curve")
@@ -131,17 +133,38 @@ class OperatingCurve:
             out.append(f"{where}.n_out_tokens: must be > 0, got {self.n_out_tokens}")
         if self.gpus < 1:
             out.append(f"{where}.gpus: must be >= 1, got {self.gpus}")
+        measured = self.measured_batch_range
+        if measured and (len(measured) != 2 or not 1 <= measured[0] <= measured[1]):
+            out.append(f"{where}.measured_batch_range: must be [low, high] with 1 <= low <= high, "
+                       f"got {list(measured)}")
         if batch_range is not None and batch.size and (batch[0] < batch_range[0] or batch[-1] > batch_range[1]):
             out.append(f"{where}.batch_size: levels {batch[0]:g}..{batch[-1]:g} lie outside the card's "
                        f"batch range {batch_range[0]:g}..{batch_range[1]:g} (valid_range.batch_size)")
         return out
 
+    def extrapolated(self, batch_size: float) -> bool:
+        """Whether ``batch_size`` lies outside the measured levels (priced by the extrapolation)."""
+        if not self.measured_batch_range:
+            return False
+        low, high = self.measured_batch_range
+        return not low * (1 - 1e-9) <= batch_size <= high * (1 + 1e-9)
+
+    def label(self, batch_size: float) -> str:
+        """``measured`` / ``estimate``, or ``extrapolated below/above measured batch a..b (how)``."""
+        if not self.extrapolated(batch_size):
+            return self.source
+        low, high = self.measured_batch_range
+        side = "below" if batch_size < low else "above"
+        return f"extrapolated {side} the measured batch {low:g}..{high:g} ({self.extrapolation})"
+
     def at(self, batch_size: float) -> OperatingPoint:
-        """The curve at ``batch_size`` (linear in ln(batch) between levels); outside the levels: an error."""
+        """The curve at ``batch_size`` (linear in ln(batch) between levels); outside the levels: an error
+        stating the curve's cap (its top level: the KV-cache limit where the curve was extended to it)."""
         levels = np.asarray(self.batch_size, float)
         if not levels[0] * (1 - 1e-9) <= batch_size <= levels[-1] * (1 + 1e-9):
             raise CardError(f"batch_size: {batch_size:g} lies outside the operating curve's levels "
-                            f"{levels[0]:g}..{levels[-1]:g} ({self.engine})")
+                            f"{levels[0]:g}..{levels[-1]:g} ({self.engine}); the curve's cap is batch "
+                            f"{levels[-1]:g}")
         x = np.log(levels)
         power = float(np.interp(np.log(batch_size), x, self.power_w))
         tput = float(np.interp(np.log(batch_size), x, self.throughput_tokens_per_s))
@@ -157,6 +180,7 @@ class OperatingCurve:
         for name in ("batch_size", "power_w", "throughput_tokens_per_s"):
             data[name] = [float(v) for v in data[name]]
         data["heldout"] = {k: float(v) for k, v in self.heldout.items()}
+        data["measured_batch_range"] = [float(v) for v in self.measured_batch_range]
         return data
 
     @classmethod
@@ -165,6 +189,7 @@ class OperatingCurve:
             values = dict(data)
             for name in ("batch_size", "power_w", "throughput_tokens_per_s"):
                 values[name] = tuple(float(v) for v in values[name])
+            values["measured_batch_range"] = tuple(float(v) for v in values.get("measured_batch_range") or ())
             return cls(**values)
         except CardError as exc:
             raise CardError(f"{where}: {exc}") from exc

@@ -49,19 +49,29 @@ def test_levels_beyond_a_roofline_cards_range_widen_it_and_say_so(tmp_path, caps
     assert f"batch range widened from {old} to 1..319.2" in after.provenance["batch_range"]
     assert "widened" in after.notes and "note: batch range widened" in printed
     curve = after.operating_curve("vllm")
-    assert curve.source == "measured" and curve.batch_size == tuple(levels)
-    np.testing.assert_allclose(curve.power_w, power, rtol=1e-9)
-    # the widened card prices every measured level, each inside its stated range
+    # measured levels kept as fitted; below them, levels from batch 1 labelled extrapolated
+    assert curve.source == "measured" and curve.batch_size == (1.0, 2.0, 4.0, 8.0, 16.0, *levels)
+    assert curve.measured_batch_range == (32.0, 319.2)
+    np.testing.assert_allclose(curve.power_w[5:], power, rtol=1e-9)
+    assert all(curve.extrapolated(b) for b in (1.0, 16.0)) and not curve.extrapolated(32.0)
+    assert curve.label(4.0).startswith("extrapolated below the measured batch 32..319.2")
+    # power falls toward idle below the measured levels, never under it
+    assert curve.idle_power_w <= curve.power_w[0] <= curve.power_w[4] <= curve.power_w[5]
+    # the widened card prices every level, each inside its stated range
     costs = operating_point_costs(after, "vllm", "law", "cot", 256, 1, 500.0, TokenRule(1.0))
-    assert len(costs) == len(levels) and all(c.in_range and np.isfinite(c.energy_j) and c.energy_j > 0
-                                             for c in costs)
+    assert len(costs) == len(curve.batch_size) and all(c.in_range and np.isfinite(c.energy_j) and c.energy_j > 0
+                                                       for c in costs)
+    assert "extrapolated below" in costs[0].energy_basis and "(measured)" in costs[-1].energy_basis
 
 
 def test_levels_inside_the_range_leave_it_alone(tmp_path, capsys):
     before, after, _, printed = _roofline_then_operating(tmp_path, [2.0, 8.0, 32.0, 64.0], capsys)
     assert after.valid_range == before.valid_range and after.max_batch_size == before.max_batch_size
     assert "batch_range" not in after.provenance and "note:" not in printed
-    assert after.operating_curve("vllm").batch_size == (2.0, 8.0, 32.0, 64.0)
+    curve = after.operating_curve("vllm")
+    # extended from batch 1 to the card's max_batch_size (its KV-cache limit), the rest as measured
+    assert curve.batch_size == (1.0, 2.0, 8.0, 32.0, 64.0, float(after.max_batch_size))
+    assert curve.measured_batch_range == (2.0, 64.0) and str(after.max_batch_size) in curve.extrapolation
 
 
 @pytest.mark.shared_data

@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     operating.add_argument("--mlenergy-v2", required=True, help="mlenergy_v2_llm_configs.csv")
     operating.add_argument("--task", default="chat", help="ML.ENERGY task (default: %(default)s)")
     operating.add_argument("--out", required=True, help="card file to write")
+    operating.add_argument("--clip-power-to-tdp", action="store_true",
+                           help="clip measured power per GPU above the GPU's TDP (default: refuse such rows)")
     shipped = sub.add_parser("shipped", help="regenerate the shipped roofline cards")
     shipped.add_argument("--out-dir", help="directory (default: tpf/data/cards in the package)")
     return parser
@@ -140,17 +142,21 @@ def _operating(args: argparse.Namespace) -> int:
     card = load_card(args.card)
     if not isinstance(card, EnergyCard):
         raise CardError(f"{args.card}: an energy card is needed, got an accuracy card")
-    found = [c for c in mlenergy_v2_curves(args.mlenergy_v2, models=[card.model])
+    found = [c for c in mlenergy_v2_curves(args.mlenergy_v2, models=[card.model],
+                                           clip_power_to_tdp=args.clip_power_to_tdp)
              if c.hardware == card.hardware and c.gpus == card.gpus_per_replica and c.task == args.task]
     if not found:
         raise CardError(f"{args.mlenergy_v2}: no {args.task} rows with >= 3 batch levels for "
                         f"{card.model} on {card.hardware} with {card.gpus_per_replica} GPU(s)")
-    curve = found[0].curve
-    updated, note = attach_curve(card, curve)
+    updated, note = attach_curve(card, found[0].curve)
+    curve = updated.operating_curve(found[0].curve.engine)
     path = save_card(updated, args.out)
     held = curve.heldout
     print(f"wrote {path}: {curve.engine} operating curve of {card.model}@{card.hardware}, batch "
           f"{curve.batch_size[0]:g}..{curve.batch_size[-1]:g}; leave-one-batch-out J/token MAPE "
           f"{held['j_per_token_mape']:.1%} (max {held['j_per_token_max_ape']:.1%}); rows: {curve.data_rows}"
+          + (f"\nlevels outside the measured batch {curve.measured_batch_range[0]:g}.."
+             f"{curve.measured_batch_range[1]:g} are extrapolated ({curve.extrapolation})"
+             if curve.measured_batch_range else "")
           + (f"\nnote: {note}" if note else ""))
     return 0
