@@ -27,6 +27,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tpf.fit.roofline import roofline_assumptions  # noqa: E402
+from tpf.specs import ModelArch  # noqa: E402
 from tpf.fit.vllm_fit import (  # noqa: E402
     FITTED,
     assumptions_of,
@@ -36,6 +37,29 @@ from tpf.fit.vllm_fit import (  # noqa: E402
     relative_errors,
     v3_fit_rows,
 )
+
+
+# Gemma-3 text models (google/gemma-3-12b-it, -27b-it config.json text_config), outside the fit and
+# the catalog: a held-out family. Gated MLP (GeGLU: three matrices, as llama), tied embeddings;
+# the vision tower is left out (not read while decoding); sliding-window layers (1,024 tokens) are
+# priced as full attention, which is exact while the context stays under 1,024 tokens (chat rows:
+# 256 assumed input + about 720 output).
+GEMMA3 = {
+    "gemma-3-12b": ModelArch(
+        name="gemma-3-12b", hf_architecture="Gemma3ForConditionalGeneration", model_type="llama",
+        num_hidden_layers=48, hidden_size=3840, intermediate_size=15360, num_attention_heads=16,
+        num_key_value_heads=8, head_dim=256, vocab_size=262208, tie_word_embeddings=True,
+        max_position_embeddings=131072, rope_theta=1e6, rms_norm_eps=1e-6, parameter_count=11.8e9,
+        source="google/gemma-3-12b-it config.json text_config (language model only)",
+        aliases=("google/gemma-3-12b-it",)),
+    "gemma-3-27b": ModelArch(
+        name="gemma-3-27b", hf_architecture="Gemma3ForConditionalGeneration", model_type="llama",
+        num_hidden_layers=62, hidden_size=5376, intermediate_size=21504, num_attention_heads=32,
+        num_key_value_heads=16, head_dim=128, vocab_size=262208, tie_word_embeddings=True,
+        max_position_embeddings=131072, rope_theta=1e6, rms_norm_eps=1e-6, parameter_count=27.0e9,
+        source="google/gemma-3-27b-it config.json text_config (language model only)",
+        aliases=("google/gemma-3-27b-it",)),
+}
 
 
 def _summary(err: pd.Series) -> str:
@@ -102,7 +126,24 @@ def main() -> int:
     print(f"in-sample: {_summary(pd.Series(err))}")
     print_lomo(lomo_table(fit_rows))
     print_premium(rows, fitted.values)
+    print_held_out_family(args.csv, fitted.values)
     return 0
+
+
+def print_held_out_family(path: Path, values: dict[str, float]) -> None:
+    """The preset fitted on all Qwen3 rows, priced on Gemma-3 chat rows (a family it has not seen)."""
+    rows = v3_fit_rows(path, models=tuple(GEMMA3), tasks=("lm-arena-chat",), archs=GEMMA3)
+    rows = rows.assign(error=relative_errors(rows, assumptions_of(values), GEMMA3),
+                       v2_error=relative_errors(rows, roofline_assumptions("vllm-mlenergy-v2"), GEMMA3))
+    print("\nheld-out family: Gemma-3 chat rows priced by the preset fitted on all Qwen3 rows | v2-fitted preset")
+    for (hardware, model, gpus), part in rows.groupby(["hardware", "model", "gpus"]):
+        print(f"  {hardware:9s} {model:12s} {gpus} GPU n={len(part):2d} lines {part['line'].min()}-"
+              f"{part['line'].max()}  {_summary(part['error'])} | v2 {_summary(part['v2_error'])}")
+    for hardware, part in rows.groupby("hardware"):
+        print(f"  {hardware:9s} ALL          n={len(part):2d}                 {_summary(part['error'])} | "
+              f"v2 {_summary(part['v2_error'])}")
+    print(f"  both GPUs ALL          n={len(rows):2d}                 {_summary(rows['error'])} | "
+          f"v2 {_summary(rows['v2_error'])}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ turn: the error expected on an architecture the preset has not seen.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,7 @@ from scipy.optimize import least_squares
 from tpf.errors import ConfigError
 from tpf.fit.mlenergy_v3 import read_mlenergy_v3
 from tpf.fit.roofline import RooflineAssumptions, roofline_assumptions, roofline_point
-from tpf.specs import model_architecture
+from tpf.specs import ModelArch, model_architecture
 
 FIT_MODELS = ("qwen3-8b", "qwen3-14b", "qwen3-32b")
 #: assumed input tokens per task (ML.ENERGY v3 records none): an assumption, stated on the card
@@ -49,17 +50,22 @@ class PresetFit:
     models: tuple[str, ...]
 
 
+def _model_key(name: str, archs: Mapping[str, ModelArch]) -> str:
+    for arch in archs.values():
+        if name.lower() in (arch.name.lower(), *(a.lower() for a in arch.aliases)):
+            return arch.name
+    try:
+        return model_architecture(name).name
+    except ConfigError:
+        return ""
+
+
 def v3_fit_rows(path: str | os.PathLike[str], models: tuple[str, ...] = FIT_MODELS,
-                tasks: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """The checked v3 rows of ``models`` (catalog keys): line, model, hardware, gpus, task, batch, n_out,
-    measured J per output token and power per GPU."""
+                tasks: tuple[str, ...] | None = None, archs: Mapping[str, ModelArch] | None = None) -> pd.DataFrame:
+    """The checked v3 rows of ``models`` (catalog keys, or keys of ``archs``: architectures outside the
+    catalog): line, model, hardware, gpus, task, batch, n_out, measured J per output token, power per GPU."""
     table = read_mlenergy_v3(path)
-    keys = []
-    for name in table["model_id"]:
-        try:
-            keys.append(model_architecture(str(name)).name)
-        except ConfigError:
-            keys.append("")
+    keys = [_model_key(str(name), archs or {}) for name in table["model_id"]]
     table = table.assign(model=keys)
     table = table[table["model"].isin(models) & (table["weight_precision"] == "bfloat16")]
     if tasks is not None:
@@ -73,18 +79,21 @@ def v3_fit_rows(path: str | os.PathLike[str], models: tuple[str, ...] = FIT_MODE
     return rows.sort_values(["model", "hardware", "gpus", "task", "batch"]).reset_index(drop=True)
 
 
-def predicted_j_per_token(rows: pd.DataFrame, a: RooflineAssumptions) -> np.ndarray:
+def predicted_j_per_token(rows: pd.DataFrame, a: RooflineAssumptions,
+                          archs: Mapping[str, ModelArch] | None = None) -> np.ndarray:
     """The roofline's J per output token at each row (its batch, output length and assumed input)."""
     out = []
     for r in rows.to_dict("records"):
         n_in = N_IN_TOKENS.get(r["task"], 256.0)
-        point = roofline_point(r["model"], r["hardware"], n_in, r["n_out"], max(r["batch"], 1.0), r["gpus"], a)
+        model = (archs or {}).get(r["model"], r["model"])
+        point = roofline_point(model, r["hardware"], n_in, r["n_out"], max(r["batch"], 1.0), r["gpus"], a)
         out.append(point.energy_j / r["n_out"])
     return np.array(out)
 
 
-def relative_errors(rows: pd.DataFrame, a: RooflineAssumptions) -> np.ndarray:
-    return predicted_j_per_token(rows, a) / rows["j_per_token"].to_numpy() - 1.0
+def relative_errors(rows: pd.DataFrame, a: RooflineAssumptions,
+                    archs: Mapping[str, ModelArch] | None = None) -> np.ndarray:
+    return predicted_j_per_token(rows, a, archs) / rows["j_per_token"].to_numpy() - 1.0
 
 
 def assumptions_of(values: dict[str, float] | np.ndarray) -> RooflineAssumptions:
