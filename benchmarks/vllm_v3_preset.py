@@ -27,7 +27,6 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tpf.fit.roofline import roofline_assumptions  # noqa: E402
-from tpf.specs import ModelArch  # noqa: E402
 from tpf.fit.vllm_fit import (  # noqa: E402
     FITTED,
     assumptions_of,
@@ -37,7 +36,7 @@ from tpf.fit.vllm_fit import (  # noqa: E402
     relative_errors,
     v3_fit_rows,
 )
-
+from tpf.specs import ModelArch  # noqa: E402
 
 # Gemma-3 text models (google/gemma-3-12b-it, -27b-it config.json text_config), outside the fit and
 # the catalog: a held-out family. Gated MLP (GeGLU: three matrices, as llama), tied embeddings;
