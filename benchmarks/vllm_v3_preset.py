@@ -31,6 +31,7 @@ from tpf.fit.vllm_fit import (  # noqa: E402
     FITTED,
     assumptions_of,
     fit_preset,
+    kv_context_at_saturation,
     leave_one_model_out,
     predicted_j_per_token,
     relative_errors,
@@ -84,10 +85,10 @@ def print_lomo(rows: pd.DataFrame) -> None:
     for task, part in rows.groupby("task"):
         print(f"  both GPUs {task:14s} ALL MODELS       n={len(part):2d}                 "
               f"{_summary(part['error'])} | v2 {_summary(part['v2_error'])}")
-    print("  by batch (all GPUs, tasks, models): " + ", ".join(
+    print("  by batch (every row above): " + ", ".join(
         f"B<={top:g} {np.mean(np.abs(part['error'])):.0%}"
-        for top, part in rows.groupby(pd.cut(rows["batch"], [0, 16, 64, 256, 4096]), observed=True)
-        .__iter__() for top in [top.right]))
+        for top, part in ((band.right, part) for band, part in
+                          rows.groupby(pd.cut(rows["batch"], [0, 16, 64, 256, 4096]), observed=True))))
 
 
 def print_premium(rows: pd.DataFrame, values: dict[str, float]) -> None:
@@ -126,7 +127,19 @@ def main() -> int:
     print_lomo(lomo_table(fit_rows))
     print_premium(rows, fitted.values)
     print_held_out_family(args.csv, fitted.values)
+    print_kv_context(rows)
     return 0
+
+
+def print_kv_context(rows: pd.DataFrame) -> None:
+    """The context per request that fills the KV cache where the batch stayed under its cap."""
+    full = kv_context_at_saturation(rows[rows["task"] == "lm-arena-chat"])
+    print("\nKV-cache-bound chat rows (average batch < 0.95 x max_num_seqs): context per request filling the "
+          "KV budget (0.9 x memory - weights)")
+    for r in full.to_dict("records"):
+        print(f"  line {r['line']}: {r['model']:10s} {r['hardware']:9s} {r['gpus']} GPU batch {r['batch']:.0f} "
+              f"(cap {r['max_num_seqs']:.0f}): {r['kv_context_tokens']:.0f} tokens")
+    print(f"  median {np.median(full['kv_context_tokens']):.0f} tokens (vllm-0.11 reference_context_tokens)")
 
 
 def print_held_out_family(path: Path, values: dict[str, float]) -> None:

@@ -82,13 +82,19 @@ def test_prediction_follows_the_curve_not_only_the_card(tmp_path):
     assert np.all(ratio > 1.2)
 
 
-def test_a_batch_above_the_curves_cap_is_refused_naming_it(tmp_path):
+def test_a_batch_above_the_curves_cap_is_priced_without_it_and_says_so(tmp_path):
     card = roofline_card("llama-3.1-8b", "h100_sxm", 1, roofline_assumptions("vllm"))
+    top = card.max_batch_size + 50
+    with pytest.raises(CardError, match=rf"the curve's cap is batch {card.max_batch_size}"):
+        card.operating_curve("vllm").at(top)
     path, points = save_card(card, tmp_path / "c.yaml"), tmp_path / "p.csv"
-    points.write_text(f"n_in_tokens,n_out_tokens,batch_size\n256,300,{card.max_batch_size + 50}\n")
-    with pytest.raises(CardError, match=rf"row 1 .*the curve's cap is batch {card.max_batch_size}"):
-        from tpf.fit.cli_energy import predict_main
-        predict_main(["--card", str(path), "--data", str(points), "--out", str(tmp_path / "o.csv")])
+    points.write_text(f"n_in_tokens,n_out_tokens,batch_size\n256,300,{top}\n")
+    assert tpf_main(["predict", "energy", "--card", str(path), "--data", str(points),
+                     "--out", str(tmp_path / "o.csv")]) == 0
+    row = pd.read_csv(tmp_path / "o.csv").iloc[0]
+    assert row["batch_label"].startswith(f"above the operating curve's levels 1..{card.max_batch_size}")
+    assert row["energy_j_pred"] == pytest.approx(float(card.energy_j(256, 300, top)), rel=1e-12)
+    assert bool(row["out_of_range"])
 
 
 def test_a_table_implying_50x_tdp_is_refused_not_clipped(tmp_path, capsys):

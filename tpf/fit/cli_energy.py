@@ -15,8 +15,10 @@ A card with an operating curve is priced through it, by the planner's own
 pricing function (:func:`tpf.cost.query.price_query`, the curve of the card's
 ``engine``): ``priced_by`` says how each point was priced and ``batch_label``
 whether its batch lies in the curve's measured levels or is extrapolated
-(below the smallest measured batch, along the roofline's shape); a batch above
-the curve's cap is refused, naming the cap.
+(below the smallest measured batch, along the roofline's shape). A batch above
+the curve's cap (its top level, the card's KV-cache limit) is priced by the same
+function without the curve, from the card's energy and duration curves, and
+labelled so (``above the operating curve's cap ...``).
 """
 
 from __future__ import annotations
@@ -217,16 +219,18 @@ def _through_curve(card: EnergyCard, n_in: np.ndarray, n_out: np.ndarray,
 
     engine = curve_engine(card)
     curve = card.operating_curve(engine)
+    low, cap = curve.batch_size[0], curve.batch_size[-1]
     energy, duration, basis, labels = [], [], [], []
-    for index, (i, o, b) in enumerate(zip(n_in, n_out, batch, strict=True)):
-        try:
-            cost = price_query(card, "", "zero_shot", 0, 1, float(i), TokenRule(float(o)), float(b), engine)
-        except CardError as exc:
-            raise CardError(f"row {index + 1} (batch_size {b:g}): {exc}") from exc
+    for i, o, b in zip(n_in, n_out, batch, strict=True):
+        inside = low * (1 - 1e-9) <= b <= cap * (1 + 1e-9)
+        cost = price_query(card, "", "zero_shot", 0, 1, float(i), TokenRule(float(o)), float(b),
+                           engine if inside else None)
         energy.append(cost.energy_j)
         duration.append(cost.latency_s)
         basis.append(cost.energy_basis.strip("; "))
-        labels.append(curve.label(float(b)))
+        labels.append(curve.label(float(b)) if inside else
+                      f"{'above' if b > cap else 'below'} the operating curve's levels {low:g}..{cap:g} "
+                      f"(cap {cap:g}): priced by the card's curves without it")
     return np.array(energy), np.array(duration), basis, labels
 
 

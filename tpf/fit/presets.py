@@ -69,8 +69,11 @@ OVERHEAD_PRESETS: dict[str, OverheadPreset] = {
         calibrated_on=("ML.ENERGY v3 (vLLM 0.11) lm-arena-chat rows of Qwen3-8B, -14B, -32B (bf16) on H100 "
                        "and B200: mlenergy_v3_llm_configs_no_llama.csv lines 2-18, 104-144 (58 rows; "
                        "input length assumed 256 tokens)"),
+        # reference_context_tokens: the median context per request that fills the KV cache in the
+        # v3 chat rows bounded by it, not by max_num_seqs (808 tokens, lines 113, 116, 125, 134, 144;
+        # printed by the same benchmark); max_batch_cap: the largest max_num_seqs of those rows.
         other=(("memory_power_share", 0.146), ("compute_power_share", 1.0), ("compute_efficiency", 0.2708),
-               ("bandwidth_efficiency", 0.4457)),
+               ("bandwidth_efficiency", 0.4457), ("reference_context_tokens", 808), ("max_batch_cap", 2048)),
         engine="vllm", engine_version="0.11",
         heldout=("leave-one-model-out J/output-token error on those rows: MAPE 18.6% (bias +1.6%); "
                  "H100 18.2%, B200 19.1%; per model 10.7% to 27.0% (benchmarks/vllm_v3_preset.py)"),

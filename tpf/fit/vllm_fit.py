@@ -29,7 +29,7 @@ from scipy.optimize import least_squares
 from tpf.errors import ConfigError
 from tpf.fit.mlenergy_v3 import read_mlenergy_v3
 from tpf.fit.roofline import RooflineAssumptions, roofline_assumptions, roofline_point
-from tpf.specs import ModelArch, model_architecture
+from tpf.specs import ModelArch, hardware_spec, model_architecture
 
 FIT_MODELS = ("qwen3-8b", "qwen3-14b", "qwen3-32b")
 #: assumed input tokens per task (ML.ENERGY v3 records none): an assumption, stated on the card
@@ -73,6 +73,7 @@ def v3_fit_rows(path: str | os.PathLike[str], models: tuple[str, ...] = FIT_MODE
     rows = pd.DataFrame({
         "line": table["line"], "model": table["model"], "hardware": table["hardware"],
         "gpus": table["num_gpus"].astype(int), "task": table["task"], "batch": table["avg_batch_size"],
+        "max_num_seqs": table["max_num_seqs"],
         "n_out": table["avg_output_len"], "j_per_token": table["energy_per_token_joules"],
         "power_w": table["power_w"],
     })
@@ -107,6 +108,21 @@ def fit_preset(rows: pd.DataFrame) -> PresetFit:
                         bounds=(_LOW, _HIGH), x_scale=[0.005, 0.3, 0.3, 0.3, 0.3, 0.3])
     values = {name: float(v) for name, v in zip(FITTED, fit.x, strict=True)}
     return PresetFit(values, tuple(int(v) for v in rows["line"]), tuple(sorted(set(rows["model"]))))
+
+
+def kv_context_at_saturation(rows: pd.DataFrame, saturated_below: float = 0.95) -> pd.DataFrame:
+    """Rows whose average batch stayed under ``saturated_below`` x their batch cap (the KV cache, not
+    the cap, bounded them), with the context per request that fills the KV budget at that batch:
+    ``(memory_usable_fraction * gpus * memory - weights) / (batch * kv_bytes_per_token)`` (the
+    defaults of :class:`~tpf.fit.roofline.RooflineAssumptions`)."""
+    a = roofline_assumptions("none")
+    full = rows[rows["batch"] < saturated_below * rows["max_num_seqs"]]
+    tokens = []
+    for r in full.to_dict("records"):
+        arch, gpu_memory = model_architecture(r["model"]), hardware_spec(r["hardware"]).memory_bytes
+        budget = a.memory_usable_fraction * r["gpus"] * gpu_memory - arch.weight_bytes(a.dtype_bytes)
+        tokens.append(budget / (r["batch"] * arch.kv_cache_bytes_per_token(a.dtype_bytes)))
+    return full.assign(kv_context_tokens=tokens)
 
 
 def leave_one_model_out(rows: pd.DataFrame) -> pd.DataFrame:
