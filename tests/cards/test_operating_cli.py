@@ -31,7 +31,7 @@ def _roofline_then_operating(tmp_path, levels, capsys):
     table, card, out = tmp_path / "v2.csv", tmp_path / "card.yaml", tmp_path / "card2.yaml"
     power = _v2_table(table, levels)
     assert tpf_main(["card", "roofline", "--model", "llama-3.1-8b", "--hardware", "a100",
-                     "--overhead-preset", "vllm", "--out", str(card)]) == 0
+                     "--overhead-preset", "vllm-mlenergy-v2", "--out", str(card)]) == 0
     before = load_card(card)
     capsys.readouterr()
     assert tpf_main(["card", "operating", "--card", str(card), "--mlenergy-v2", str(table), "--out", str(out)]) == 0
@@ -82,7 +82,7 @@ def test_documented_command_runs_on_the_real_table(shared_data, tmp_path, hardwa
     table = shared_data / "energy" / "mlenergy_v2" / "mlenergy_v2_llm_configs.csv"
     card, out = tmp_path / "card.yaml", tmp_path / "card2.yaml"
     assert tpf_main(["card", "roofline", "--model", "llama-3.1-8b", "--hardware", hardware,
-                     "--overhead-preset", "vllm", "--out", str(card)]) == 0
+                     "--overhead-preset", "vllm-mlenergy-v2", "--out", str(card)]) == 0
     assert tpf_main(["card", "operating", "--card", str(card), "--mlenergy-v2", str(table), "--out", str(out)]) == 0
     after = load_card(out)
     assert isinstance(after, EnergyCard)

@@ -36,7 +36,7 @@ def _measured_card(tmp_path):
     table, card, out = tmp_path / "v2.csv", tmp_path / "card.yaml", tmp_path / "measured.yaml"
     _v2_table(table, [32.0, 64.0, 128.0, 256.0])
     assert tpf_main(["card", "roofline", "--model", "llama-3.1-8b", "--hardware", "a100",
-                     "--overhead-preset", "vllm", "--out", str(card)]) == 0
+                     "--overhead-preset", "vllm-mlenergy-v2", "--out", str(card)]) == 0
     assert tpf_main(["card", "operating", "--card", str(card), "--mlenergy-v2", str(table), "--out", str(out)]) == 0
     return out
 
@@ -104,7 +104,7 @@ def test_a_table_implying_50x_tdp_is_refused_not_clipped(tmp_path, capsys):
     frame["Energy/req (J)"] *= 50 * 400 / 250  # about 50 x the A100's 400 W
     frame.to_csv(table, index=False)
     assert tpf_main(["card", "roofline", "--model", "llama-3.1-8b", "--hardware", "a100",
-                     "--overhead-preset", "vllm", "--out", str(card)]) == 0
+                     "--overhead-preset", "vllm-mlenergy-v2", "--out", str(card)]) == 0
     capsys.readouterr()
     assert tpf_main(["card", "operating", "--card", str(card), "--mlenergy-v2", str(table), "--out", str(out)]) == 1
     err = capsys.readouterr().err
@@ -114,3 +114,31 @@ def test_a_table_implying_50x_tdp_is_refused_not_clipped(tmp_path, capsys):
                      "--clip-power-to-tdp"]) == 0
     clipped = load_card(out)
     assert isinstance(clipped, EnergyCard) and max(clipped.operating_curve("vllm").power_w) <= 400.0
+
+
+def test_rows_of_another_engine_version_are_refused_and_v3_rows_attach(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fit_energy"))
+    from test_mlenergy_v3 import _v3_table
+
+    v2, card = tmp_path / "v2.csv", tmp_path / "card.yaml"
+    _v2_table(v2, [8.0, 16.0, 32.0])
+    assert tpf_main(["card", "roofline", "--model", "llama-3.1-8b", "--hardware", "a100",
+                     "--overhead-preset", "vllm", "--out", str(card)]) == 0
+    capsys.readouterr()
+    assert tpf_main(["card", "operating", "--card", str(card), "--mlenergy-v2", str(v2),
+                     "--out", str(tmp_path / "x.yaml")]) == 1
+    assert "engine_version: the card describes vllm 0.11 but the mlenergy-v2 rows" in capsys.readouterr().err
+    # v3 rows (vLLM 0.11) on a vllm-0.11 card of the same model and GPU
+    qwen, out = tmp_path / "qwen.yaml", tmp_path / "qwen_op.yaml"
+    assert tpf_main(["card", "roofline", "--model", "qwen3-8b", "--hardware", "h100", "--overhead-preset", "vllm",
+                     "--out", str(qwen)]) == 0
+    assert tpf_main(["card", "operating", "--card", str(qwen), "--mlenergy-v3", str(_v3_table(tmp_path / "v3.csv")),
+                     "--out", str(out)]) == 0
+    attached = load_card(out)
+    assert isinstance(attached, EnergyCard) and attached.engine_version == "0.11"
+    curve = attached.operating_curve("vllm")
+    assert curve.measured_batch_range == (8.0, 32.0) and curve.batch_size[0] == 1.0
+    assert "v3.csv lines 2, 3, 4" in curve.data_rows

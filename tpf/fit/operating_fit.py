@@ -95,6 +95,32 @@ def mlenergy_v2_curves(path: str | os.PathLike[str], min_levels: int = 3, models
     return out
 
 
+#: engine version of the rows of each measured table (tpf.operating.ENGINE_VERSIONS["vllm"])
+TABLE_ENGINE_VERSION = {"mlenergy-v2": "mlenergy-v2", "mlenergy-v3": "0.11"}
+
+
+def mlenergy_v3_curves(path: str | os.PathLike[str], min_levels: int = 3,
+                       models: list[str] | None = None) -> list[MeasuredCurve]:
+    """One fitted curve per (model, GPU, GPU count, task) group of ML.ENERGY v3 rows (vLLM 0.11).
+
+    The rows are checked by :func:`tpf.fit.mlenergy_v3.read_mlenergy_v3` (power above TDP and zero
+    throughput are refused there, naming the line); the power per GPU is ``avg_power_watts / num_gpus``."""
+    from tpf.fit.mlenergy_v3 import read_mlenergy_v3
+
+    table = read_mlenergy_v3(path).rename(columns={
+        "avg_batch_size": "Avg BS (reqs)", "output_throughput_tokens_per_sec": TPUT_COLUMN,
+        "avg_output_len": "Avg Output Tokens", "energy_per_request_joules": "Energy/req (J)"})
+    out = []
+    for (model, gpu, gpus, task), group in table.groupby(["model_id", "hardware", "num_gpus", "task"], sort=True):
+        if models is not None and _model_id(str(model)) not in models and model not in models:
+            continue
+        rows = group[group["weight_precision"] == "bfloat16"].sort_values("Avg BS (reqs)")
+        rows = rows.drop_duplicates("Avg BS (reqs)")
+        if len(rows) >= min_levels:
+            out.append(_group_curve(Path(path).name, str(model), str(gpu), int(gpus), str(task), rows))
+    return out
+
+
 def _tdp_check(file_name: str, gpu: str, rows: pd.DataFrame, tdp_w: float) -> None:
     """Refuse measured power per GPU above the GPU's TDP (a table that cannot be right), naming the lines."""
     over = rows[rows["power_w"] > tdp_w]
