@@ -140,7 +140,12 @@ def main(argv: list[str]) -> int:
 
 def _operating(args: argparse.Namespace) -> int:
     """Attach (or replace) the measured vllm curve of the card's model, GPU and GPU count."""
-    from tpf.fit.operating_fit import TABLE_ENGINE_VERSION, attach_curve, mlenergy_v2_curves, mlenergy_v3_curves
+    from tpf.fit.operating_fit import (
+        TABLE_ENGINE_VERSION,
+        attach_curve,
+        mlenergy_v2_curves,
+        mlenergy_v3_curves,
+    )
 
     card = load_card(args.card)
     if not isinstance(card, EnergyCard):
