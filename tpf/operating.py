@@ -22,7 +22,14 @@ absolute percentage error of J/token, power and throughput).
 A curve is refused (:class:`~tpf.errors.CardError`, naming the field) when its
 throughput falls with batch, its power leaves ``[idle, tdp]``, its batch levels
 are not ascending, or (on a card) they leave the card's batch range; asking for
-a batch outside its levels is refused too.
+a batch outside its levels is refused too, naming the curve's cap (its top level).
+
+A measured curve extended beyond its measured levels (down to batch 1 and up to
+the card's KV-cache limit, along the roofline's shape:
+:func:`tpf.fit.operating_roofline.extend_curve`) records ``measured_batch_range``
+and ``extrapolation``; :meth:`OperatingCurve.label` says whether a batch is
+measured or extrapolated. :data:`ENGINE_VERSIONS` lists the engine versions tpf
+has fitted presets for, which a card's ``engine_version`` must name.
 """
 
 from __future__ import annotations

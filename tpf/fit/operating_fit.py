@@ -1,4 +1,4 @@
-"""Operating curves from measured tables: ML.ENERGY leaderboard v2 (vLLM).
+"""Operating curves from measured tables: ML.ENERGY leaderboard v2 and v3 (vLLM).
 
 Each configuration row of ``mlenergy_v2_llm_configs.csv`` is one batch level of
 one (model, GPU, tensor/pipeline parallelism, task): the average running batch
@@ -8,8 +8,12 @@ the average output length. The power per GPU follows as
 :func:`mlenergy_v2_curves` groups the rows and fits one
 :class:`~tpf.operating.OperatingCurve` per group with at least ``min_levels``
 levels (engine ``vllm``), naming the rows it used (``data_rows``: file and
-line numbers) and carrying its leave-one-batch-out error. :func:`attach_curve` puts
-a curve on a card, widening the card's batch range to measured levels beyond it.
+line numbers) and carrying its leave-one-batch-out error; a group whose power per GPU
+exceeds the GPU's TDP is refused, naming the lines. :func:`mlenergy_v3_curves` does
+the same for the v3 rows (vLLM 0.11). :func:`attach_curve` puts a curve on a card,
+extended from batch 1 to the card's KV-cache limit along the roofline's shape
+(:func:`extend_to_card`) and widening the card's batch range to measured levels
+beyond it.
 """
 
 from __future__ import annotations

@@ -24,13 +24,16 @@ parallel: peak FLOP/s, bandwidth and power add up):
   per batch window (counted with the prefill), during which each GPU draws
   ``idle + overhead_power_share * (tdp - idle)``.
 
-Overhead presets (:data:`OVERHEAD_PRESETS`, :func:`roofline_assumptions`):
-``none`` is the pure roofline (no host time, e.g. an engine with CUDA graphs);
-``hf_generate`` was calibrated on the Wilkins et al. 2024 A100 batch-1
-measurements (Hugging Face ``pipeline``/``generate``) by
-``benchmarks/roofline_calibration.py``; ``vllm`` (continuous batching, power
-rising with batch) was calibrated on the ML.ENERGY v2 A100 chat rows by
-``benchmarks/vllm_preset.py``, which also prints its error carried to the H100.
+Overhead presets (:data:`OVERHEAD_PRESETS` in :mod:`tpf.fit.presets`,
+:func:`roofline_assumptions`): ``none`` is the pure roofline (no host time,
+e.g. an engine with CUDA graphs); ``hf_generate`` was calibrated on the Wilkins
+et al. 2024 A100 batch-1 measurements (Hugging Face ``pipeline``/``generate``)
+by ``benchmarks/roofline_calibration.py``; ``vllm-mlenergy-v2`` on the ML.ENERGY
+v2 A100 chat rows by ``benchmarks/vllm_preset.py``; ``vllm-0.11`` (the alias
+``vllm``) on the ML.ENERGY v3 Qwen3 dense chat rows on H100 and B200 by
+``benchmarks/vllm_v3_preset.py``. A card made with a preset names its engine
+and version (``engine``, ``engine_version``) and, where measured, the rows the
+preset rests on and its leave-one-model-out error (``provenance``).
 The overhead belongs to a software stack: it is a per-stack choice, not a
 property of the GPU.
 
