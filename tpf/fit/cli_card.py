@@ -39,9 +39,10 @@ _ASSUMPTION_HELP = {
 
 def _add_assumptions(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overhead-preset", choices=preset_choices(), default="none",
-                        help="host-overhead preset of a software stack (default none: pure roofline; "
-                             "hf_generate: calibrated on Wilkins 2024 A100 HF generate, batch 1; "
-                             "vllm: calibrated on ML.ENERGY v2 A100 rows, continuous batching)")
+                        help="host-overhead preset of a software stack and version (default none: pure "
+                             "roofline; hf_generate: calibrated on Wilkins 2024 A100 HF generate, batch 1; "
+                             "vllm-0.11: fitted on ML.ENERGY v3 Qwen3 H100/B200 chat rows; vllm: the newest "
+                             "fitted vLLM version; vllm-mlenergy-v2: fitted on ML.ENERGY v2 A100 chat rows)")
     parser.add_argument("--no-kv-cache", action="store_true",
                         help="decode recomputes the whole sequence each step (use_cache=False)")
     for name, text in _ASSUMPTION_HELP.items():
