@@ -106,3 +106,21 @@ def test_shipped_preset_reproduces_on_the_v3_chat_rows(shared_data):
         assert shipped[name] == pytest.approx(fitted.values[name], rel=2e-3, abs=1e-4)
     held = leave_one_model_out(rows)
     assert np.mean(np.abs(held["error"])) == pytest.approx(0.186, abs=0.001)
+
+
+def test_a_card_fitted_on_imported_v3_rows_names_vllm_0_11(tmp_path):
+    from tpf.fit.energy import fit_energy
+
+    batch = [8.0, 16.0, 32.0, 64.0, 128.0, 256.0]
+    path = tmp_path / "v3.csv"
+    _v3_table(path)
+    frame = pd.read_csv(path)
+    frame = pd.concat([frame.iloc[[0]]] * len(batch), ignore_index=True)
+    frame["avg_batch_size"] = batch
+    frame["output_throughput_tokens_per_sec"] = [120.0 * b / (1 + b / 200) for b in batch]
+    frame["avg_power_watts"] = [300.0 + 40.0 * np.log(b) for b in batch]
+    frame["energy_per_token_joules"] = frame["avg_power_watts"] / frame["output_throughput_tokens_per_sec"]
+    frame["energy_per_request_joules"] = frame["energy_per_token_joules"] * frame["avg_output_len"]
+    frame.to_csv(path, index=False)
+    card = fit_energy(import_mlenergy_v3(path, 256))
+    assert (card.engine, card.engine_version) == ("vllm", "0.11")
