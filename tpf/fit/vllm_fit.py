@@ -125,11 +125,13 @@ def kv_context_at_saturation(rows: pd.DataFrame, saturated_below: float = 0.95) 
     return full.assign(kv_context_tokens=tokens)
 
 
-def leave_one_model_out(rows: pd.DataFrame) -> pd.DataFrame:
-    """Each model's rows priced by the preset fitted to the other models' rows (``error`` column)."""
+def leave_one_model_out(rows: pd.DataFrame, fit_tasks: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Each model's rows (every task) priced by the preset fitted to the other models' rows of
+    ``fit_tasks`` (all tasks when None); the ``error`` column is predicted / measured - 1."""
     parts = []
+    fit_rows = rows if fit_tasks is None else rows[rows["task"].isin(fit_tasks)]
     for model in sorted(set(rows["model"])):
         held = rows[rows["model"] == model]
-        fitted = fit_preset(rows[rows["model"] != model])
+        fitted = fit_preset(fit_rows[fit_rows["model"] != model])
         parts.append(held.assign(error=relative_errors(held, assumptions_of(fitted.values))))
     return pd.concat(parts).sort_index()
