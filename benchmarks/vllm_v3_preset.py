@@ -132,7 +132,22 @@ def main() -> int:
     print_premium(rows, fitted.values)
     print_held_out_family(args.csv, fitted.values)
     print_kv_context(rows)
+    print_card_ratios()
     return 0
+
+
+def print_card_ratios() -> None:
+    """The vllm (0.11) card over the vllm-mlenergy-v2 card (both by tpf card roofline) at the Llama
+    configurations the held-out errors of the latter were reported at (batch 8 and the largest)."""
+    from tpf.fit.roofline import roofline_card
+
+    print("\nLlama cards, vllm-0.11 over vllm-mlenergy-v2 (tpf card roofline; 620 output tokens)")
+    for model, gpus, batches in (("llama-3.1-8b", 1, (8, 691)), ("llama-3.1-70b", 4, (8, 898))):
+        new = roofline_card(model, "h100_sxm", gpus, roofline_assumptions("vllm"))
+        old = roofline_card(model, "h100_sxm", gpus, roofline_assumptions("vllm-mlenergy-v2"))
+        cells = [f"B{b} n_in {n}: {float(new.energy_j(n, 620, b) / old.energy_j(n, 620, b)):.3f}"
+                 for b in batches for n in (256, 400)]
+        print(f"  {model} on {gpus} x h100_sxm: " + "; ".join(cells))
 
 
 def print_kv_context(rows: pd.DataFrame) -> None:
