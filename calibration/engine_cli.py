@@ -1,0 +1,77 @@
+"""Options and entry of ``python -m calibration.run sweep --engine vllm|fake`` and ``engine-card``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from calibration.engine import ENGINES, LOAD_FORMATS, EngineSettings
+from calibration.pipeline import MeterSettings
+from calibration.sweep import SweepGrid
+from tpf.errors import ConfigError
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", default="transformers", choices=("transformers", *ENGINES),
+                        help="transformers (eager generate, the default), vllm (a serving engine), fake (tests)")
+    parser.add_argument("--load-format", default="dummy", choices=LOAD_FORMATS,
+                        help="--engine vllm: dummy (random weights from a config.json written for --model) or auto")
+    parser.add_argument("--model-dir", default="outputs/engine-model", help="folder the config.json is written to")
+    parser.add_argument("--max-num-seqs", type=int, default=32, help="the engine's batch limit")
+    parser.add_argument("--max-model-len", type=int, default=2048)
+    parser.add_argument("--kv-cache-gib", type=float, default=2.0, help="KV-cache size on a CPU (GiB)")
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    parser.add_argument("--fake-step", default="{}", help="--engine fake: JSON of step_base_s, step_per_seq_s, "
+                        "prefill_per_token_s")
+
+
+def _meter_kind(requested: str | None) -> str:
+    """``nvml`` where NVML answers, else ``none`` (time only); an explicit choice is kept."""
+    if requested is not None:
+        return requested
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        count = pynvml.nvmlDeviceGetCount()
+        pynvml.nvmlShutdown()
+        return "nvml" if count > 0 else "none"
+    except Exception:  # no module, no driver, no GPU: time only
+        return "none"
+
+
+def engine_settings(args: argparse.Namespace) -> EngineSettings:
+    try:
+        fake = json.loads(args.fake_step)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--fake-step: must be a JSON object, got {args.fake_step!r} ({exc})") from exc
+    if not isinstance(fake, dict):
+        raise ConfigError(f"--fake-step: must be a JSON object, got {args.fake_step!r}")
+    return EngineSettings(args.engine, args.model, args.model_dir, args.load_format, args.dtype, args.max_num_seqs,
+                          args.max_model_len, args.kv_cache_gib, args.gpu_memory_utilization, args.seed, fake)
+
+
+def run_engine_sweep_args(args: argparse.Namespace) -> int:
+    from calibration.engine_sweep import EngineSweepSettings, run_engine_sweep
+
+    kind = _meter_kind(args.meter)
+    meter = MeterSettings(kind, tuple(args.gpus), args.replay_log, args.estimate_hardware,
+                          force_sampling=args.force_sampling, idle_s=args.idle_s if kind == "nvml" else 0.0)
+    problems = meter.problems("meter") if kind != "none" else []
+    if problems:
+        raise ConfigError(problems)
+    grid = SweepGrid(tuple(args.n_in), tuple(args.n_out), tuple(args.batch), args.repetitions, args.warmup)
+    settings = EngineSweepSettings(engine_settings(args), args.out, grid, meter, args.hardware, not args.no_progress)
+    path = run_engine_sweep(settings)
+    print(f"engine sweep table: {path}")
+    return 0
+
+
+def fit_card_args(args: argparse.Namespace) -> int:
+    from calibration.engine_card import fit_engine_card
+    from tpf.cards import save_card
+
+    card = fit_engine_card(args.table, assumed_power_w=args.assumed_power_w)
+    save_card(card, args.out)
+    print(f"card {card.model}@{card.hardware} ({card.method}) written to {args.out}: {card.notes}")
+    return 0
