@@ -44,7 +44,7 @@ from calibration.engine_sweep import (
     EngineSweepSettings,
     cpu_label,
     machine_load_1min,
-    run_engine_sweep,
+    run_engine_sweep_async,
 )
 from calibration.pipeline import MeterSettings
 from calibration.replay import ReplayRequest, replay, replay_summary
@@ -101,7 +101,7 @@ def write_replay(out: Path, name: str, records: pd.DataFrame, log: pd.DataFrame,
     return summary
 
 
-def run_replays(engine: ServingEngine, args: argparse.Namespace, saturation: float, out: Path) -> None:
+async def run_replays(engine: ServingEngine, args: argparse.Namespace, saturation: float, out: Path) -> None:
     jobs: list[tuple[str, list[ReplayRequest], dict]] = []
     for index, item in enumerate(filter(None, args.poisson.split(","))):
         name, fraction = item.split(":")
@@ -116,7 +116,7 @@ def run_replays(engine: ServingEngine, args: argparse.Namespace, saturation: flo
         jobs.append(("azure_conv", requests, {"kind": "azure_conv", **scaling}))
     for name, requests, meta in jobs:
         load_before = machine_load_1min()
-        records, log = asyncio.run(replay(engine, requests, seed=args.seed))
+        records, log = await replay(engine, requests, seed=args.seed)
         write_replay(out, name, records, log, {**meta, "saturation_tokens_per_s": saturation,
                                               "machine_load_1min_before": load_before,
                                               "machine_load_1min_after": machine_load_1min(),
@@ -151,6 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def session(engine: ServingEngine, settings: EngineSettings, args: argparse.Namespace, hardware: str) -> None:
+    """The sweep (if asked) and the replays, in one event loop (the engine is bound to it)."""
+    saturation = args.saturation_tokens_per_s
+    if args.sweep_out:
+        grid = SweepGrid(tuple(args.sweep_n_in), tuple(args.sweep_n_out), tuple(args.sweep_batch),
+                         args.sweep_repetitions, 0)
+        sweep = EngineSweepSettings(settings, args.sweep_out, grid, MeterSettings(kind="none"), hardware)
+        table = await run_engine_sweep_async(sweep, engine)
+        saturation = saturation or saturation_from_sweep(table, args.poisson_n_in, args.poisson_n_out)
+    if saturation is None:
+        raise SystemExit("give --sweep-out or --saturation-tokens-per-s")
+    print(f"saturation: {saturation:.1f} output tokens/s", flush=True)
+    await run_replays(engine, args, saturation, Path(args.out.replace("{hardware}", hardware)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = EngineSettings(args.engine, args.model, args.model_dir, max_num_seqs=args.max_num_seqs,
@@ -158,17 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     hardware = cpu_label() if args.hardware == "auto" else args.hardware
     engine = build_engine(settings)
     try:
-        saturation = args.saturation_tokens_per_s
-        if args.sweep_out:
-            grid = SweepGrid(tuple(args.sweep_n_in), tuple(args.sweep_n_out), tuple(args.sweep_batch),
-                             args.sweep_repetitions, 0)
-            sweep = EngineSweepSettings(settings, args.sweep_out, grid, MeterSettings(kind="none"), hardware)
-            table = run_engine_sweep(sweep, engine=engine)
-            saturation = saturation or saturation_from_sweep(table, args.poisson_n_in, args.poisson_n_out)
-        if saturation is None:
-            raise SystemExit("give --sweep-out or --saturation-tokens-per-s")
-        print(f"saturation: {saturation:.1f} output tokens/s", flush=True)
-        run_replays(engine, args, saturation, Path(args.out.replace("{hardware}", hardware)))
+        asyncio.run(session(engine, settings, args, hardware))
     finally:
         engine.close()
     return 0

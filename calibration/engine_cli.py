@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
+from typing import Any
 
 from calibration.engine import ENGINES, LOAD_FORMATS, EngineSettings
+from calibration.models import ModelSpec
 from calibration.pipeline import MeterSettings
 from calibration.sweep import SweepGrid
 from tpf.errors import ConfigError
@@ -49,6 +52,25 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
         raise ConfigError(f"--fake-step: must be a JSON object, got {args.fake_step!r}")
     return EngineSettings(args.engine, args.model, args.model_dir, args.load_format, args.dtype, args.max_num_seqs,
                           args.max_model_len, args.kv_cache_gib, args.gpu_memory_utilization, args.seed, fake)
+
+
+def engine_sweep_settings(cfg: dict[str, Any], model: ModelSpec, meter: MeterSettings, grid: SweepGrid) -> Any:
+    """``tpf calibrate engine=vllm|fake``: the engine sweep settings of a resolved config."""
+    from calibration.engine_sweep import EngineSweepSettings
+
+    options = dict(cfg.get("engine_options") or {})
+    requested = options.get("meter", "auto")
+    if meter.kind in ("estimate", "replay"):
+        kind = meter.kind  # an explicit meter group wins over auto
+    else:
+        kind = _meter_kind(None if requested == "auto" else requested)
+    engine = EngineSettings(cfg["engine"], model.name, str(options.get("model_dir", "outputs/engine-model")),
+                            str(options.get("load_format", "dummy")), model.dtype,
+                            int(options.get("max_num_seqs", 32)), int(options.get("max_model_len", 2048)),
+                            float(options.get("kv_cache_gib", 2.0)), float(options.get("gpu_memory_utilization", 0.9)),
+                            model.seed, dict(options.get("fake_step") or {}))
+    meter = replace(meter, kind=kind, idle_s=meter.idle_s if kind == "nvml" else 0.0)
+    return EngineSweepSettings(engine, cfg["out_dir"], grid, meter, cfg["hardware"], bool(cfg["progress"]))
 
 
 def run_engine_sweep_args(args: argparse.Namespace) -> int:

@@ -204,12 +204,14 @@ async def _sweep(settings: EngineSweepSettings, engine: ServingEngine, meter: Me
     return len(todo)
 
 
-def run_engine_sweep(settings: EngineSweepSettings, engine: ServingEngine | None = None) -> Path:
-    """Run (or resume) the sweep; returns the table's path. An ``engine`` given is left running."""
+async def run_engine_sweep_async(settings: EngineSweepSettings, engine: ServingEngine) -> Path:
+    """Run (or resume) the sweep on a running ``engine`` inside the caller's event loop; the table's path.
+
+    An asynchronous engine (vLLM's AsyncLLM) is bound to the event loop that
+    first served it: a caller that replays traces afterwards keeps one loop.
+    """
     settings.grid.validate()
     meter = _meter(settings)
-    owned = engine is None
-    engine = engine or build_engine(settings.engine)
     try:
         hardware = _label(settings, meter)
         idle_w = meter.idle_power_w(settings.meter.idle_s) if settings.meter.idle_s > 0 else math.nan
@@ -221,11 +223,24 @@ def run_engine_sweep(settings: EngineSweepSettings, engine: ServingEngine | None
                 "idle_power_w": idle_w, "source": meter.source, "dtype": metadata["dtype"],
                 "weights": metadata["weights"]}
         with open_table(path, ENGINE_COLUMNS, metadata) as table:
-            written = asyncio.run(_sweep(settings, engine, meter, table, base))
+            written = await _sweep(settings, engine, meter, table, base)
         if settings.progress:
             print(f"engine sweep: {written} windows measured into {path}")
         return path
     finally:
+        meter.close()
+
+
+def run_engine_sweep(settings: EngineSweepSettings, engine: ServingEngine | None = None) -> Path:
+    """Run (or resume) the sweep in its own event loop; returns the table's path.
+
+    The engine is built from ``settings.engine`` and closed at the end, unless one is given.
+    """
+    settings.grid.validate()
+    owned = engine is None
+    engine = engine or build_engine(settings.engine)
+    try:
+        return asyncio.run(run_engine_sweep_async(settings, engine))
+    finally:
         if owned:
             engine.close()
-        meter.close()
