@@ -8,9 +8,11 @@ For every replay folder (``records.csv`` and ``summary.json`` of
 ``benchmarks/engine_replay.py``) the same requests (arrival times, input and
 output tokens) go through ``tpf.simulate.simulate(engine="event")`` on one
 replica of the card with the engine's batch limit. The simulator has no time to
-first token; it is taken as the request's wait plus the card's window of a
-one-output-token request at the request's batch size (``duration_s(n_in, 1,
-B)``). Its running batch is the time-average of requests in service (sum of
+first token; it is taken as the request's wait, plus its own prefill (the
+card's window of a one-token request alone, ``duration_s(n_in, 1, 1)``), plus
+one decode step at its batch size (``duration_s(n_in, 2, B) - duration_s(n_in,
+1, B)``): in continuous batching a new prompt is prefilled beside the running
+requests' decode step. Its running batch is the time-average of requests in service (sum of
 service windows over the span). Printed per replay: TTFT and end-to-end p50 and
 p99, mean running batch and throughput, engine vs simulator and the difference
 in percent (simulator over engine, minus 1). Only ``tpf.simulate``'s public API
@@ -61,9 +63,11 @@ def simulate_replay(card: EnergyCard, records: pd.DataFrame, max_batch: int) -> 
     result = simulate(batch, OneModel(card.model), [Pool(card, gpus=(card.gpus_per_replica,), max_batch_size=max_batch)],
                       engine="event", keep_records=True, idle_mode="unbusy")
     sim = result.records.sort_values("request_id").reset_index(drop=True)
-    prefill_s = np.asarray(card.duration_s(sim["n_in_tokens"].to_numpy(float), 1.0, sim["batch_size"].to_numpy(float)))
+    n_in, size = sim["n_in_tokens"].to_numpy(float), sim["batch_size"].to_numpy(float)
+    first_s = np.asarray(card.duration_s(n_in, 1.0, 1.0)) + np.asarray(card.duration_s(n_in, 2.0, size)
+                                                                        - card.duration_s(n_in, 1.0, size))
     frame = pd.DataFrame({"arrival_s": sim["arrival_s"], "n_out_tokens": order["n_out_tokens"],
-                          "first_token_s": sim["arrival_s"] + sim["wait_s"] + prefill_s,
+                          "first_token_s": sim["arrival_s"] + sim["wait_s"] + first_s,
                           "finish_s": sim["arrival_s"] + sim["latency_s"]})
     summary = latency_summary(frame)
     service = (sim["latency_s"] - sim["wait_s"]).sum()
@@ -104,6 +108,30 @@ def plan_check(card: EnergyCard, folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def step_check(card: EnergyCard, folder: Path) -> pd.DataFrame:
+    """The engine's iteration time by running batch (its log) against the card's decode step at that batch.
+
+    The card's step is ``duration(n_in, n_out + 1, B) - duration(n_in, n_out, B)`` at the replay's mean
+    tokens: where the engine's steps are slower than the card's, the card (or the machine's load since
+    the sweep) explains the latency difference, not the simulator's queueing.
+    """
+    records = pd.read_csv(folder / "records.csv")
+    log = pd.read_csv(folder / "iterations.csv")
+    gaps = np.diff(log["clock_s"].to_numpy(float))
+    running = log["running"].to_numpy(float)[1:]
+    keep = gaps < 2.0  # longer gaps: the engine was idle
+    steps = pd.DataFrame({"gap_s": gaps[keep], "running": running[keep]})
+    steps["batch_bin"] = pd.cut(steps["running"], [0, 1, 2, 4, 8, 16, 24, 32, 64, 256])
+    table = steps.groupby("batch_bin", observed=True).agg(iterations=("gap_s", "size"), running=("running", "mean"),
+                                                         engine_median_s=("gap_s", "median"),
+                                                         engine_mean_s=("gap_s", "mean")).reset_index()
+    n_in, n_out = float(records["n_in_tokens"].mean()), float(records["n_out_tokens"].mean())
+    table["card_step_s"] = [float(card.duration_s(n_in, n_out + 1, b) - card.duration_s(n_in, n_out, b))
+                            for b in table["running"]]
+    table["mean_over_card"] = table["engine_mean_s"] / table["card_step_s"]
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--card", required=True)
@@ -123,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.out:
         table.to_csv(args.out, index=False)
+    for folder in folders:
+        print(f"\nengine iteration time against the card's step, {folder.name}:")
+        print(step_check(card, folder).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.plan_load:
         print(f"\nplan check on {args.plan_load}:")
         print(plan_check(card, Path(args.replays) / args.plan_load).to_string(index=False, float_format=lambda v: f"{v:.4g}"))

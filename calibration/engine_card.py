@@ -114,3 +114,16 @@ def fit_engine_card(path: str | os.PathLike[str], options: FitOptions | None = N
         card = _time_only_card(table, options, provenance, assumed_power_w)
     card.data_sha256 = sha256_file(path)
     return card
+
+
+LEVEL_COLUMNS = ("duration_s", "step_s", "ttft_mean_s", "ttft_max_s", "tpot_mean_s", "output_tokens_per_s",
+                 "running_batch_mean", "machine_load_1min")
+
+
+def level_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per level (n_in, n_out, batch): medians over the repetitions (warm-up rows dropped) and their count."""
+    rows = table[~table["warmup"]]
+    keys = ["n_in_tokens", "n_out_tokens", "batch_size"]
+    medians = rows.groupby(keys)[list(LEVEL_COLUMNS)].median()
+    medians["repetitions"] = rows.groupby(keys).size()
+    return medians.reset_index()

@@ -90,8 +90,11 @@ def run_engine_sweep_args(args: argparse.Namespace) -> int:
 
 
 def fit_card_args(args: argparse.Namespace) -> int:
-    from calibration.engine_card import fit_engine_card
+    from calibration.engine_card import fit_engine_card, level_table, read_engine_table
     from tpf.cards import save_card
+
+    levels = level_table(read_engine_table(args.table))
+    print(levels.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
     card = fit_engine_card(args.table, assumed_power_w=args.assumed_power_w)
     save_card(card, args.out)
