@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sweep-n-out", type=int_list, default=(16, 64))
     parser.add_argument("--sweep-batch", type=int_list, default=(1, 8, 32))
     parser.add_argument("--sweep-repetitions", type=int, default=2)
+    parser.add_argument("--sweep-mode", default="batch", choices=("batch", "steady"))
     parser.add_argument("--saturation-tokens-per-s", type=float, default=None)
     parser.add_argument("--poisson", default="light:0.15,half:0.5,near:0.9")
     parser.add_argument("--poisson-n-in", type=int, default=128)
@@ -157,7 +158,8 @@ async def session(engine: ServingEngine, settings: EngineSettings, args: argpars
     if args.sweep_out:
         grid = SweepGrid(tuple(args.sweep_n_in), tuple(args.sweep_n_out), tuple(args.sweep_batch),
                          args.sweep_repetitions, 0)
-        sweep = EngineSweepSettings(settings, args.sweep_out, grid, MeterSettings(kind="none"), hardware)
+        sweep = EngineSweepSettings(settings, args.sweep_out, grid, MeterSettings(kind="none"), hardware,
+                                    mode=args.sweep_mode)
         table = await run_engine_sweep_async(sweep, engine)
         saturation = saturation or saturation_from_sweep(table, args.poisson_n_in, args.poisson_n_out)
     if saturation is None:

@@ -24,6 +24,9 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-model-len", type=int, default=2048)
     parser.add_argument("--kv-cache-gib", type=float, default=2.0, help="KV-cache size on a CPU (GiB)")
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    parser.add_argument("--sweep-mode", default="batch", choices=("batch", "steady"),
+                        help="batch: a level's requests at once; steady: the running batch held with staggered "
+                             "requests (engine_<engine>_steady.csv)")
     parser.add_argument("--fake-step", default="{}", help="--engine fake: JSON of step_base_s, step_per_seq_s, "
                         "prefill_per_token_s")
 
@@ -70,7 +73,8 @@ def engine_sweep_settings(cfg: dict[str, Any], model: ModelSpec, meter: MeterSet
                             float(options.get("kv_cache_gib", 2.0)), float(options.get("gpu_memory_utilization", 0.9)),
                             model.seed, dict(options.get("fake_step") or {}))
     meter = replace(meter, kind=kind, idle_s=meter.idle_s if kind == "nvml" else 0.0)
-    return EngineSweepSettings(engine, cfg["out_dir"], grid, meter, cfg["hardware"], bool(cfg["progress"]))
+    return EngineSweepSettings(engine, cfg["out_dir"], grid, meter, cfg["hardware"], bool(cfg["progress"]),
+                               str(options.get("sweep_mode", "batch")))
 
 
 def run_engine_sweep_args(args: argparse.Namespace) -> int:
@@ -83,7 +87,8 @@ def run_engine_sweep_args(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(problems)
     grid = SweepGrid(tuple(args.n_in), tuple(args.n_out), tuple(args.batch), args.repetitions, args.warmup)
-    settings = EngineSweepSettings(engine_settings(args), args.out, grid, meter, args.hardware, not args.no_progress)
+    settings = EngineSweepSettings(engine_settings(args), args.out, grid, meter, args.hardware, not args.no_progress,
+                                   args.sweep_mode)
     path = run_engine_sweep(settings)
     print(f"engine sweep table: {path}")
     return 0

@@ -67,14 +67,21 @@ class NoMeter(Meter):
                 "energy": "not measured: no energy meter on this device (time only)"}
 
 
+SWEEP_MODES = ("batch", "steady")
+
+
 @dataclass(frozen=True)
 class EngineSweepSettings:
+    """``mode``: ``batch`` (a level's requests submitted at once) or ``steady`` (a level's
+    running batch held by ``batch`` workers with staggered phases; see :func:`serve_steady`)."""
+
     engine: EngineSettings
     out_dir: str
     grid: SweepGrid
     meter: MeterSettings = field(default_factory=lambda: MeterSettings(kind="none"))
     hardware: str = "auto"
     progress: bool = True
+    mode: str = "batch"
 
 
 def cpu_label() -> str:
@@ -121,6 +128,47 @@ async def serve_level(engine: ServingEngine, prompts: list[list[int]], n_out: in
     return list(await asyncio.gather(*(engine.generate(f"{tag}-{i}", p, n_out) for i, p in enumerate(prompts))))
 
 
+async def serve_steady(engine: ServingEngine, prompts: list[list[int]], n_out: int,
+                       tag: str) -> tuple[list[RequestTiming], float, float]:
+    """Hold ``len(prompts)`` requests in the engine; the timings of a round served at that running batch.
+
+    Worker ``i`` of ``B`` first sends a phase request of ``1 + i * n_out // B``
+    tokens (so the workers' requests end at staggered times, as under
+    continuous arrivals), then two requests of ``n_out`` tokens. The first of
+    those is recorded: while it runs every other worker is busy (in its phase,
+    first or second request), so it is served at a running batch of ``B``,
+    with other prompts' prefills mixed into its decode steps. Returns the
+    recorded timings and the start and end of the recorded round.
+    """
+    batch = len(prompts)
+
+    async def worker(i: int) -> RequestTiming:
+        await engine.generate(f"{tag}-p{i}", prompts[i], 1 + i * n_out // batch)
+        timing = await engine.generate(f"{tag}-a{i}", prompts[i], n_out)
+        await engine.generate(f"{tag}-b{i}", prompts[(i + 1) % batch], n_out)
+        return timing
+
+    timings = list(await asyncio.gather(*(worker(i) for i in range(batch))))
+    return timings, min(t.submit_s for t in timings), max(t.finish_s for t in timings)
+
+
+def steady_row(timings: list[RequestTiming], running: list[int]) -> dict[str, Any]:
+    """Per-level figures at a steady running batch: ``duration_s`` is the median request latency."""
+    latency = sorted(t.latency_s for t in timings)
+    duration = latency[len(latency) // 2] if len(latency) % 2 else sum(latency[len(latency) // 2 - 1:][:2]) / 2
+    ttft = [t.ttft_s for t in timings]
+    tpot = [t.tpot_s for t in timings]
+    n_out = timings[0].n_out_tokens
+    return {
+        "duration_s": duration, "ttft_mean_s": sum(ttft) / len(ttft), "ttft_max_s": max(ttft),
+        "tpot_mean_s": sum(tpot) / len(tpot) if n_out > 1 else math.nan,
+        "step_s": sum(tpot) / len(tpot) if n_out > 1 else math.nan,
+        "output_tokens_per_s": len(timings) * n_out / duration,
+        "running_batch_mean": sum(running) / len(running) if running else math.nan,
+        "running_batch_max": max(running) if running else math.nan,
+    }
+
+
 def running_in(engine: ServingEngine, start_s: float, end_s: float) -> list[int]:
     """The scheduler's running count at each engine iteration between ``start_s`` and ``end_s``."""
     return [running for clock_s, running, *_ in engine.iterations if start_s <= clock_s <= end_s]
@@ -165,7 +213,7 @@ def _metadata(settings: EngineSweepSettings, engine: ServingEngine, meter: Meter
         "dtype": info.get("dtype"), "hardware": hardware, "source": meter.source, "engine": engine.name,
         "engine_version": engine.version, "engine_info": info, "meter": meter.device_info(),
         "energy": "measured per window" if not isinstance(meter, NoMeter) else "none: no energy meter (time only)",
-        "idle_power_w": idle_w, "grid": settings.grid.__dict__,
+        "idle_power_w": idle_w, "grid": settings.grid.__dict__, "mode": settings.mode,
         "host": platform.node(), "machine_load_1min_at_start": machine_load_1min(),
         "software": {**software_versions(), engine.name: engine.version}, "created_utc": utc_now(),
     }
@@ -186,16 +234,24 @@ async def _sweep(settings: EngineSweepSettings, engine: ServingEngine, meter: Me
         meter.begin_window(Window("total", n_in, n_out, batch))
         start = engine.clock()
         try:
-            timings = await serve_level(engine, prompts, n_out, f"s{index}")
+            if settings.mode == "steady":
+                timings, first, last = await serve_steady(engine, prompts, n_out, f"s{index}")
+            else:
+                timings = await serve_level(engine, prompts, n_out, f"s{index}")
         except Exception:
             meter.cancel_window()
             raise
         end = engine.clock()
         measured = meter.end_window()
+        if settings.mode == "steady":
+            figures = steady_row(timings, running_in(engine, first, last))
+            # the window's energy: the level's average power over one request latency at this batch
+            energy = measured.energy_j / (end - start) * figures["duration_s"]
+        else:
+            figures, energy = level_row(timings, running_in(engine, start, end), start, end), measured.energy_j
         row = {**base, "n_in_tokens": n_in, "n_out_tokens": n_out, "batch_size": batch, "repetition": repetition,
-               "warmup": warmup, "status": "ok", "energy_j": measured.energy_j, "avg_power_w": measured.avg_power_w,
-               "method": measured.method or meter.method, "machine_load_1min": machine_load_1min(),
-               **level_row(timings, running_in(engine, start, end), start, end)}
+               "warmup": warmup, "status": "ok", "energy_j": energy, "avg_power_w": measured.avg_power_w,
+               "method": measured.method or meter.method, "machine_load_1min": machine_load_1min(), **figures}
         table.append(row)
         if settings.progress:
             print(f"[{index + 1}/{len(todo)}] n_in {n_in} n_out {n_out} batch {batch} rep {repetition}"
@@ -211,13 +267,15 @@ async def run_engine_sweep_async(settings: EngineSweepSettings, engine: ServingE
     first served it: a caller that replays traces afterwards keeps one loop.
     """
     settings.grid.validate()
+    if settings.mode not in SWEEP_MODES:
+        raise ConfigError(f"mode: must be one of {SWEEP_MODES}, got {settings.mode!r}")
     meter = _meter(settings)
     try:
         hardware = _label(settings, meter)
         idle_w = meter.idle_power_w(settings.meter.idle_s) if settings.meter.idle_s > 0 else math.nan
         metadata = _metadata(settings, engine, meter, hardware, idle_w)
         folder = output_folder(settings.out_dir, hardware) / model_slug(settings.engine.model)
-        path = folder / f"engine_{engine.name}.csv"
+        path = folder / f"engine_{engine.name}{'_steady' if settings.mode == 'steady' else ''}.csv"
         base = {"model": settings.engine.model, "hardware": hardware, "engine": engine.name,
                 "engine_version": engine.version, "phase": "total", "gpu_count": len(settings.meter.gpu_indices),
                 "idle_power_w": idle_w, "source": meter.source, "dtype": metadata["dtype"],

@@ -178,3 +178,34 @@ def test_tpf_calibrate_engine_runs_the_same_sweep(tmp_path, monkeypatch):
     assert len(table) == 2 * 2 and set(table["engine"]) == {"fake"} and table["energy_j"].isna().all()
     meta = json.loads((tmp_path / "smollm2-135m-shape" / "engine_fake.meta.json").read_text())
     assert meta["meter"]["meter"] == "none"
+
+
+def test_steady_sweep_holds_the_running_batch(tmp_path):
+    args = ["sweep", *FAKE, "--out", str(tmp_path / "{hardware}"), "--n-in", "8,64", "--n-out", "6,12",
+            "--batch", "1,4,8", "--repetitions", "1", "--warmup", "0", "--sweep-mode", "steady"]
+    assert main(args) == 0
+    table = pd.read_csv(tmp_path / "fakehw" / "smollm2-135m-shape" / "engine_fake_steady.csv")
+    assert len(table) == 2 * 2 * 3
+    # the recorded round runs while every worker is busy: the scheduler runs the whole level
+    assert (table["running_batch_max"] == table["batch_size"]).all()
+    assert (table["running_batch_mean"] >= 0.75 * table["batch_size"]).all()
+    assert np.allclose(table["output_tokens_per_s"], table["batch_size"] * table["n_out_tokens"] / table["duration_s"])
+    meta = json.loads((tmp_path / "fakehw" / "smollm2-135m-shape" / "engine_fake_steady.meta.json").read_text())
+    assert meta["mode"] == "steady"
+    card = fit_engine_card(tmp_path / "fakehw" / "smollm2-135m-shape" / "engine_fake_steady.csv")
+    assert card.duration_s(64, 12, 8) > card.duration_s(64, 12, 1)
+
+
+def test_steady_round_is_served_at_the_full_batch():
+    from calibration.engine_sweep import serve_steady
+
+    engine = FakeEngine(EngineSettings(engine="fake", max_num_seqs=8))
+
+    async def run() -> tuple:
+        return await serve_steady(engine, [[1] * 8 for _ in range(4)], 10, "t")
+
+    timings, first, last = asyncio.run(run())
+    assert len(timings) == 4 and all(t.n_out_tokens == 10 for t in timings)
+    running = [r for clock_s, r, *_ in engine.iterations if first < clock_s <= last]
+    # all four workers are busy through the recorded round (a finished request's successor joins one step later)
+    assert max(running) == 4 and min(running) >= 3 and sum(r == 4 for r in running) >= len(running) / 2
