@@ -7,6 +7,7 @@ argparse entry (``python -m calibration.run``) builds too. Examples::
 
     tpf calibrate model.name=llama-3.1-8b                       # energy sweep, NVML
     tpf calibrate model.name=tiny-llama sweep_grid=smoke meter=estimate
+    tpf calibrate engine=vllm model.name=smollm2-135m-shape sweep_grid=engine_cpu   # a serving engine
     tpf calibrate task=accuracy model.name=/models/Llama-3.1-8B-Instruct \\
         model.weights=pretrained accuracy.items=mmlu.jsonl
     tpf calibrate task=import_lm_eval model.name=llama-3.1-8b \\
@@ -47,6 +48,10 @@ def settings_from_config(cfg: dict[str, Any]) -> SweepSettings | AccuracySetting
         grid_cfg = cfg["sweep_grid"]
         grid = SweepGrid(_tuple(grid_cfg["n_in_tokens"]), _tuple(grid_cfg["n_out_tokens"]),
                          _tuple(grid_cfg["batch_sizes"]), grid_cfg["repetitions"], grid_cfg["warmup"])
+        if cfg.get("engine", "transformers") != "transformers":
+            from calibration.engine_cli import engine_sweep_settings
+
+            return engine_sweep_settings(cfg, model, meter, grid)
         return SweepSettings(model, cfg["out_dir"], grid, meter, cfg["hardware"], bool(cfg["progress"]))
     acc = cfg["accuracy"]
     return AccuracySettings(
@@ -61,6 +66,10 @@ def run_config(cfg: dict[str, Any]) -> str:
     from calibration import pipeline
 
     settings = settings_from_config(cfg)
+    if type(settings).__name__ == "EngineSweepSettings":
+        from calibration.engine_sweep import run_engine_sweep
+
+        return f"engine sweep: table {run_engine_sweep(settings)}"  # type: ignore[arg-type]
     if isinstance(settings, SweepSettings):
         if cfg.get("dry_run"):
             from calibration.run import print_plan

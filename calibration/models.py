@@ -37,7 +37,26 @@ _TINY_LLAMA = ModelArch(
     parameter_count=94_528.0,
     source="tpf calibration test architecture (2 layers, hidden 64); not a published model",
 )
-TEST_ARCHITECTURES: dict[str, ModelArch] = {_TINY_LLAMA.name: _TINY_LLAMA}
+# The SmolLM2-135M shape: small enough for a serving engine on a CPU (engine sweeps and replays).
+_SMOLLM2_135M_SHAPE = ModelArch(
+    name="smollm2-135m-shape",
+    hf_architecture="LlamaForCausalLM",
+    model_type="llama",
+    num_hidden_layers=30,
+    hidden_size=576,
+    intermediate_size=1536,
+    num_attention_heads=9,
+    num_key_value_heads=3,
+    vocab_size=49152,
+    tie_word_embeddings=True,
+    max_position_embeddings=8192,
+    rope_theta=100000.0,
+    rms_norm_eps=1e-5,
+    parameter_count=134_515_008.0,
+    source="shape of HuggingFaceTB/SmolLM2-135M config.json (Llama, 30 layers, hidden 576, 9 heads, "
+           "3 KV heads, intermediate 1536, vocab 49152); used with random weights",
+)
+TEST_ARCHITECTURES: dict[str, ModelArch] = {a.name: a for a in (_TINY_LLAMA, _SMOLLM2_135M_SHAPE)}
 
 
 def known_architectures() -> list[str]:

