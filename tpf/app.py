@@ -163,9 +163,9 @@ def main(argv: list[str]) -> int:
         check_overrides(command_line.overrides, command_line.config_dirs)
         config_dirs = command_line.config_dirs
     from tpf.config.compose import register_all
-    from tpf.config.safety import check_config_files, selected_scenarios
+    from tpf.config.safety import check_config_files
 
-    check_config_files(selected_scenarios(args, DEFAULT_SCENARIO), config_dirs)  # before a run folder is made
+    check_config_files(args, DEFAULT_SCENARIO, config_dirs)  # before a run folder is made
     register_all()
     multirun = command == "sweep" or any(a in MULTIRUN_FLAGS for a in args)
     args = claim_run_folder(command, args, multirun)
