@@ -163,6 +163,9 @@ def _parse_times(source: str, column: str, raw: pd.Series, declared_tz: str,
 def _interval_ns(source: str, column: str, index: pd.DatetimeIndex) -> int:
     """The series' interval: its smallest step, which must divide an hour and every other step."""
     if len(index) < 2:
+        if index.asi8[0] % HOUR_NS:
+            raise DataError(f"{source}: row 1, column {column!r}: a series of one row must be on the hour, "
+                            f"got {index[0]}")
         return HOUR_NS
     steps = np.diff(index.asi8)
     interval = int(steps.min())
