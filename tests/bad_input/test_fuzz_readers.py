@@ -30,8 +30,7 @@ from tpf.carbon import MAX_G_PER_KWH, read_carbon_series
 from tpf.cards import AccuracyCard, EnergyCard, load_card
 from tpf.config.safety import read_config_file
 from tpf.errors import TpfError
-from tpf.schema import MAX_TOKENS_PER_REQUEST
-from tpf.schema import read_accuracy, read_measurements
+from tpf.schema import MAX_TOKENS_PER_REQUEST, read_accuracy, read_measurements
 from tpf.simulate.workload import read_trace
 
 # TPF_FUZZ_EXAMPLES=500 for a longer run (500 examples per property passed when this suite was written)
