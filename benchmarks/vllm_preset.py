@@ -3,6 +3,10 @@
     python benchmarks/vllm_preset.py ../shared/data/energy/mlenergy_v2/mlenergy_v2_llm_configs.csv \
         [--fit-gpu a100_40gb] [--n-in-tokens 256]
 
+The preset it fits is shipped as ``vllm-mlenergy-v2`` (tpf/fit/presets.py); the
+end of the output prices the same rows with it and with ``vllm-0.11`` (fitted on
+ML.ENERGY v3 by benchmarks/vllm_v3_preset.py): the change of engine version.
+
 Rows: the ML.ENERGY leaderboard v2 ``chat`` configurations (vLLM, continuous
 batching) of the models with shipped architectures (Llama-3.1-8B and -70B,
 Mistral-7B-v0.3), one row per (model, GPU, TP, batch level); each line of the
@@ -52,8 +56,9 @@ def chat_rows(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def relative_errors(rows: pd.DataFrame, values: np.ndarray, n_in: float) -> np.ndarray:
-    a = roofline_assumptions("none", **dict(zip(FITTED, map(float, values), strict=True)))
+def relative_errors(rows: pd.DataFrame, values: np.ndarray, n_in: float,
+                    others: dict[str, float] | None = None) -> np.ndarray:
+    a = roofline_assumptions("none", **dict(zip(FITTED, map(float, values), strict=True)), **(others or {}))
     predicted = [roofline_point(r["model"], r["hardware"], n_in, r["n_out"], max(r["batch"], 1.0), r["gpus"], a).energy_j
                  for r in rows.to_dict("records")]
     return np.array(predicted) / rows["energy_j"].to_numpy() - 1.0
@@ -65,8 +70,9 @@ def calibrate(rows: pd.DataFrame, n_in: float) -> np.ndarray:
     return fit.x
 
 
-def report(rows: pd.DataFrame, values: np.ndarray, n_in: float, label: str) -> float:
-    err = relative_errors(rows, values, n_in)
+def report(rows: pd.DataFrame, values: np.ndarray, n_in: float, label: str,
+           others: dict[str, float] | None = None) -> float:
+    err = relative_errors(rows, values, n_in, others)
     print(f"\n{label}: {len(rows)} rows, energy/request (= energy/output token at the row's length) "
           f"MAPE {np.mean(np.abs(err)):.1%}, mean {np.mean(err):+.1%}, range {err.min():+.0%} .. {err.max():+.0%}")
     for (model, hardware, gpus), part in rows.assign(err=err).groupby(["model", "hardware", "gpus"]):
@@ -87,12 +93,14 @@ def main() -> int:
     print("calibrated on " + args.fit_gpu + ": " + ", ".join(f"{k} = {v:.4g}" for k, v in zip(FITTED, values, strict=True)))
     report(fit_rows, values, args.n_in_tokens, f"in-sample ({args.fit_gpu})")
     report(other, values, args.n_in_tokens, f"carried to {', '.join(sorted(set(other['hardware'])))} (transfer)")
-    if "vllm" in OVERHEAD_PRESETS:
-        shipped = OVERHEAD_PRESETS["vllm"].overhead_fields()
-        values = np.array([shipped[name] for name in FITTED])
-        print("\nshipped preset vllm: " + ", ".join(f"{k} = {v:.4g}" for k, v in zip(FITTED, values, strict=True)))
+    for name in ("vllm-mlenergy-v2", "vllm-0.11"):
+        shipped = {**roofline_assumptions("none").__dict__, **OVERHEAD_PRESETS[name].overhead_fields()}
+        values = np.array([shipped[k] for k in FITTED])
+        others = {k: v for k, v in OVERHEAD_PRESETS[name].overhead_fields().items() if k not in FITTED}
+        print(f"\nshipped preset {name}: " + ", ".join(f"{k} = {v:.4g}" for k, v in zip(FITTED, values, strict=True))
+              + (f" (and {others})" if others else ""))
         for hardware, part in rows.groupby("hardware"):
-            report(part, values, args.n_in_tokens, f"shipped vllm preset on {hardware}")
+            report(part, values, args.n_in_tokens, f"shipped {name} preset on {hardware}", others)
     return 0
 
 

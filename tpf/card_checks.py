@@ -156,6 +156,7 @@ def energy_card_problems(data: dict[str, Any]) -> list[str]:
         if key in data and (not isinstance(data[key], str) or not data[key]):
             problems.append(f"{key}: must be a non-empty text, got {_shown(data[key])}")
     problems += _operating_number_problems(data.get("operating_curves"))
+    problems += _engine_problems(data)
     if not problems:
         problems += _prediction_problems(data)
     return problems
@@ -189,6 +190,13 @@ def saved_card_problems(text: str, data: dict[str, Any], written_keys: Iterable[
         if missing:
             problems.append(f"{', '.join(missing)}: missing from a card tpf wrote (truncated?)")
     return problems
+
+
+def _engine_problems(data: dict[str, Any]) -> list[str]:
+    """The card's serving engine and version, where it names them (tpf.operating.engine_problems)."""
+    from tpf.operating import engine_problems
+
+    return engine_problems(data.get("engine", ""), data.get("engine_version", ""))
 
 
 def _params_problems(family: Any, params: Any, where: str) -> list[str]:

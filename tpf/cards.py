@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from tpf.domain import STRATEGIES
 from tpf.errors import CardError
 from tpf.families import FloatArray, evaluate_accuracy_family, get_family
 from tpf.lengths import LengthDistribution
-from tpf.operating import OperatingCurve
+from tpf.operating import OperatingCurve, engine_problems
 
 CARD_FORMAT_VERSION = 1
 SOURCES = ("measured", "published", "estimate")
@@ -93,7 +93,10 @@ class EnergyCard:
     powered-on GPU. ``gpus_per_replica`` GPUs serve one model replica.
     ``anchors`` are published per-query energies the card's prices pass through
     (:mod:`tpf.anchors`). ``operating_curves`` hold, per serving engine, power,
-    throughput and energy over batch levels (:mod:`tpf.operating`).
+    throughput and energy over batch levels (:mod:`tpf.operating`). ``engine`` and
+    ``engine_version`` name the serving engine the card describes (``vllm`` with
+    ``0.11``, ``hf_generate``; empty: not stated), checked against the versions
+    tpf has fitted presets for (:data:`tpf.operating.ENGINE_VERSIONS`).
     """
 
     model: str
@@ -112,11 +115,14 @@ class EnergyCard:
     notes: str = ""
     anchors: list[EnergyAnchor] = field(default_factory=list)
     operating_curves: list[OperatingCurve] = field(default_factory=list)
+    engine: str = ""  # serving engine the card describes (tpf.operating.ENGINES; "" not stated)
+    engine_version: str = ""  # its version (tpf.operating.ENGINE_VERSIONS)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise CardError(f"source must be one of {SOURCES}, got {self.source!r}")
-        problems = anchors_problems(self.anchors, "anchors")
+        problems = engine_problems(self.engine, self.engine_version)
+        problems += anchors_problems(self.anchors, "anchors")
         for index, curve in enumerate(self.operating_curves):
             problems += curve.problems(f"operating_curves[{index}]", self.valid_range.batch_size)
         engines = [c.engine for c in self.operating_curves]
@@ -356,6 +362,12 @@ def save_card(card: Card, path: str | os.PathLike[str]) -> Path:
     return write_text_atomic(path, yaml.safe_dump(_plain(card.to_dict()), sort_keys=False))
 
 
+#: The keys every energy card saved by :func:`save_card` has carried since format version 1; keys
+#: added later (anchors, operating curves, engine) are optional, so older saved cards still load.
+SAVED_ENERGY_KEYS = ("model", "hardware", "energy", "valid_range", "duration", "idle_power_w", "gpus_per_replica",
+                     "max_batch_size", "source", "method", "fit_quality", "data_sha256", "provenance", "notes")
+
+
 def load_card(path: str | os.PathLike[str]) -> Card:
     """Read an energy or accuracy card, checked (:mod:`tpf.card_checks`); errors name the file and key."""
     from tpf.card_checks import (
@@ -378,7 +390,7 @@ def load_card(path: str | os.PathLike[str]) -> Card:
         raise CardError(f"{path}: not a tpf card (expected a mapping with kind: energy|accuracy)")
     version_problem = format_version_problem(data.get("format_version", CARD_FORMAT_VERSION), CARD_FORMAT_VERSION)
     problems = [version_problem] if version_problem else []
-    written = [f.name for f in fields(EnergyCard)] if data["kind"] == "energy" else ["curves"]
+    written = SAVED_ENERGY_KEYS if data["kind"] == "energy" else ("curves",)
     problems += saved_card_problems(text, data, written)
     problems += energy_card_problems(data) if data["kind"] == "energy" else accuracy_card_problems(data)
     if problems:

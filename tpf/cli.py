@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("tpf.fit.cli", "predict with a card: tpf predict energy|accuracy --card CARD --data CSV --out CSV"),
     "card": ("tpf.fit.cli", "cards for unmeasured hardware and operating curves: tpf card roofline|transfer|operating|shipped ..."),
     "ceiling": ("tpf.fit.cli", "token production function: compute and energy ceilings, which binds"),
-    "import": ("tpf.fit.importers", "convert published measurements to the measurement table: tpf import wilkins|mlenergy-v2|mlenergy-v1 PATH... --out CSV"),
+    "import": ("tpf.fit.importers", "convert published measurements to the measurement table: tpf import wilkins|mlenergy-v2|mlenergy-v3|mlenergy-v1 PATH... --out CSV"),
     "estimator": ("tpf.estimator.cli", "fit or evaluate the per-query text estimator: tpf estimator fit|eval|show ..."),
     "policy": ("tpf.policy.cli", "validate a routing policy or export it to a router's config"),
     "calibrate": ("calibration.app", "measure energy curves and accuracy on a GPU (Hydra overrides)"),

@@ -22,7 +22,14 @@ absolute percentage error of J/token, power and throughput).
 A curve is refused (:class:`~tpf.errors.CardError`, naming the field) when its
 throughput falls with batch, its power leaves ``[idle, tdp]``, its batch levels
 are not ascending, or (on a card) they leave the card's batch range; asking for
-a batch outside its levels is refused too.
+a batch outside its levels is refused too, naming the curve's cap (its top level).
+
+A measured curve extended beyond its measured levels (down to batch 1 and up to
+the card's KV-cache limit, along the roofline's shape:
+:func:`tpf.fit.operating_roofline.extend_curve`) records ``measured_batch_range``
+and ``extrapolation``; :meth:`OperatingCurve.label` says whether a batch is
+measured or extrapolated. :data:`ENGINE_VERSIONS` lists the engine versions tpf
+has fitted presets for, which a card's ``engine_version`` must name.
 """
 
 from __future__ import annotations
@@ -42,6 +49,27 @@ from tpf.errors import CardError, FitError
 REFERENCE_N_IN_TOKENS = 256.0
 
 ENGINES = ("vllm", "hf_generate")
+#: the versions of each engine tpf has a fitted preset for (tpf.fit.presets): vLLM 0.11
+#: (ML.ENERGY v3) and the vLLM release ML.ENERGY v2 ran (not recorded in its data);
+#: hf_generate carries no version ("").
+ENGINE_VERSIONS: dict[str, tuple[str, ...]] = {"vllm": ("0.11", "mlenergy-v2"), "hf_generate": ("",)}
+
+
+def engine_problems(engine: object, engine_version: object) -> list[str]:
+    """What is wrong with a card's ``engine`` and ``engine_version`` (both may be empty: not stated)."""
+    if not isinstance(engine, str) or not isinstance(engine_version, str):
+        return [f"engine, engine_version: must be texts (quote a version: engine_version: \"0.11\"), "
+                f"got {engine!r}, {engine_version!r}"]
+    if engine == "":
+        return [] if engine_version == "" else [
+            f"engine_version: {engine_version!r} given without an engine (engine: one of {ENGINES})"]
+    if engine not in ENGINES:
+        return [f"engine: must be one of {ENGINES} (or empty), got {engine!r}"]
+    known = ENGINE_VERSIONS[engine]
+    if engine_version not in known:
+        shown = ", ".join(repr(v) for v in known)
+        return [f"engine_version: unknown {engine} version {engine_version!r}; known (fitted presets): {shown}"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -79,6 +107,8 @@ class OperatingCurve:
     source: str = "measured"
     data_rows: str = ""
     heldout: dict[str, float] = field(default_factory=dict)
+    measured_batch_range: tuple[float, ...] = ()  # (low, high) of the measured levels; () all alike
+    extrapolation: str = ""  # how the levels outside measured_batch_range were made
 
     def __post_init__(self) -> None:
         problems = self.problems("operating_curve")
@@ -110,17 +140,38 @@ class OperatingCurve:
             out.append(f"{where}.n_out_tokens: must be > 0, got {self.n_out_tokens}")
         if self.gpus < 1:
             out.append(f"{where}.gpus: must be >= 1, got {self.gpus}")
+        measured = self.measured_batch_range
+        if measured and (len(measured) != 2 or not 1 <= measured[0] <= measured[1]):
+            out.append(f"{where}.measured_batch_range: must be [low, high] with 1 <= low <= high, "
+                       f"got {list(measured)}")
         if batch_range is not None and batch.size and (batch[0] < batch_range[0] or batch[-1] > batch_range[1]):
             out.append(f"{where}.batch_size: levels {batch[0]:g}..{batch[-1]:g} lie outside the card's "
                        f"batch range {batch_range[0]:g}..{batch_range[1]:g} (valid_range.batch_size)")
         return out
 
+    def extrapolated(self, batch_size: float) -> bool:
+        """Whether ``batch_size`` lies outside the measured levels (priced by the extrapolation)."""
+        if not self.measured_batch_range:
+            return False
+        low, high = self.measured_batch_range
+        return not low * (1 - 1e-9) <= batch_size <= high * (1 + 1e-9)
+
+    def label(self, batch_size: float) -> str:
+        """``measured`` / ``estimate``, or ``extrapolated below/above measured batch a..b (how)``."""
+        if not self.extrapolated(batch_size):
+            return self.source
+        low, high = self.measured_batch_range
+        side = "below" if batch_size < low else "above"
+        return f"extrapolated {side} the measured batch {low:g}..{high:g} ({self.extrapolation})"
+
     def at(self, batch_size: float) -> OperatingPoint:
-        """The curve at ``batch_size`` (linear in ln(batch) between levels); outside the levels: an error."""
+        """The curve at ``batch_size`` (linear in ln(batch) between levels); outside the levels: an error
+        stating the curve's cap (its top level: the KV-cache limit where the curve was extended to it)."""
         levels = np.asarray(self.batch_size, float)
         if not levels[0] * (1 - 1e-9) <= batch_size <= levels[-1] * (1 + 1e-9):
             raise CardError(f"batch_size: {batch_size:g} lies outside the operating curve's levels "
-                            f"{levels[0]:g}..{levels[-1]:g} ({self.engine})")
+                            f"{levels[0]:g}..{levels[-1]:g} ({self.engine}); the curve's cap is batch "
+                            f"{levels[-1]:g}")
         x = np.log(levels)
         power = float(np.interp(np.log(batch_size), x, self.power_w))
         tput = float(np.interp(np.log(batch_size), x, self.throughput_tokens_per_s))
@@ -136,6 +187,7 @@ class OperatingCurve:
         for name in ("batch_size", "power_w", "throughput_tokens_per_s"):
             data[name] = [float(v) for v in data[name]]
         data["heldout"] = {k: float(v) for k, v in self.heldout.items()}
+        data["measured_batch_range"] = [float(v) for v in self.measured_batch_range]
         return data
 
     @classmethod
@@ -144,6 +196,7 @@ class OperatingCurve:
             values = dict(data)
             for name in ("batch_size", "power_w", "throughput_tokens_per_s"):
                 values[name] = tuple(float(v) for v in values[name])
+            values["measured_batch_range"] = tuple(float(v) for v in values.get("measured_batch_range") or ())
             return cls(**values)
         except CardError as exc:
             raise CardError(f"{where}: {exc}") from exc

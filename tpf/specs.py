@@ -32,7 +32,9 @@ from tpf.errors import ConfigError
 
 # model types whose MLP is gated (gate, up and down projections); others have
 # a plain two-matrix MLP (Falcon: dense_h_to_4h, dense_4h_to_h).
-GATED_MLP_MODEL_TYPES = ("llama", "mistral", "qwen2")
+GATED_MLP_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+# model types with an RMSNorm on each head's queries and keys (q_norm, k_norm: head_dim weights each).
+QK_NORM_MODEL_TYPES = ("qwen3",)
 # model types with one LayerNorm (weight and bias) per block and at the end.
 LAYERNORM_MODEL_TYPES = ("falcon",)
 KNOWN_MODEL_TYPES = GATED_MLP_MODEL_TYPES + LAYERNORM_MODEL_TYPES
@@ -89,7 +91,8 @@ class ModelArch:
     def _layer_other_parameters(self) -> int:
         """Biases and norm weights of one block."""
         bias = self.attention_width + 2 * self.kv_width if self.attention_bias else 0
-        return bias + 2 * self.hidden_size  # two RMSNorm weights, or one LayerNorm w+b
+        qk_norm = 2 * self.head_dim_effective if self.model_type in QK_NORM_MODEL_TYPES else 0
+        return bias + qk_norm + 2 * self.hidden_size  # two RMSNorm weights, or one LayerNorm w+b
 
     def _final_norm_parameters(self) -> int:
         factor = 2 if self.model_type in LAYERNORM_MODEL_TYPES else 1
@@ -161,7 +164,7 @@ class ModelArch:
                 rms_norm_eps=self.rms_norm_eps,
                 head_dim=self.head_dim_effective,
             )
-            if self.model_type == "llama":
+            if self.model_type in ("llama", "qwen3"):
                 config["attention_bias"] = self.attention_bias
         if self.rope_scaling:
             config["rope_scaling"] = dict(self.rope_scaling)

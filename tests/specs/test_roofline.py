@@ -101,7 +101,7 @@ def test_presets_and_method_labels():
 
 
 def test_bad_preset_and_overrides_are_reported():
-    with pytest.raises(ConfigError, match=r"overhead_preset: must be one of \['hf_generate', 'none', 'vllm'\]"):
+    with pytest.raises(ConfigError, match=r"overhead_preset: must be one of \['hf_generate', 'none', 'vllm', 'vllm-0.11', 'vllm-mlenergy-v2'\]"):
         roofline_assumptions("tgi")
     with pytest.raises(ConfigError, match="unknown assumption.*step_overhead_ms"):
         roofline_assumptions("none", step_overhead_ms=3)

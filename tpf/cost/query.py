@@ -119,7 +119,7 @@ def price_query(card: EnergyCard, category: str, strategy: str, budget_tokens: i
     if engine is not None:
         factor_e, factor_d = operating_factors(card, engine, batch_size)
         energy_j, duration_s = energy_j * factor_e, duration_s * factor_d
-        basis += f"; {engine} operating curve at batch {batch_size:g} ({card.operating_curve(engine).source})"
+        basis += f"; {engine} operating curve at batch {batch_size:g} ({card.operating_curve(engine).label(batch_size)})"
     in_range = bool(np.all(card.in_range(n_in_tokens, n_out, batch_size)))
     spread = float(n_out.std()) if n_out.size > 1 else 0.0
     return QueryCost(

@@ -2,7 +2,7 @@
 
     tpf card roofline --model M --hardware H --out CARD.yaml [--gpus N] [--overhead-preset hf_generate] [efficiency options]
     tpf card transfer --card CARD.yaml --to H --out CARD.yaml
-    tpf card operating --card CARD.yaml --mlenergy-v2 CSV --out CARD.yaml [--task chat]
+    tpf card operating --card CARD.yaml (--mlenergy-v2 CSV | --mlenergy-v3 CSV) --out CARD.yaml [--task chat]
     tpf card shipped [--out-dir DIR]     # regenerate tpf/data/cards/ (the shipped estimates)
 
 A card is written only once it is complete; an existing file is replaced atomically.
@@ -17,8 +17,8 @@ from tpf.cards import EnergyCard, load_card, save_card
 from tpf.errors import CardError, ConfigError
 from tpf.fit.roofline import (
     DEFAULT_FAMILY,
-    OVERHEAD_PRESETS,
     RooflineAssumptions,
+    preset_choices,
     roofline_assumptions,
     roofline_card,
     write_shipped_cards,
@@ -38,10 +38,11 @@ _ASSUMPTION_HELP = {
 
 
 def _add_assumptions(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--overhead-preset", choices=sorted(OVERHEAD_PRESETS), default="none",
-                        help="host-overhead preset of a software stack (default none: pure roofline; "
-                             "hf_generate: calibrated on Wilkins 2024 A100 HF generate, batch 1; "
-                             "vllm: calibrated on ML.ENERGY v2 A100 rows, continuous batching)")
+    parser.add_argument("--overhead-preset", choices=preset_choices(), default="none",
+                        help="host-overhead preset of a software stack and version (default none: pure "
+                             "roofline; hf_generate: calibrated on Wilkins 2024 A100 HF generate, batch 1; "
+                             "vllm-0.11: fitted on ML.ENERGY v3 Qwen3 H100/B200 chat rows; vllm: the newest "
+                             "fitted vLLM version; vllm-mlenergy-v2: fitted on ML.ENERGY v2 A100 chat rows)")
     parser.add_argument("--no-kv-cache", action="store_true",
                         help="decode recomputes the whole sequence each step (use_cache=False)")
     for name, text in _ASSUMPTION_HELP.items():
@@ -103,9 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(measured levels beyond the card's batch range widen it, "
                                                   "stated on the card)")
     operating.add_argument("--card", required=True, help="energy card of the same model, GPU and GPU count")
-    operating.add_argument("--mlenergy-v2", required=True, help="mlenergy_v2_llm_configs.csv")
-    operating.add_argument("--task", default="chat", help="ML.ENERGY task (default: %(default)s)")
+    table = operating.add_mutually_exclusive_group(required=True)
+    table.add_argument("--mlenergy-v2", help="mlenergy_v2_llm_configs.csv (vLLM as ML.ENERGY v2 ran it)")
+    table.add_argument("--mlenergy-v3", help="mlenergy_v3_llm_configs*.csv (vLLM 0.11)")
+    operating.add_argument("--task", default=None,
+                           help="ML.ENERGY task (default: chat for v2, lm-arena-chat for v3)")
     operating.add_argument("--out", required=True, help="card file to write")
+    operating.add_argument("--clip-power-to-tdp", action="store_true",
+                           help="clip measured power per GPU above the GPU's TDP (default: refuse such rows)")
     shipped = sub.add_parser("shipped", help="regenerate the shipped roofline cards")
     shipped.add_argument("--out-dir", help="directory (default: tpf/data/cards in the package)")
     return parser
@@ -135,22 +141,39 @@ def main(argv: list[str]) -> int:
 
 def _operating(args: argparse.Namespace) -> int:
     """Attach (or replace) the measured vllm curve of the card's model, GPU and GPU count."""
-    from tpf.fit.operating_fit import attach_curve, mlenergy_v2_curves
+    from tpf.fit.operating_fit import (
+        TABLE_ENGINE_VERSION,
+        attach_curve,
+        mlenergy_v2_curves,
+        mlenergy_v3_curves,
+    )
 
     card = load_card(args.card)
     if not isinstance(card, EnergyCard):
         raise CardError(f"{args.card}: an energy card is needed, got an accuracy card")
-    found = [c for c in mlenergy_v2_curves(args.mlenergy_v2, models=[card.model])
-             if c.hardware == card.hardware and c.gpus == card.gpus_per_replica and c.task == args.task]
+    kind, path = ("mlenergy-v3", args.mlenergy_v3) if args.mlenergy_v3 else ("mlenergy-v2", args.mlenergy_v2)
+    task = args.task or {"mlenergy-v2": "chat", "mlenergy-v3": "lm-arena-chat"}[kind]
+    version = TABLE_ENGINE_VERSION[kind]
+    if card.engine_version not in ("", version):
+        raise CardError(f"{args.card}: engine_version: the card describes {card.engine} {card.engine_version} "
+                        f"but the {kind} rows were measured with vllm {version}; make the card with "
+                        f"--overhead-preset vllm-{version}, or give rows of its version")
+    curves = (mlenergy_v3_curves(path, models=[card.model]) if kind == "mlenergy-v3" else
+              mlenergy_v2_curves(path, models=[card.model], clip_power_to_tdp=args.clip_power_to_tdp))
+    found = [c for c in curves
+             if c.hardware == card.hardware and c.gpus == card.gpus_per_replica and c.task == task]
     if not found:
-        raise CardError(f"{args.mlenergy_v2}: no {args.task} rows with >= 3 batch levels for "
+        raise CardError(f"{path}: no {task} rows with >= 3 batch levels for "
                         f"{card.model} on {card.hardware} with {card.gpus_per_replica} GPU(s)")
-    curve = found[0].curve
-    updated, note = attach_curve(card, curve)
+    updated, note = attach_curve(dataclasses.replace(card, engine="vllm", engine_version=version), found[0].curve)
+    curve = updated.operating_curve(found[0].curve.engine)
     path = save_card(updated, args.out)
     held = curve.heldout
     print(f"wrote {path}: {curve.engine} operating curve of {card.model}@{card.hardware}, batch "
           f"{curve.batch_size[0]:g}..{curve.batch_size[-1]:g}; leave-one-batch-out J/token MAPE "
           f"{held['j_per_token_mape']:.1%} (max {held['j_per_token_max_ape']:.1%}); rows: {curve.data_rows}"
+          + (f"\nlevels outside the measured batch {curve.measured_batch_range[0]:g}.."
+             f"{curve.measured_batch_range[1]:g} are extrapolated ({curve.extrapolation})"
+             if curve.measured_batch_range else "")
           + (f"\nnote: {note}" if note else ""))
     return 0

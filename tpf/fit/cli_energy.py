@@ -11,6 +11,14 @@ the points and adds ``energy_j_pred`` (J per request), ``energy_per_token_j_pred
 (J per input+output token), ``duration_s_pred`` (s per batch window; blank
 when the card has no duration curve) and ``out_of_range`` (true where the point
 lies outside the card's fitted range: predicted anyway, to be trusted less).
+A card with an operating curve is priced through it, by the planner's own
+pricing function (:func:`tpf.cost.query.price_query`, the curve of the card's
+``engine``): ``priced_by`` says how each point was priced and ``batch_label``
+whether its batch lies in the curve's measured levels or is extrapolated
+(below the smallest measured batch, along the roofline's shape). A batch above
+the curve's cap (its top level, the card's KV-cache limit) is priced by the same
+function without the curve, from the card's energy and duration curves, and
+labelled so (``above the operating curve's cap ...``).
 """
 
 from __future__ import annotations
@@ -179,14 +187,51 @@ def predict_main(argv: list[str]) -> int:
     points = validate_points(text, args.data)
     table = text.loc[points.index].reset_index(drop=True)
     n_in, n_out, batch = (points[c].to_numpy() for c in ("n_in_tokens", "n_out_tokens", "batch_size"))
-    table["energy_j_pred"] = card.energy_j(n_in, n_out, batch)
-    table["energy_per_token_j_pred"] = card.energy_per_token_j(n_in, n_out, batch)
-    table["duration_s_pred"] = card.duration_s(n_in, n_out, batch) if card.duration else np.nan
+    if card.operating_curves:
+        energy, duration, table["priced_by"], table["batch_label"] = _through_curve(card, n_in, n_out, batch)
+    else:
+        energy = card.energy_j(n_in, n_out, batch)
+        duration = card.duration_s(n_in, n_out, batch) if card.duration else np.full(len(batch), np.nan)
+    table["energy_j_pred"] = energy
+    table["energy_per_token_j_pred"] = energy / (n_in + n_out)
+    table["duration_s_pred"] = duration
     table["out_of_range"] = ~card.in_range(n_in, n_out, batch)
     write_table(table, args.out)
     outside = int(table["out_of_range"].sum())
     print(f"wrote {len(table)} predictions to {args.out}; {outside} outside the card's fitted range")
+    if "batch_label" in table.columns:
+        extrapolated = int(table["batch_label"].str.startswith("extrapolated").sum())
+        print(f"priced through the card's {curve_engine(card)} operating curve (as the planner prices); "
+              f"{extrapolated} point(s) at an extrapolated batch (see batch_label)")
     return 0
+
+
+def curve_engine(card: EnergyCard) -> str:
+    """The engine whose operating curve prices the card: the card's ``engine`` where it has that curve."""
+    engines = [c.engine for c in card.operating_curves]
+    return card.engine if card.engine in engines else engines[0]
+
+
+def _through_curve(card: EnergyCard, n_in: np.ndarray, n_out: np.ndarray,
+                   batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Each point priced as the planner prices it (price_query with the card's operating curve)."""
+    from tpf.cost.query import TokenRule, price_query
+
+    engine = curve_engine(card)
+    curve = card.operating_curve(engine)
+    low, cap = curve.batch_size[0], curve.batch_size[-1]
+    energy, duration, basis, labels = [], [], [], []
+    for i, o, b in zip(n_in, n_out, batch, strict=True):
+        inside = low * (1 - 1e-9) <= b <= cap * (1 + 1e-9)
+        cost = price_query(card, "", "zero_shot", 0, 1, float(i), TokenRule(float(o)), float(b),
+                           engine if inside else None)
+        energy.append(cost.energy_j)
+        duration.append(cost.latency_s)
+        basis.append(cost.energy_basis.strip("; "))
+        labels.append(curve.label(float(b)) if inside else
+                      f"{'above' if b > cap else 'below'} the operating curve's levels {low:g}..{cap:g} "
+                      f"(cap {cap:g}): priced by the card's curves without it")
+    return np.array(energy), np.array(duration), basis, labels
 
 
 def main(argv: list[str]) -> int:

@@ -372,7 +372,21 @@ def fit_energy(
             **_fit_provenance(group_rows, cleaned, (energy_cells, duration_cells), candidates, options),
         },
         notes=_notes(energy_choice, duration_choice, duration_cells),
+        **_engine_of_rows(group_rows),
     )
+
+
+#: ``source`` prefixes of imported rows -> the serving engine and version they were measured with
+_SOURCE_ENGINES = {"mlenergy_v3:vllm 0.11:": ("vllm", "0.11"), "mlenergy_v2:": ("vllm", "mlenergy-v2")}
+
+
+def _engine_of_rows(rows: pd.DataFrame) -> dict[str, str]:
+    """The card's ``engine`` and ``engine_version`` where every row's ``source`` names the same one."""
+    sources = rows["source"].astype(str)
+    for prefix, (engine, version) in _SOURCE_ENGINES.items():
+        if len(sources) and sources.str.startswith(prefix).all():
+            return {"engine": engine, "engine_version": version}
+    return {}
 
 
 def _idle_power_w(rows: pd.DataFrame) -> float:

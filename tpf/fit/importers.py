@@ -12,6 +12,10 @@
   (vLLM, A100-40GB and H100): energy per request at an average batch size. The
   file has no input lengths, so the caller gives them per task.
 
+* :func:`tpf.fit.mlenergy_v3.import_mlenergy_v3` reads the ML.ENERGY leaderboard v3
+  configurations (vLLM 0.11, H100 and B200), each row checked (zero throughput,
+  power above the GPU's TDP: refused, naming the line and column).
+
 * :func:`import_mlenergy_v1` reads the ML.ENERGY leaderboard v1 (2023) per-request
   tables ``<GPU>_<task>_benchmark.csv`` (A40, A100, V100; roughly batch 1, one
   GPU per model): energy per request (J), latency (s), response length. No input
@@ -54,6 +58,8 @@ MLENERGY_V2_COLUMNS = (
 RAW_FORMATS = {
     "wilkins": (WILKINS_COLUMNS, ""),
     "mlenergy-v2": (MLENERGY_V2_COLUMNS, " --n-in-tokens N"),
+    "mlenergy-v3": (("task", "model_id", "gpu_model", "avg_power_watts", "output_throughput_tokens_per_sec"),
+                    " --n-in-tokens N"),
 }
 
 
@@ -266,13 +272,14 @@ def _parse_lengths(text: str) -> float | dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tpf.fit.importers wilkins|mlenergy-v2|mlenergy-v1 PATH... --out MEASUREMENTS.csv``."""
+    """``python -m tpf.fit.importers wilkins|mlenergy-v2|mlenergy-v3|mlenergy-v1 PATH... --out CSV``."""
     parser = argparse.ArgumentParser(prog="python -m tpf.fit.importers", description=__doc__.split("\n\n")[0])
-    parser.add_argument("format", choices=["wilkins", "mlenergy-v2", "mlenergy-v1"])
+    parser.add_argument("format", choices=["wilkins", "mlenergy-v2", "mlenergy-v3", "mlenergy-v1"])
     parser.add_argument("paths", nargs="+", help="files or folders to import")
     parser.add_argument("--out", required=True, help="measurement table CSV to write")
     parser.add_argument("--hardware", default="A100-40GB", help="wilkins: GPU name (default A100-40GB)")
-    parser.add_argument("--n-in-tokens", help="mlenergy-v1/-v2: input tokens, N or chat=N,code=M")
+    parser.add_argument("--n-in-tokens", help="mlenergy-v1/-v2/-v3: input tokens, N or chat=N,code=M")
+    parser.add_argument("--task", action="append", help="mlenergy-v3: keep only this task (repeatable)")
     if argv and argv[0] == "import":  # called as `tpf import ...`
         parser.prog, argv = "tpf import", argv[1:]
     args = parser.parse_args(argv)
@@ -283,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.format} needs --n-in-tokens (the files hold no input lengths)")
         elif args.format == "mlenergy-v1":
             table = import_mlenergy_v1(args.paths, _parse_lengths(args.n_in_tokens))
+        elif args.format == "mlenergy-v3":
+            from tpf.fit.mlenergy_v3 import import_mlenergy_v3
+
+            table = import_mlenergy_v3(args.paths[0], _parse_lengths(args.n_in_tokens), args.task)
         else:
             table = import_mlenergy_v2(args.paths[0], _parse_lengths(args.n_in_tokens))
     except DataError as exc:
@@ -290,7 +301,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     write_table(table, args.out)
     print(f"wrote {len(table)} rows to {args.out}")
+    if "source_line" in table.columns and args.format != "wilkins":
+        print(f"rows used: {args.paths[0]} lines {_line_ranges(table['source_line'])}")
     return 0
+
+
+def _line_ranges(lines: pd.Series) -> str:
+    """``2-9, 12, 15-20``: the file lines used, as ranges."""
+    values, parts = sorted(int(v) for v in lines), []
+    for value in values:
+        if parts and value == parts[-1][1] + 1:
+            parts[-1][1] = value
+        else:
+            parts.append([value, value])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)
 
 
 def write_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

@@ -15,6 +15,8 @@ TDP; throughput kept non-decreasing in batch).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from tpf.fit.roofline import RooflineAssumptions, roofline_point
@@ -56,7 +58,12 @@ def roofline_operating_curve(arch: ModelArch, hw: HardwareSpec, gpus: int, a: Ro
 
 def engine_of_preset(preset: str | None) -> str | None:
     """The serving engine a roofline overhead preset stands for (None: no engine)."""
-    return preset if preset in ENGINES else None
+    from tpf.fit.presets import OVERHEAD_PRESETS, resolve_preset
+
+    if preset is None or resolve_preset(preset) not in OVERHEAD_PRESETS:
+        return None
+    engine = OVERHEAD_PRESETS[resolve_preset(preset)].engine
+    return engine if engine in ENGINES else None
 
 
 def transfer_operating_curve(curve: OperatingCurve, arch: ModelArch, source: HardwareSpec,
@@ -77,3 +84,40 @@ def transfer_operating_curve(curve: OperatingCurve, arch: ModelArch, source: Har
         idle_power_w=target.idle_power_w, gpus=curve.gpus, source="estimate",
         data_rows=f"ESTIMATE: transferred from {source.key} by roofline ratios; from: {curve.data_rows}",
     )
+
+
+def extend_curve(curve: OperatingCurve, arch: ModelArch, hw: HardwareSpec, a: RooflineAssumptions,
+                 max_batch: int, low_batch: float = 1.0) -> OperatingCurve:
+    """``curve`` (measured levels) extended to ``low_batch .. max_batch`` along the roofline's shape.
+
+    Below the smallest measured level ``b0`` the power per GPU falls toward idle as the roofline's
+    does, ``idle + (P(b0) - idle) * (R(b) - idle) / (R(b0) - idle)``, and throughput scales as the
+    roofline's, ``T(b0) * R_T(b) / R_T(b0)``; above the largest level ``bn`` up to ``max_batch`` (the
+    cap: the card's KV-cache limit) power and throughput follow the roofline's ratios to ``bn``
+    (power clipped to idle..TDP, throughput non-decreasing). The added levels are labelled
+    extrapolated (``measured_batch_range``); the measured ones are unchanged.
+    """
+    if curve.measured_batch_range:
+        return curve
+    n_in = curve.n_in_tokens or REFERENCE_N_IN_TOKENS
+    first, last = curve.batch_size[0], curve.batch_size[-1]
+    below = [b for b in batch_levels(int(first)) if low_batch <= b < first * (1 - 1e-9)]
+    above = [b for b in batch_levels(max_batch) if b > last * (1 + 1e-9)]
+    if not below and not above:
+        return curve
+
+    def roof(batch: float) -> tuple[float, float]:
+        return _power_and_throughput(arch, hw, curve.gpus, a, batch, n_in, curve.n_out_tokens)
+
+    idle = curve.idle_power_w
+    (p_first, t_first), (p_last, t_last) = roof(first), roof(last)
+    low_p = [idle + (curve.power_w[0] - idle) * (roof(b)[0] - idle) / max(p_first - idle, 1e-9) for b in below]
+    low_t = [curve.throughput_tokens_per_s[0] * roof(b)[1] / t_first for b in below]
+    high_p = [curve.power_w[-1] * roof(b)[0] / p_last for b in above]
+    high_t = [curve.throughput_tokens_per_s[-1] * roof(b)[1] / t_last for b in above]
+    power = np.clip([*low_p, *curve.power_w, *high_p], idle, curve.tdp_w)
+    throughput = np.maximum.accumulate([*low_t, *curve.throughput_tokens_per_s, *high_t])
+    return dataclasses.replace(
+        curve, batch_size=(*below, *curve.batch_size, *above), power_w=tuple(float(p) for p in power),
+        throughput_tokens_per_s=tuple(float(t) for t in throughput), measured_batch_range=(first, last),
+        extrapolation=f"roofline shape on {hw.key}, {curve.gpus} GPU; cap batch {max(max_batch, last):g}")

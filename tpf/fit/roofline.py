@@ -24,13 +24,16 @@ parallel: peak FLOP/s, bandwidth and power add up):
   per batch window (counted with the prefill), during which each GPU draws
   ``idle + overhead_power_share * (tdp - idle)``.
 
-Overhead presets (:data:`OVERHEAD_PRESETS`, :func:`roofline_assumptions`):
-``none`` is the pure roofline (no host time, e.g. an engine with CUDA graphs);
-``hf_generate`` was calibrated on the Wilkins et al. 2024 A100 batch-1
-measurements (Hugging Face ``pipeline``/``generate``) by
-``benchmarks/roofline_calibration.py``; ``vllm`` (continuous batching, power
-rising with batch) was calibrated on the ML.ENERGY v2 A100 chat rows by
-``benchmarks/vllm_preset.py``, which also prints its error carried to the H100.
+Overhead presets (:data:`OVERHEAD_PRESETS` in :mod:`tpf.fit.presets`,
+:func:`roofline_assumptions`): ``none`` is the pure roofline (no host time,
+e.g. an engine with CUDA graphs); ``hf_generate`` was calibrated on the Wilkins
+et al. 2024 A100 batch-1 measurements (Hugging Face ``pipeline``/``generate``)
+by ``benchmarks/roofline_calibration.py``; ``vllm-mlenergy-v2`` on the ML.ENERGY
+v2 A100 chat rows by ``benchmarks/vllm_preset.py``; ``vllm-0.11`` (the alias
+``vllm``) on the ML.ENERGY v3 Qwen3 dense chat rows on H100 and B200 by
+``benchmarks/vllm_v3_preset.py``. A card made with a preset names its engine
+and version (``engine``, ``engine_version``) and, where measured, the rows the
+preset rests on and its leave-one-model-out error (``provenance``).
 The overhead belongs to a software stack: it is a per-stack choice, not a
 property of the GPU.
 
@@ -63,6 +66,14 @@ from scipy.optimize import nnls
 from tpf.cards import CurveFit, EnergyCard, ValidRange, load_card, save_card
 from tpf.errors import CardError, ConfigError
 from tpf.families import FloatArray, get_family
+from tpf.fit.presets import (  # noqa: F401  (re-exported: the presets belong to the roofline)
+    OVERHEAD_PRESETS,
+    PRESET_ALIASES,
+    SHIPPED_PRESET,
+    OverheadPreset,
+    preset_choices,
+    resolve_preset,
+)
 from tpf.specs import HardwareSpec, ModelArch, hardware_spec, model_architecture
 
 DEFAULT_FAMILY = "phase_quadratic+batch"
@@ -141,48 +152,11 @@ class RooflineAssumptions:
         return self.step_overhead_s > 0 or self.request_overhead_s > 0
 
 
-@dataclass(frozen=True)
-class OverheadPreset:
-    """Named host-overhead values of one software stack, and what they were calibrated on."""
-
-    name: str
-    step_overhead_s: float
-    overhead_power_share: float
-    request_overhead_s: float
-    calibrated_on: str
-    other: tuple[tuple[str, float], ...] = ()  # further calibrated assumptions (name, value)
-
-    def overhead_fields(self) -> dict[str, float]:
-        return {"step_overhead_s": self.step_overhead_s,
-                "overhead_power_share": self.overhead_power_share,
-                "request_overhead_s": self.request_overhead_s, **dict(self.other)}
-
-
-# Calibrated by `python benchmarks/roofline_calibration.py ../shared/data/energy/wilkins_swing_a100`
-# (fit on all three models; tests/specs/test_roofline_calibration.py checks it reproduces).
-OVERHEAD_PRESETS: dict[str, OverheadPreset] = {
-    "none": OverheadPreset("none", 0.0, 0.0, 0.0, "pure roofline, no host time"),
-    "hf_generate": OverheadPreset(
-        "hf_generate", step_overhead_s=0.0156, overhead_power_share=0.0, request_overhead_s=0.0,
-        calibrated_on="Wilkins 2024 A100",
-    ),
-    # vLLM continuous batching: `python benchmarks/vllm_preset.py .../mlenergy_v2_llm_configs.csv`
-    # fitted on the ML.ENERGY v2 chat rows of the A100-SXM4-40GB (file lines 25-38 and 51-56:
-    # Llama-3.1-8B TP1, Llama-3.1-70B TP8, Mistral-7B-v0.3 TP1; n_in assumed 256). Power rises
-    # with batch as compute takes a larger share of each pass (memory_power_share < compute's 1).
-    "vllm": OverheadPreset(
-        "vllm", step_overhead_s=0.01607, overhead_power_share=0.3851, request_overhead_s=0.0,
-        calibrated_on="ML.ENERGY v2 A100-40GB chat rows",
-        other=(("memory_power_share", 0.1635), ("compute_efficiency", 0.2966)),
-    ),
-}
-SHIPPED_PRESET = "hf_generate"
-
-
 def roofline_assumptions(preset: str = "none", **overrides: Any) -> RooflineAssumptions:
-    """The default assumptions with the named overhead preset's values, then ``overrides``."""
-    if preset not in OVERHEAD_PRESETS:
-        raise ConfigError(f"roofline.overhead_preset: must be one of {sorted(OVERHEAD_PRESETS)}, got {preset!r}")
+    """The default assumptions with the named overhead preset's values (an alias resolved), then ``overrides``."""
+    if resolve_preset(preset) not in OVERHEAD_PRESETS:
+        raise ConfigError(f"roofline.overhead_preset: must be one of {preset_choices()}, got {preset!r}")
+    preset = resolve_preset(preset)
     unknown = sorted(set(overrides) - {f.name for f in fields(RooflineAssumptions)})
     if unknown:
         raise ConfigError(f"roofline: unknown assumption(s) {', '.join(unknown)}")
@@ -421,7 +395,15 @@ def roofline_card(
                if hw.is_idle_power_estimate else "")
         ),
         operating_curves=_operating_curves(arch, hw, gpus, a, max_batch),
+        **_engine_fields(a),
     )
+
+
+def _engine_fields(a: RooflineAssumptions) -> dict[str, str]:
+    """The card's ``engine`` and ``engine_version``: those of the preset it was made with."""
+    name = overhead_preset_name(a) if a.has_overhead else None
+    preset = OVERHEAD_PRESETS.get(name or "")
+    return {"engine": preset.engine, "engine_version": preset.engine_version} if preset else {}
 
 
 def _operating_curves(arch: ModelArch, hw: HardwareSpec, gpus: int, a: RooflineAssumptions,
@@ -457,8 +439,17 @@ def _provenance(
         "gpus": gpus,
         "assumptions": asdict(a),
         "overhead_preset": overhead_preset_name(a) if a.has_overhead else "none",
+        **_preset_basis(a),
         "grid_points": n_points,
     }
+
+
+def _preset_basis(a: RooflineAssumptions) -> dict[str, str]:
+    """The rows the preset rests on and its leave-one-model-out error, where measured."""
+    preset = OVERHEAD_PRESETS.get((overhead_preset_name(a) if a.has_overhead else None) or "")
+    if preset is None or not preset.heldout:
+        return {}
+    return {"overhead_preset_rows": preset.calibrated_on, "overhead_preset_heldout": preset.heldout}
 
 
 def shipped_cards_dir() -> Path:
