@@ -18,7 +18,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from tpf.config.overrides import check_overrides, parse_command_line
+from tpf.config.overrides import check_overrides, options_first, parse_command_line
 from tpf.errors import ConfigError, InfeasiblePlanError, TpfError, debug_enabled
 from tpf.rundir import claim_run_folder
 
@@ -157,15 +157,16 @@ def main(argv: list[str]) -> int:
     if any(a.split("=", 1)[0] == "--experimental-rerun" for a in args):
         raise ConfigError("--experimental-rerun: refused; it unpickles a file, which can run code "
                           "(rerun with the overrides in the run's .hydra/overrides.yaml instead)")
+    args = options_first(args)
     config_dirs: list[Path] = []
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
         command_line = parse_command_line(args)
         check_overrides(command_line.overrides, command_line.config_dirs)
         config_dirs = command_line.config_dirs
     from tpf.config.compose import register_all
-    from tpf.config.safety import check_config_files, selected_scenarios
+    from tpf.config.safety import check_config_files
 
-    check_config_files(selected_scenarios(args, DEFAULT_SCENARIO), config_dirs)  # before a run folder is made
+    check_config_files(args, DEFAULT_SCENARIO, config_dirs)  # before a run folder is made
     register_all()
     multirun = command == "sweep" or any(a in MULTIRUN_FLAGS for a in args)
     args = claim_run_folder(command, args, multirun)

@@ -14,12 +14,20 @@ What the reader does with what it finds:
   each hour: the planner and simulator spread a period's energy evenly over
   the hour, so each sub-interval carries the same energy and this mean is the
   energy-weighted mean. An interval longer than an hour, or timestamps on no
-  regular grid, are refused.
+  regular grid, are refused, as is an interval that changes mid-file (a run
+  of :data:`CHANGED_INTERVAL_ROWS` or more steps of another equal length:
+  30-minute rows followed by 15-minute rows are not 15-minute rows with every
+  other one missing).
 * **Time zones.** Timestamps are read in ``declared_tz`` (UTC by default;
   ``grid.time_zone`` in a scenario) and returned in UTC. A header naming
   another zone (``Datetime (CET)``), a timestamp whose explicit offset is not
   UTC under a UTC declaration, and a local time that the daylight-saving change
-  makes ambiguous or skips are errors naming the file (and the row where known).
+  skips are errors naming the file (and the row where known). A local time
+  that the autumn change repeats is read as ``dst`` says (``grid.dst``):
+  ``refuse`` (the default: an error), ``first`` (its first occurrence, summer
+  time) or ``last`` (its second, standard time); a wall-clock hour listed
+  twice (the file runs through the repeat) is read in file order, its first
+  listing as summer time and its second as standard time, whatever ``dst`` says.
 * **Order.** Rows must be in time order; a step back or a repeated timestamp
   is an error naming the row (the reader never takes values by position).
 * **Gaps.** Missing intervals (absent rows, or empty / ``NaN`` values) are
@@ -52,6 +60,9 @@ COLUMN_ALIASES = {"lifecycle": "lca", "LCA": "lca"}
 MAX_G_PER_KWH = 5000.0
 HOUR_NS = 3_600_000_000_000
 _OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+_HAS_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
+DST_CHOICES = ("refuse", "first", "last")
+CHANGED_INTERVAL_ROWS = 4
 _UTC_OFFSETS = ("Z", "+00:00", "-00:00", "+0000", "-0000")
 
 
@@ -105,25 +116,40 @@ def _check_time_zone(source: str, column: str, raw: pd.Series, declared_tz: str)
         )
 
 
-def _localized(source: str, column: str, raw: pd.Series, declared_tz: str) -> pd.Series:
-    """Local wall-clock times in ``declared_tz`` as UTC; a DST-ambiguous or missing hour is an error."""
+def _ambiguous(wall: pd.Series, dst: str) -> str | np.ndarray:
+    """How to read wall times the autumn change repeats: in file order when the file lists them twice
+    (first summer, then standard time), else as ``dst`` says (True: summer time)."""
+    if dst == "refuse":
+        return "raise"
+    if wall.duplicated().any():
+        return "infer"
+    return np.full(len(wall), dst == "first")
+
+
+def _localized(source: str, column: str, raw: pd.Series, declared_tz: str, dst: str = "refuse") -> pd.Series:
+    """Local wall-clock times in ``declared_tz`` as UTC; a skipped hour is an error, a repeated one
+    follows ``dst`` (see the module docstring)."""
+    if dst not in DST_CHOICES:
+        raise ConfigError(f"grid.dst: must be one of {', '.join(DST_CHOICES)}, got {dst!r}")
     try:
-        local = pd.to_datetime(raw, format="mixed").dt.tz_localize(declared_tz, ambiguous="raise",
-                                                                    nonexistent="raise")
+        wall = pd.to_datetime(raw, format="mixed")
+        local = wall.dt.tz_localize(declared_tz, ambiguous=_ambiguous(wall, dst), nonexistent="raise")
     except (ValueError, KeyError) as exc:  # pytz/zoneinfo errors: unknown zone, DST gap or repeat
         raise DataError(f"{source}: column {column!r}: cannot read the times as {declared_tz!r} local "
-                        f"time ({exc}); give UTC timestamps or ones with an explicit offset") from exc
+                        f"time ({exc}); give UTC timestamps or ones with an explicit offset"
+                        + ("" if dst != "refuse" else ", or set grid.dst=first|last for the autumn repeat")) from exc
     return local.dt.tz_convert("UTC")
 
 
-def _parse_times(source: str, column: str, raw: pd.Series, declared_tz: str) -> pd.DatetimeIndex:
+def _parse_times(source: str, column: str, raw: pd.Series, declared_tz: str,
+                 dst: str = "refuse") -> pd.DatetimeIndex:
     _check_time_zone(source, column, raw, declared_tz)
     stamps = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
     if stamps.isna().any():
         row = int(np.flatnonzero(stamps.isna().to_numpy())[0]) + 1
         raise DataError(f"{source}: row {row}, column {column!r}: not a timestamp: {plain(raw.iloc[row - 1])!r}")
-    if declared_tz.upper() != "UTC" and not raw.astype(str).str.contains(_OFFSET).any():
-        stamps = _localized(source, column, raw, declared_tz)
+    if declared_tz.upper() != "UTC" and not raw.astype(str).str.contains(_HAS_OFFSET).any():
+        stamps = _localized(source, column, raw, declared_tz, dst)
     index = pd.DatetimeIndex(stamps).as_unit("ns")
     step = np.diff(index.asi8)
     for mask, what in ((step < 0, "earlier than the row before (series not sorted)"),
@@ -137,6 +163,9 @@ def _parse_times(source: str, column: str, raw: pd.Series, declared_tz: str) -> 
 def _interval_ns(source: str, column: str, index: pd.DatetimeIndex) -> int:
     """The series' interval: its smallest step, which must divide an hour and every other step."""
     if len(index) < 2:
+        if index.asi8[0] % HOUR_NS:
+            raise DataError(f"{source}: row 1, column {column!r}: a series of one row must be on the hour, "
+                            f"got {index[0]}")
         return HOUR_NS
     steps = np.diff(index.asi8)
     interval = int(steps.min())
@@ -147,6 +176,7 @@ def _interval_ns(source: str, column: str, index: pd.DatetimeIndex) -> int:
         row = int(np.flatnonzero(steps % interval)[0]) + 2 if np.any(steps % interval) else 2
         raise DataError(f"{source}: row {row}, column {column!r}: timestamps are not on a regular "
                         f"grid that divides the hour (smallest step {interval / 6e10:g} min)")
+    _check_steady_interval(source, column, index, steps, interval)
     offgrid = (index.asi8 - index[0].floor("h").value) % interval != 0
     offgrid |= (index.asi8 % interval) != 0
     if offgrid.any():
@@ -154,6 +184,20 @@ def _interval_ns(source: str, column: str, index: pd.DatetimeIndex) -> int:
         raise DataError(f"{source}: row {row}, column {column!r}: timestamp {index[row - 1]} is not "
                         f"on the {interval / 6e10:g}-minute grid of the series")
     return interval
+
+
+def _check_steady_interval(source: str, column: str, index: pd.DatetimeIndex, steps: np.ndarray,
+                           interval: int) -> None:
+    """Refuse a run of CHANGED_INTERVAL_ROWS equal steps longer than ``interval``: the interval changed."""
+    same_as_before = np.concatenate([[False], steps[1:] == steps[:-1]])
+    run_start, run_length = 0, 0
+    for i, step in enumerate(steps):
+        run_start, run_length = (run_start, run_length + 1) if same_as_before[i] else (i, 1)
+        if step != interval and run_length >= CHANGED_INTERVAL_ROWS:
+            raise DataError(
+                f"{source}: rows {run_start + 1} to {i + 2}, column {column!r}: the rows are {step / 6e10:g} min "
+                f"apart from {index[run_start]}, but {interval / 6e10:g} min apart elsewhere: the interval "
+                "changes mid-file; give one interval (resample the file) or split it")
 
 
 def _values(source: str, column: str, raw: pd.Series) -> np.ndarray:
@@ -212,7 +256,8 @@ def _read_frame(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def read_carbon_series(path: str | Path, column: str = "direct", declared_tz: str = "UTC") -> CarbonSeries:
+def read_carbon_series(path: str | Path, column: str = "direct", declared_tz: str = "UTC",
+                       dst: str = "refuse") -> CarbonSeries:
     """Read a carbon-intensity CSV into an hourly UTC series (see the module docstring)."""
     key = COLUMN_ALIASES.get(column, column)
     if key not in INTENSITY_COLUMNS:
@@ -225,7 +270,7 @@ def read_carbon_series(path: str | Path, column: str = "direct", declared_tz: st
         raise DataError(f"{source}: missing column {wanted!r}; found: {', '.join(map(str, frame.columns))}")
     if frame.empty:
         raise DataError(f"{source}: the carbon series has no rows")
-    index = _parse_times(source, time_column, frame[time_column], declared_tz)
+    index = _parse_times(source, time_column, frame[time_column], declared_tz, dst)
     interval = _interval_ns(source, time_column, index)
     values = _values(source, wanted, frame[wanted])
     zone = str(frame["Zone Id"].iloc[0]) if "Zone Id" in frame.columns else Path(path).stem
@@ -233,9 +278,10 @@ def read_carbon_series(path: str | Path, column: str = "direct", declared_tz: st
     return CarbonSeries(_to_hourly(filled, interval), interval / 6e10, missing)
 
 
-def read_electricitymaps_csv(path: str | Path, column: str = "direct", declared_tz: str = "UTC") -> pd.Series:
+def read_electricitymaps_csv(path: str | Path, column: str = "direct", declared_tz: str = "UTC",
+                             dst: str = "refuse") -> pd.Series:
     """Hourly carbon intensity (gCO2eq/kWh, indexed by UTC hours) of a CSV export."""
-    return read_carbon_series(path, column, declared_tz).hourly
+    return read_carbon_series(path, column, declared_tz, dst).hourly
 
 
 def parse_start(start: str | pd.Timestamp | None, key: str = "grid.start_utc") -> pd.Timestamp | None:

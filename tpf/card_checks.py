@@ -155,9 +155,40 @@ def energy_card_problems(data: dict[str, Any]) -> list[str]:
     for key in ("model", "hardware"):
         if key in data and (not isinstance(data[key], str) or not data[key]):
             problems.append(f"{key}: must be a non-empty text, got {_shown(data[key])}")
+    problems += _operating_number_problems(data.get("operating_curves"))
     problems += _engine_problems(data)
     if not problems:
         problems += _prediction_problems(data)
+    return problems
+
+
+OPERATING_NUMBERS = ("batch_size", "power_w", "throughput_tokens_per_s", "n_out_tokens", "n_in_tokens",
+                     "tdp_w", "idle_power_w")
+
+
+def _operating_number_problems(curves: Any) -> list[str]:
+    """Every operating-curve number that is not finite (NaN slips past a range check), by its place."""
+    problems = []
+    for index, curve in enumerate(curves if isinstance(curves, list) else []):
+        for key in OPERATING_NUMBERS if isinstance(curve, dict) else ():
+            value = curve.get(key, 0.0)
+            for place, item in (enumerate(value) if isinstance(value, list) else [(None, value)]):
+                if _number(item) is None:
+                    where = f"operating_curves[{index}].{key}" + ("" if place is None else f"[{place}]")
+                    problems.append(f"{where}: must be a finite number, got {_shown(item)}")
+    return problems
+
+
+def saved_card_problems(text: str, data: dict[str, Any], written_keys: Iterable[str]) -> list[str]:
+    """Signs of a truncated card file: text that ends mid-line, or a card tpf wrote (it carries
+    ``data_sha256``) that lacks keys tpf always writes."""
+    problems = []
+    if text and not text.endswith("\n"):
+        problems.append("the file ends mid-line (truncated?): a complete card ends with a newline")
+    if "data_sha256" in data:
+        missing = [key for key in written_keys if key not in data]
+        if missing:
+            problems.append(f"{', '.join(missing)}: missing from a card tpf wrote (truncated?)")
     return problems
 
 

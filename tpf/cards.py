@@ -362,20 +362,36 @@ def save_card(card: Card, path: str | os.PathLike[str]) -> Path:
     return write_text_atomic(path, yaml.safe_dump(_plain(card.to_dict()), sort_keys=False))
 
 
+#: The keys every energy card saved by :func:`save_card` has carried since format version 1; keys
+#: added later (anchors, operating curves, engine) are optional, so older saved cards still load.
+SAVED_ENERGY_KEYS = ("model", "hardware", "energy", "valid_range", "duration", "idle_power_w", "gpus_per_replica",
+                     "max_batch_size", "source", "method", "fit_quality", "data_sha256", "provenance", "notes")
+
+
 def load_card(path: str | os.PathLike[str]) -> Card:
     """Read an energy or accuracy card, checked (:mod:`tpf.card_checks`); errors name the file and key."""
-    from tpf.card_checks import accuracy_card_problems, energy_card_problems, format_version_problem
+    from tpf.card_checks import (
+        accuracy_card_problems,
+        energy_card_problems,
+        format_version_problem,
+        saved_card_problems,
+    )
+    from tpf.errors import ConfigError
+    from tpf.safeyaml import loads_bounded, read_text_bounded
 
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        text = read_text_bounded(Path(path), max_bytes=50_000_000)
+        data = loads_bounded(text, str(path), max_aliases=1000)
     except UnicodeDecodeError as exc:
         raise CardError(f"{path}: cannot read card: not UTF-8 text (byte {exc.start})") from exc
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, yaml.YAMLError, ConfigError) as exc:
         raise CardError(f"{path}: cannot read card: {exc}") from exc
     if not isinstance(data, dict) or data.get("kind") not in ("energy", "accuracy"):
         raise CardError(f"{path}: not a tpf card (expected a mapping with kind: energy|accuracy)")
     version_problem = format_version_problem(data.get("format_version", CARD_FORMAT_VERSION), CARD_FORMAT_VERSION)
     problems = [version_problem] if version_problem else []
+    written = SAVED_ENERGY_KEYS if data["kind"] == "energy" else ("curves",)
+    problems += saved_card_problems(text, data, written)
     problems += energy_card_problems(data) if data["kind"] == "energy" else accuracy_card_problems(data)
     if problems:
         raise CardError(f"{path}: invalid {data['kind']} card:\n  " + "\n  ".join(problems))

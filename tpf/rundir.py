@@ -7,13 +7,17 @@ suffix ``_2``, ``_3``, ... when taken, and a folder given with
 ``hydra.run.dir`` (or ``hydra.sweep.dir`` for a sweep) must not already hold
 a run (its ``.hydra`` folder, or a sweep's ``multirun.yaml``). The claimed
 folder is passed to Hydra as ``hydra.run.dir`` / ``hydra.sweep.dir``.
-A value with an interpolation (``${...}``) is left to Hydra as given.
+An empty value, or one naming the working folder itself, is refused: the run's
+files would land beside the user's own. A value with an interpolation
+(``${...}``) is left to Hydra as given, once every ``${oc.env:VAR}`` in it
+names a variable that is set (or gives a default).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 from tpf.errors import ConfigError, OutputPathError
@@ -21,6 +25,7 @@ from tpf.errors import ConfigError, OutputPathError
 NO_RUN_FLAGS = ("--help", "-h", "--hydra-help", "--info", "--cfg", "-c", "--resolve",
                 "--shell-completion", "-sc")
 MAX_SUFFIX = 10_000
+_ENV_REFERENCE = re.compile(r"\$\{oc\.env:\s*([^,}\s]+)\s*(,[^}]*)?\}")
 
 
 def _given(args: list[str], key: str) -> str | None:
@@ -78,6 +83,21 @@ def claim_given(folder: Path, key: str, marker: str) -> Path:
     return folder
 
 
+def check_given(given: str, key: str) -> None:
+    """Refuse a run folder that is empty, the working folder, or names an unset environment variable."""
+    text = given.strip().strip("'\"")
+    if not text:
+        raise ConfigError(f"{key}: empty; give a folder of its own for the run (e.g. {key}=outputs/myrun), "
+                          "or leave it out for outputs/<command>/<time>")
+    for name, default in _ENV_REFERENCE.findall(text):
+        if name not in os.environ and not default:
+            raise ConfigError(f"{key}: {given!r} names the environment variable {name}, which is not set "
+                              f"(set it, or give a default: ${{oc.env:{name},outputs/run}})")
+    if "${" not in text and Path(text).expanduser().resolve() == Path.cwd().resolve():
+        raise ConfigError(f"{key}: {given!r} is the working folder; give a folder of its own for the run "
+                          "so its files do not mix with yours")
+
+
 def claim_run_folder(command: str, args: list[str], multirun: bool) -> list[str]:
     """``args`` with the run (or sweep) folder claimed and named for Hydra."""
     if any(a.split("=", 1)[0] in NO_RUN_FLAGS for a in args):
@@ -85,6 +105,7 @@ def claim_run_folder(command: str, args: list[str], multirun: bool) -> list[str]
     key, marker = ("hydra.sweep.dir", "multirun.yaml") if multirun else ("hydra.run.dir", ".hydra")
     given = _given(args, key)
     if given is not None:
+        check_given(given, key)
         if "${" not in given:
             claim_given(Path(given).expanduser(), key, marker)
         return args

@@ -62,6 +62,7 @@ def run_case(case: Case, folder: Path, capsys: pytest.CaptureFixture[str], monke
     assert "Traceback" not in text, text
     assert "unexpected " not in err, err
     assert "np.float64(" not in text and "np.int64(" not in text, text  # plain numbers in messages
+    assert "interpreted as a regular expression" not in text, text  # no pandas warning leaks
     assert code == case.code, text
     for expected in case.says:
         assert expected.replace("{tmp}", str(folder)) in text, f"{expected!r} not in:\n{text}"

@@ -60,6 +60,25 @@ def _card(old, new, text=ENERGY_CARD):
     return {"card.yaml": text.replace(old, new), "p.csv": POINTS_CSV if text is ENERGY_CARD else ACCURACY_POINTS_CSV}
 
 
+OPERATING = """operating_curves:
+- {engine: vllm, batch_size: [1.0], power_w: [200.0], throughput_tokens_per_s: [50.0], n_out_tokens: 100.0, tdp_w: 350.0, idle_power_w: 50.0}
+"""
+
+
+def _saved_card_cut(path):
+    """A card as ``tpf`` saves it, cut at a line boundary before its last keys."""
+    from tpf.cards import load_card, save_card
+
+    path.write_text(ENERGY_CARD)
+    save_card(load_card(path), path)
+    text = path.read_text()
+    path.write_text(text[: text.index("notes:")])
+
+
+def _card_laughs() -> str:
+    return "{" + ", ".join([f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}" if i else "x"] * 9) + "]" for i in range(9)]) + "}\n"
+
+
 CARD_CASES = [
     Case("card-nan-coefficient", PREDICT, 1, ("card.yaml", "energy.coefficients[0]: must be a finite number"), _card("[0.5, 4.0, 0.001]", "[.nan, 4.0, 0.001]")),
     Case("card-inf-coefficient", PREDICT, 1, ("card.yaml", "energy.coefficients[1]"), _card("[0.5, 4.0, 0.001]", "[0.5, .inf, 0.001]")),
@@ -77,6 +96,12 @@ CARD_CASES = [
     Case("card-truncated", PREDICT, 1, ("card.yaml",), {"card.yaml": ENERGY_CARD[: ENERGY_CARD.index("valid_range")] + "valid_range: {n_in_tok", "p.csv": POINTS_CSV}),
     Case("card-truncated-at-a-line", PREDICT, 1, ("card.yaml", "valid_range: required, missing"), {"card.yaml": ENERGY_CARD[: ENERGY_CARD.index("valid_range")], "p.csv": POINTS_CSV}),
     Case("card-not-utf8", PREDICT, 1, ("card.yaml", "not UTF-8"), {"card.yaml": b"kind: energy\nmodel: \xff\xfe\n", "p.csv": POINTS_CSV}),
+    Case("card-truncated-mid-number", PREDICT, 1, ("card.yaml", "the file ends mid-line (truncated?)"), {"card.yaml": ENERGY_CARD.rstrip("\n")[:-2], "p.csv": POINTS_CSV}),
+    Case("card-saved-missing-tail", PREDICT, 1, ("card.yaml", "missing from a card tpf wrote (truncated?)"), {"card.yaml": _saved_card_cut, "p.csv": POINTS_CSV}),
+    Case("card-operating-power-nan", PREDICT, 1, ("card.yaml", "operating_curves[0].power_w[0]: must be a finite number, got nan"), {"card.yaml": ENERGY_CARD + OPERATING.replace("power_w: [200.0]", "power_w: [.nan]"), "p.csv": POINTS_CSV}),
+    Case("card-operating-throughput-inf", PREDICT, 1, ("card.yaml", "operating_curves[0].throughput_tokens_per_s[0]: must be a finite number"), {"card.yaml": ENERGY_CARD + OPERATING.replace("throughput_tokens_per_s: [50.0]", "throughput_tokens_per_s: [.inf]"), "p.csv": POINTS_CSV}),
+    Case("card-operating-curve-loads", PREDICT, 0, (), {"card.yaml": ENERGY_CARD + OPERATING, "p.csv": POINTS_CSV}),
+    Case("card-alias-bomb", PREDICT, 1, ("card.yaml", "aliases expand to"), {"card.yaml": ENERGY_CARD + "notes: " + _card_laughs(), "p.csv": POINTS_CSV}),
     Case("card-not-a-card", PREDICT, 1, ("card.yaml", "not a tpf card"), {"card.yaml": "- 1\n- 2\n", "p.csv": POINTS_CSV}),
     Case("card-a-inf-above-one", PREDICT_ACC, 1, ("card.yaml", "curves[0].params.a_inf: an accuracy must be in [0, 1], got 5"), _card("a_inf: 0.6", "a_inf: 5", ACCURACY_CARD)),
     Case("card-tau-zero", PREDICT_ACC, 1, ("card.yaml", "curves[0].params.tau_tokens: must be > 0, got 0"), _card("tau_tokens: 100.0", "tau_tokens: 0", ACCURACY_CARD)),
@@ -110,6 +135,16 @@ CARBON_CASES = [
     Case("carbon-missing-column", CARBON, 1, ("c.csv", "missing column"), {"c.csv": "Datetime (UTC),value\n2023-07-01 00:00,1\n"}),
     Case("carbon-header-only", CARBON, 1, ("c.csv", "no rows"), {"c.csv": carbon_csv([])}),
     Case("carbon-not-utf8", CARBON, 1, ("c.csv",), {"c.csv": b"Datetime (UTC),x\n\xff\xfe\n"}),
+    Case("carbon-interval-changes", CARBON, 1, ("c.csv", "rows 1 to 5", "30 min apart from 2023-07-01 00:00:00+00:00, but 15 min apart elsewhere: the interval changes mid-file"),
+         {"c.csv": carbon_csv(["1"] * 14, [f"2023-07-01 {m // 60:02d}:{m % 60:02d}" for m in [*range(0, 180, 30), *range(180, 300, 15)]])}),
+    Case("carbon-local-autumn-repeat-refused", (*CARBON, "grid.time_zone=Europe/Madrid"), 1, ("c.csv", "cannot read the times as 'Europe/Madrid' local time", "grid.dst=first|last"),
+         {"c.csv": carbon_csv(HOURS3, ["2023-10-29 01:00", "2023-10-29 02:00", "2023-10-29 03:00"], header="Datetime (Europe/Madrid)")}),
+    Case("carbon-local-autumn-repeat-first", ("plan", "workload=small", "workload.n_periods=2", "report=minimal", "grid=electricitymaps", "grid.csv_path=c.csv", "grid.time_zone=Europe/Madrid", "grid.dst=first", "grid.start_utc=2023-10-28 23:00"), 0, (),
+         {"c.csv": carbon_csv(HOURS3, ["2023-10-29 01:00", "2023-10-29 02:00", "2023-10-29 03:00"], header="Datetime (Europe/Madrid)")}),
+    Case("carbon-bad-dst-choice", (*CARBON, "grid.time_zone=Europe/Madrid", "grid.dst=maybe"), 1, ("grid.dst: must be one of refuse, first, last",),
+         {"c.csv": carbon_csv(HOURS3, header="Datetime (Europe/Madrid)")}),
+    Case("carbon-local-time-no-regex-warning", (*CARBON, "grid.time_zone=Europe/Madrid"), 0, (),
+         {"c.csv": carbon_csv(HOURS3, ["2023-07-01 02:00", "2023-07-01 03:00", "2023-07-01 04:00"], header="Datetime (Europe/Madrid)")}),
     Case("carbon-file-missing", (*SMALL[:0], "plan", *SMALL, "grid=electricitymaps", "grid.csv_path=nope.csv"), 1, ("nope.csv",), {}),
 ]
 
@@ -127,5 +162,7 @@ TRACE_CASES = [
     Case("trace-bad-time-unit", (*TRACE, "workload.trace.time_unit=fortnights"), 1, ("workload.trace.time_unit",), {"t.csv": "arrival_s,n_in_tokens,n_out_tokens\n0,10,5\n"}),
     Case("trace-bad-format", (*TRACE, "workload.trace.format=parquet"), 1, ("workload.trace.format",), {"t.csv": "arrival_s,n_in_tokens,n_out_tokens\n0,10,5\n"}),
     Case("trace-mapped-column-absent", (*TRACE, "workload.trace.arrival_column=ts"), 1, ("t.csv", "missing column(s) ts"), {"t.csv": "arrival_s,n_in_tokens,n_out_tokens\n0,10,5\n"}),
+    Case("trace-context-tokens-1e12", TRACE, 1, ("t.csv", "row 2, column n_in_tokens: token count must be >= 0 and <= 1e+08, got 1e+12"), {"t.csv": "arrival_s,n_in_tokens,n_out_tokens\n0,10,5\n1,1e12,5\n"}),
+    Case("trace-azure-context-tokens-1e12", TRACE, 1, ("t.csv", "row 1, column ContextTokens: token count must be >= 0 and <= 1e+08"), {"t.csv": "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1000000000000,5\n"}),
     Case("trace-not-utf8", TRACE, 1, ("t.csv",), {"t.csv": b"arrival_s,n_in_tokens,n_out_tokens\n\xff,1,1\n"}),
 ]

@@ -1,6 +1,8 @@
 """Property-based fuzz of the readers: every input gives a clear error (a TpfError) or a correct result.
 
-"Correct" is checked against what the input says: a well-formed series or trace
+"Correct" is checked against a slow reference reader (standard library only,
+one row at a time, the documented rules) for carbon series and traces, and
+against what the input says: a well-formed series or trace
 comes back with exactly its values and order; whatever a reader accepts obeys
 its documented invariants (hourly UTC index, intensities in [0, 5000], arrival
 times non-decreasing, token counts finite and >= 0, cards predicting finite,
@@ -9,16 +11,18 @@ positive energy and accuracies in [0, 1]).
 
 from __future__ import annotations
 
+import math
 import os
 import string
 import warnings
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.bad_input.conftest import ACCURACY_CARD, ENERGY_CARD, carbon_csv
@@ -26,7 +30,7 @@ from tpf.carbon import MAX_G_PER_KWH, read_carbon_series
 from tpf.cards import AccuracyCard, EnergyCard, load_card
 from tpf.config.safety import read_config_file
 from tpf.errors import TpfError
-from tpf.schema import read_accuracy, read_measurements
+from tpf.schema import MAX_TOKENS_PER_REQUEST, read_accuracy, read_measurements
 from tpf.simulate.workload import read_trace
 
 # TPF_FUZZ_EXAMPLES=500 for a longer run (500 examples per property passed when this suite was written)
@@ -265,3 +269,152 @@ def _router(tmp_path_factory):
         _ROUTER["router"] = Router(path)
     return _ROUTER["router"]
 
+
+
+# --- readers against slow reference readers ---------------------------------------------------------
+#
+# Each reference reads the same text with the standard library only, one row at a time, and
+# applies the documented rules; a reader either refuses (TpfError) or returns what the reference
+# returns. Where the reference refuses, the reader must refuse too.
+
+CARBON_CELLS = st.one_of(st.floats(0, MAX_G_PER_KWH, allow_nan=False).map(repr),
+                         st.sampled_from(["", "nan", "-1", "1e9", "inf", "abc", "0", "5000"]))
+
+
+def _reference_carbon_values(cells: list[str]) -> list[float | None] | None:
+    """Values in [0, 5000] (None for a blank or nan cell); None when a cell is refused."""
+    values: list[float | None] = []
+    for cell in cells:
+        if cell.strip().lower() in ("", "nan"):
+            values.append(None)
+            continue
+        try:
+            number = float(cell)
+        except ValueError:
+            return None
+        if not math.isfinite(number) or not 0 <= number <= MAX_G_PER_KWH:
+            return None
+        values.append(number)
+    return values
+
+
+def _reference_interval_s(seconds: list[int]) -> int | None:
+    """The series' interval: the smallest step, dividing the hour and every step, steady (no run of
+    four equal longer steps), every time on its grid; None when refused."""
+    steps = [b - a for a, b in zip(seconds, seconds[1:], strict=False)]
+    if any(step <= 0 for step in steps):
+        return None
+    interval = min(steps) if steps else 3600
+    if interval > 3600 or 3600 % interval or any(step % interval for step in steps):
+        return None
+    if any(time % interval for time in seconds):
+        return None
+    for i in range(len(steps) - 3):
+        if steps[i] != interval and steps[i] == steps[i + 1] == steps[i + 2] == steps[i + 3]:
+            return None
+    return interval
+
+
+def reference_carbon(rows: list[tuple[str, str]]) -> list[tuple[int, float]] | None:
+    """(hour start in epoch seconds, gCO2/kWh) per hour, or None where the rules refuse the file."""
+    try:
+        seconds = [int(datetime.strptime(t, "%Y-%m-%d %H:%M").replace(tzinfo=UTC).timestamp()) for t, _ in rows]
+    except ValueError:
+        return None
+    values = _reference_carbon_values([v for _, v in rows])
+    interval = _reference_interval_s(seconds) if rows else None
+    if values is None or interval is None or all(v is None for v in values):
+        return None
+    grid: list[float | None] = [None] * ((seconds[-1] - seconds[0]) // interval + 1)
+    for time, value in zip(seconds, values, strict=True):
+        grid[(time - seconds[0]) // interval] = value
+    known = [i for i, v in enumerate(grid) if v is not None]
+    filled = []
+    for i, value in enumerate(grid):
+        before = max((k for k in known if k <= i), default=known[0])
+        after = min((k for k in known if k >= i), default=known[-1])
+        low, high = grid[before], grid[after]
+        filled.append(value if value is not None else low if before == after else
+                      low + (high - low) * (i - before) / (after - before))
+    hours: dict[int, list[float]] = {}
+    for i, value in enumerate(filled):
+        time = seconds[0] + i * interval
+        hours.setdefault(time - time % 3600, []).append(value)
+    return [(hour, sum(v) / len(v)) for hour, v in sorted(hours.items())]
+
+
+@FUZZ
+@given(minutes=st.sampled_from([15, 30, 60]), first=st.integers(0, 7), cells=st.lists(CARBON_CELLS, min_size=1, max_size=24),
+       keep=st.lists(st.booleans(), min_size=24, max_size=24), swap=st.integers(-1, 23),
+       stretch=st.sampled_from([1, 1, 1, 2]))
+def test_carbon_reader_refuses_or_equals_the_reference(tmp_path, minutes, first, cells, keep, swap, stretch):
+    start = datetime(2023, 7, 1, tzinfo=UTC)
+    rows = [((start + timedelta(minutes=minutes * (first + i) * (stretch if i < 6 else 1))).strftime("%Y-%m-%d %H:%M"), v)
+            for i, v in enumerate(cells) if keep[i] or i == 0]
+    if 0 <= swap < len(rows) - 1:
+        rows[swap], rows[swap + 1] = rows[swap + 1], rows[swap]
+    path = _write(tmp_path, "c.csv", "Datetime (UTC),Carbon Intensity gCO₂eq/kWh (direct)\n"
+                  + "".join(f"{t},{v}\n" for t, v in rows))
+    expected = reference_carbon(rows)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            series = read_carbon_series(path).hourly
+    except TpfError:
+        event(f"refused (reference {'refuses' if expected is None else 'accepts'})")
+        return
+    event("accepted")
+    assert expected is not None, f"the reader accepted what the rules refuse: {rows}"
+    got = list(zip((series.index.asi8 // 10**9).tolist(), series.to_numpy(float).tolist(), strict=True))
+    assert [h for h, _ in got] == [h for h, _ in expected]
+    np.testing.assert_allclose([v for _, v in got], [v for _, v in expected], rtol=1e-9, atol=1e-9)
+
+
+TRACE_CELLS = st.one_of(st.integers(0, 100_000).map(str), st.floats(0, 1e4, allow_nan=False).map(repr),
+                        st.sampled_from(["", "nan", "-1", "inf", "1e12", "1e8", "abc", "0"]))
+
+
+def reference_trace(rows: list[list[str]]) -> tuple[list[float], list[float], list[float]] | None:
+    """Arrival times (s) and token counts of a generic trace, or None where the rules refuse it:
+    every cell a finite number, arrivals >= 0 and never earlier than the row before, tokens in [0, 1e8]."""
+    columns: tuple[list[float], list[float], list[float]] = ([], [], [])
+    for row in rows:
+        for column, cell in zip(columns, row, strict=True):
+            try:
+                number = float(cell)
+            except ValueError:
+                return None
+            if not math.isfinite(number) or number < 0:
+                return None
+            column.append(number)
+    arrivals, n_in, n_out = columns
+    if not arrivals or any(b < a for a, b in zip(arrivals, arrivals[1:], strict=False)):
+        return None
+    if any(count > MAX_TOKENS_PER_REQUEST for count in n_in + n_out):
+        return None
+    return columns
+
+
+@FUZZ
+@given(rows=st.lists(st.lists(TRACE_CELLS, min_size=3, max_size=3), min_size=0, max_size=12), sort=st.booleans())
+def test_trace_reader_refuses_or_equals_the_reference(tmp_path, rows, sort):
+    if sort:
+        rows = sorted(rows, key=lambda row: float(row[0]) if _is_float(row[0]) else 0.0)
+    path = _write(tmp_path, "t.csv", "arrival_s,n_in_tokens,n_out_tokens\n" + "".join(",".join(r) + "\n" for r in rows))
+    expected = reference_trace(rows)
+    try:
+        batch = read_trace(path)
+    except TpfError:
+        event(f"refused (reference {'refuses' if expected is None else 'accepts'})")
+        return
+    event("accepted")
+    assert expected is not None, f"the reader accepted what the rules refuse: {rows}"
+    for got, want in zip((batch.arrival_s, batch.n_in_tokens, batch.n_out_tokens), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False

@@ -185,20 +185,20 @@ def build_grid(grid: GridConfig, workload: WorkloadConfig) -> Grid:
         values = _cyclic(grid.hourly_g_per_kwh, workload.start_hour, n_periods)
     else:
         values, note = read_electricitymaps(resolve_path(str(grid.csv_path)), grid.column, grid.start_utc,
-                                            n_periods, grid.time_zone)
+                                            n_periods, grid.time_zone, grid.dst)
     scaled = tuple(v * grid.scale for v in values)
     source = grid.source or grid.kind
     return Grid(carbon_g_per_kwh=scaled, source=f"{source} ({note})" if note else source).validate(n_periods)
 
 
 def read_electricitymaps(path: Path, column: str, start_utc: str | None, n_periods: int,
-                         time_zone: str = "UTC") -> tuple[tuple[float, ...], str]:
+                         time_zone: str = "UTC", dst: str = "refuse") -> tuple[tuple[float, ...], str]:
     """``n_periods`` hourly intensities from a carbon CSV, through the one reader :mod:`tpf.carbon`,
     and a note on how they were obtained (interval conversion, filled gaps; empty when none)."""
     from tpf.carbon import parse_start, read_carbon_series, window
 
     start = parse_start(start_utc, "grid.start_utc")
-    series = read_carbon_series(path, column, time_zone)
+    series = read_carbon_series(path, column, time_zone, dst)
     try:
         values = window(series.hourly, start, n_periods)
     except DataError as exc:

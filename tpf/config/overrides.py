@@ -58,6 +58,34 @@ def parse_command_line(args: Sequence[str]) -> CommandLine:
     return CommandLine(overrides, dirs, vars(namespace))
 
 
+def options_first(args: Sequence[str]) -> list[str]:
+    """``args`` with Hydra's options (and their values) moved before the overrides, in their order:
+    argparse takes the overrides as one run of positional arguments, so an option after an
+    override (``report=minimal --config-dir D``) would leave the overrides after it unparsed."""
+    from hydra._internal.utils import get_args_parser
+
+    actions = get_args_parser()._option_string_actions
+    options: list[str] = []
+    overrides: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        following = args[index + 1] if index + 1 < len(args) else None
+        if not arg.startswith("-"):
+            overrides.append(arg)
+        else:
+            options.append(arg)
+            action = actions.get(arg)
+            takes = action is not None and following is not None and (
+                action.nargs is None or (action.nargs == "?" and not following.startswith("-")
+                                         and (action.choices is None or following in action.choices)))
+            if takes:
+                options.append(str(following))
+                index += 1
+        index += 1
+    return options + overrides
+
+
 def searchpath_dirs(overrides: Sequence[str]) -> list[Path]:
     """The local folders named by a ``hydra.searchpath=[...]`` override (``pkg://`` skipped)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser

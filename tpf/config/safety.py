@@ -15,8 +15,19 @@ options. It may not:
 The same rules hold for every YAML file of a user's config folders
 (``--config-dir``, ``hydra.searchpath``), whose options Hydra reads as it reads
 the packaged ones; and a ``# @package`` line may not point into ``hydra``.
-:func:`check_config_files` runs the checks on the selected scenario and on
-those folders before Hydra starts.
+A logging config of a user's folder (``hydra/job_logging/NAME.yaml``,
+``hydra/hydra_logging/NAME.yaml``) is a :func:`logging.config.dictConfig`
+mapping and may name only logging's own classes (:data:`LOGGING_CLASSES`): no
+``()`` factory, no ``.`` attribute setter, no ``ext://`` object but
+``sys.stdout`` and ``sys.stderr``, and a ``logging.FileHandler`` only with a
+``filename`` inside the run folder (``${hydra.runtime.output_dir}/NAME``).
+
+Every file is read within bounds (:mod:`tpf.safeyaml`: size, aliases,
+nesting) and checked on its own: :func:`check_config_files` checks, before
+Hydra starts, the files the command line selects (its scenario, each
+``GROUP=OPTION``, the primary config's defaults, and what their ``defaults``
+lists select in turn), so a bad file in a folder refuses only the runs that
+select it.
 
 On the command line the user is in charge, yet only these Hydra settings are
 accepted (anything else under ``hydra`` is refused, as is ``_target_``):
@@ -35,9 +46,10 @@ from typing import Any
 
 import yaml
 
-from tpf.config.paths import scenarios_dir
+from tpf.config.paths import conf_dir, scenarios_dir
 from tpf.config.schema import GROUPS
 from tpf.errors import ConfigError
+from tpf.safeyaml import loads_bounded, read_text_bounded
 
 INSTANTIATION_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 COMMAND_LINE_HYDRA_KEYS = (
@@ -46,6 +58,11 @@ COMMAND_LINE_HYDRA_KEYS = (
 COMMAND_LINE_HYDRA_GROUPS = ("hydra/launcher", "hydra/job_logging", "hydra/hydra_logging")
 _RESOLVER_CALL = re.compile(r"\$\{\s*[A-Za-z_][\w.]*\s*:")
 _PACKAGE_LINE = re.compile(r"^\s*#\s*@package\s+(\S+)", re.MULTILINE)
+LOGGING_GROUPS = ("hydra/job_logging", "hydra/hydra_logging")
+#: The classes a user's logging config may name: Python logging's own handlers and formatter.
+LOGGING_CLASSES = ("logging.StreamHandler", "logging.NullHandler", "logging.FileHandler", "logging.Formatter")
+LOGGING_STREAMS = ("ext://sys.stdout", "ext://sys.stderr")
+_RUN_FOLDER_FILE = re.compile(r"^\$\{hydra\.runtime\.output_dir\}/[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
 def _walk(value: Any, where: str) -> Iterable[tuple[str, Any, Any]]:
@@ -124,18 +141,57 @@ def hydra_argument_problems(args: Iterable[str]) -> list[str]:
     return problems
 
 
+def _read_mapping(path: Path, what: str) -> tuple[str, dict[str, Any]]:
+    """The text and mapping of a user's YAML file, read within bounds."""
+    try:
+        text = read_text_bounded(path)
+        data = loads_bounded(text, str(path)) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a {what} must be a mapping" + (" of overrides" if what == "scenario" else ""))
+    return text, data
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """Read a scenario (or a user's config-group file) as data; a ConfigError lists its problems."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read scenario: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a scenario must be a mapping of overrides")
+    text, data = _read_mapping(path, "scenario")
     problems = [f"{path}: '# @package {package}': a config file may not place itself in Hydra's settings"
                 for package in _PACKAGE_LINE.findall(text) if package.split(".")[0] == "hydra"]
     problems += scenario_problems(data, str(path))
+    if problems:
+        raise ConfigError(problems)
+    return data
+
+
+def _logging_value_problem(key: Any, value: Any) -> str | None:
+    if key == "()":
+        return "a logging config may not name a factory ('()' calls any importable callable)"
+    if key == ".":
+        return "a logging config may not set attributes on its objects ('.')"
+    if key == "class" and value not in LOGGING_CLASSES:
+        return f"class {value!r} is not allowed; a logging config may name only {', '.join(LOGGING_CLASSES)}"
+    if key == "filename" and not (isinstance(value, str) and ".." not in value
+                                  and _RUN_FOLDER_FILE.match(value.replace("${hydra.job.name}", "job"))):
+        return (f"filename {value!r}: a log file must be inside the run folder, written "
+                "${hydra.runtime.output_dir}/NAME")
+    if isinstance(value, str) and value.startswith("ext://") and value not in LOGGING_STREAMS:
+        return f"{value!r}: the only external objects allowed are {', '.join(LOGGING_STREAMS)}"
+    if isinstance(value, str) and _RESOLVER_CALL.search(value):
+        return f"resolver interpolations are not allowed, got {value!r}"
+    return None
+
+
+def read_logging_config(path: Path) -> dict[str, Any]:
+    """Read a user's ``hydra/job_logging`` or ``hydra/hydra_logging`` option; refuse anything but
+    logging's own classes, streams and a log file in the run folder."""
+    text, data = _read_mapping(path, "logging config")
+    problems = [f"{path}: '# @package {package}': a logging config may not set its package"
+                for package in _PACKAGE_LINE.findall(text)]
+    for place, key, value in _walk(data, ""):
+        problem = _logging_value_problem(key, value)
+        if problem:
+            problems.append(f"{path}: {place}: {problem}")
     if problems:
         raise ConfigError(problems)
     return data
@@ -149,18 +205,78 @@ def selected_scenarios(args: Sequence[str], default: str) -> list[str]:
     return [name.strip() for name in chosen[-1].split(",") if name.strip()]
 
 
-def check_config_files(scenarios: Sequence[str], user_dirs: Sequence[Path] = ()) -> None:
-    """Check the selected scenarios (packaged or in ``user_dirs``) and every YAML file of
-    ``user_dirs``' config groups; one ConfigError lists every problem, each with its file."""
-    paths = [scenarios_dir() / f"{name}.yaml" for name in scenarios]
-    for folder in user_dirs:
-        paths += sorted(p for p in Path(folder).glob("*/**/*.yaml") if p.is_file())
+def _default_choices() -> dict[str, list[str]]:
+    """The options the packaged primary config selects (and Hydra's own logging defaults)."""
+    choices: dict[str, list[str]] = {group: ["default"] for group in LOGGING_GROUPS}
+    data = yaml.safe_load((conf_dir() / "config.yaml").read_text(encoding="utf-8")) or {}
+    for group, option in _defaults_entries(data.get("defaults"), ""):
+        choices[group] = [option]
+    return choices
+
+
+def _defaults_entries(defaults: Any, own_group: str) -> list[tuple[str, str]]:
+    """(group, option) pairs a ``defaults`` list selects; a relative group also under ``own_group``."""
+    pairs: list[tuple[str, str]] = []
+    for entry in defaults if isinstance(defaults, list) else []:
+        if isinstance(entry, str) and entry != "_self_" and own_group:
+            pairs.append((own_group, entry))
+        for key, value in (entry.items() if isinstance(entry, dict) else []):
+            group = re.sub(r"^(override|optional)\s+", "", str(key).strip()).split("@")[0]
+            for option in value if isinstance(value, list) else [value]:
+                if option is not None:
+                    pairs.append((group.lstrip("/"), str(option)))
+                    if not group.startswith("/") and own_group:
+                        pairs.append((f"{own_group}/{group}", str(option)))
+    return pairs
+
+
+def command_line_choices(args: Sequence[str], default_scenario: str) -> dict[str, list[str]]:
+    """Every config group's selected options: the primary config's defaults, then the command line."""
+    choices = _default_choices()
+    choices["scenario"] = [default_scenario]
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        key = key.lstrip("+")
+        if not sep or arg.startswith(("-", "~")) or "." in key:
+            continue
+        choices[key] = [v.strip() for v in value.split(",") if v.strip()]
+    return choices
+
+
+def _check_one(path: Path, group: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """The problems of one selected file and the (group, option) pairs its defaults select."""
+    try:
+        if group in LOGGING_GROUPS:
+            read_logging_config(path)
+            return [], []
+        data = read_config_file(path)
+    except ConfigError as exc:
+        return exc.problems, []
+    return [], _defaults_entries(data.get("defaults"), group)
+
+
+def check_config_files(args: Sequence[str], default_scenario: str, user_dirs: Sequence[Path] = ()) -> None:
+    """Check, one file at a time, each config file the command line ``args`` selects: the packaged
+    scenario and every option of ``user_dirs`` (``--config-dir``, ``hydra.searchpath``) chosen by the
+    defaults, the command line or a checked file's ``defaults``; one ConfigError lists every problem."""
+    queue = [(group, option) for group, options in command_line_choices(args, default_scenario).items()
+             for option in options]
+    seen: set[tuple[str, str]] = set()
+    checked: set[Path] = set()
     problems: list[str] = []
-    for path in dict.fromkeys(paths):
-        if path.is_file():
-            try:
-                read_config_file(path)
-            except ConfigError as exc:
-                problems += exc.problems
+    while queue:
+        group, option = queue.pop(0)
+        if (group, option) in seen or not re.fullmatch(r"[\w./-]+", group + "/" + option) or ".." in option:
+            continue
+        seen.add((group, option))
+        paths = [scenarios_dir() / f"{option}.yaml"] if group == "scenario" else []
+        paths += [Path(folder) / group / f"{option}.yaml" for folder in user_dirs]
+        for path in paths:
+            if path in checked or not path.is_file():
+                continue
+            checked.add(path)
+            found, selected = _check_one(path, group)
+            problems += found
+            queue += selected
     if problems:
         raise ConfigError(problems)

@@ -152,6 +152,7 @@ class GridConfig:
     column: str = "direct"
     start_utc: str | None = None
     time_zone: str = "UTC"
+    dst: str = "refuse"
     scale: float = 1.0
     source: str = ""
 

@@ -60,6 +60,17 @@ def _quoted(arg: str) -> str:
     return arg if arg and all(ch.isalnum() or ch in "-_./=@:" for ch in arg) else repr(arg)
 
 
+def check_out_folder(out: Path) -> None:
+    """``--out`` must be a folder (or a new path whose existing parts are folders)."""
+    for part in (out, *out.parents):
+        if part.exists() and not part.is_dir():
+            where = "is" if part == out else f"lies inside {part}, which is"
+            raise EstimatorError(f"--out: {out} {where} a file, not a folder; the estimator is a folder "
+                                 "(card.yaml, weights.npz): give a new or existing folder")
+        if part.is_dir():
+            return
+
+
 def _fit(args: argparse.Namespace) -> int:
     from tpf.cards import sha256_file
     from tpf.estimator.data import read_questions
@@ -68,6 +79,7 @@ def _fit(args: argparse.Namespace) -> int:
     models = _models(args.model) or dict(DEFAULT_MODELS)
     if not 1 <= args.n_buckets <= 1 << 22:
         raise EstimatorError(f"--n-buckets must be in [1, 4194304], got {args.n_buckets}")
+    check_out_folder(Path(args.out))  # before the fit, which can take minutes
     table = read_questions(args.data, tuple(models))
     source = {"data_file": Path(args.data).name, "data_sha256": sha256_file(args.data),
               "command": "tpf " + " ".join(_quoted(a) for a in args.argv),

@@ -99,6 +99,9 @@ def read_questions(path: str | os.PathLike[str], tags: tuple[str, ...] = DEFAULT
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise EstimatorError(f"{where}: not valid JSON ({exc.msg})") from exc
+                except RecursionError as exc:
+                    raise EstimatorError(f"{where}: JSON nested too deeply to read (a question row is "
+                                         "one flat object)") from exc
                 text, category, row_correct, row_words, question_id, n_opts = _parse_row(row, where, tags)
                 texts.append(text)
                 categories.append(category)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,8 +185,9 @@ def load_estimator(folder: str | os.PathLike[str] | None = None) -> TextEstimato
         card = yaml.safe_load(card_path.read_text(encoding="utf-8"))
         with np.load(weights_path) as arrays:
             idf, rows, stored, priors = (arrays[k] for k in ("idf", "rows", "weights", "prior_outputs"))
-    except (OSError, ValueError, KeyError, yaml.YAMLError) as exc:
-        raise EstimatorError(f"{folder}: cannot read the estimator ({exc})") from exc
+    except (OSError, ValueError, KeyError, yaml.YAMLError, zipfile.BadZipFile, EOFError) as exc:
+        raise EstimatorError(f"{folder}: cannot read the estimator ({exc}; a truncated or damaged "
+                             "weights.npz? fit it again)") from exc
     if not isinstance(card, dict) or card.get("kind") != "text_estimator":
         raise EstimatorError(f"{card_path}: kind must be 'text_estimator', got {card!r:.80}")
     if card.get("format_version") != FORMAT_VERSION:

@@ -53,6 +53,8 @@ def run_solver(opt: Any, plan_model: PlanModel) -> tuple[str, Any]:
     start = time.perf_counter()
     try:
         results = opt.solve(plan_model.model, load_solutions=False)
+        if results.solver.termination_condition == TerminationCondition.unknown:
+            results = _solve_without_presolve(opt, plan_model) or results
     except (ValueError, RuntimeError) as exc:
         raise SolverError(f"solver failed: {exc}") from exc
     plan_model.timings_s["solve"] = plan_model.timings_s.get("solve", 0.0) + time.perf_counter() - start
@@ -66,6 +68,24 @@ def run_solver(opt: Any, plan_model: PlanModel) -> tuple[str, Any]:
     except (ValueError, RuntimeError, AttributeError) as exc:
         raise SolverError(f"solver reported {condition} but returned no solution: {exc}") from exc
     return ("optimal" if condition == TerminationCondition.optimal else "time_limit"), results
+
+
+def _solve_without_presolve(opt: Any, plan_model: PlanModel) -> Any:
+    """HiGHS's results with presolve off (None for another solver).
+
+    HiGHS ends with model status "unknown" when the solution it recovers from its
+    presolved problem misses the tolerances on the original rows, as on a row met
+    with equality at its bound (an accuracy target equal to the best reachable
+    accuracy); solving the problem as given settles it.
+    """
+    if not hasattr(opt, "highs_options"):
+        return None
+    saved = dict(opt.highs_options or {})
+    opt.highs_options = {**saved, "presolve": "off"}
+    try:
+        return opt.solve(plan_model.model, load_solutions=False)
+    finally:
+        opt.highs_options = saved
 
 
 def row_duals(plan_model: PlanModel) -> np.ndarray:

@@ -107,6 +107,20 @@ def _category_map(items: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(pairs)
 
 
+def _check_bands_folder(out: str) -> None:
+    """``--out`` of ``--bands`` is a folder: refuse a file, a FIFO or a device there, or a path inside a file."""
+    from pathlib import Path
+
+    folder = Path(out)
+    for part in (folder, *folder.parents):
+        if part.exists() and not part.is_dir():
+            where = "is" if part == folder else f"lies inside {part}, which is"
+            raise PolicyError(f"--out: {out} {where} not a folder (--bands writes one config per band "
+                              "and index.yaml into a folder): give a new or existing folder")
+        if part.is_dir():
+            return
+
+
 def _export(args: argparse.Namespace) -> None:
     from tpf.policy.export_semantic_router import ExportOptions, write_semantic_router
     from tpf.policy.semantic_router_bands import write_semantic_router_bands
@@ -118,6 +132,7 @@ def _export(args: argparse.Namespace) -> None:
     if args.bands:
         if args.hour is not None or args.carbon_g_per_kwh is not None:
             raise PolicyError("--bands writes every band: drop --hour and --carbon-g-per-kwh")
+        _check_bands_folder(args.out)
         index = write_semantic_router_bands(args.file, args.out, args.providers, options)
         print(f"wrote {index} and one semantic-router v0.3 config per band beside it")
     else:

@@ -11,6 +11,7 @@ workload is UTC hour ``(start_hour + p) % 24``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -113,14 +114,15 @@ def hourly_arrivals(workload: Workload, start_hour_utc: int, n_hours: int, start
     return rates[:, period] * S_PER_H
 
 
-def carbon_series(inputs: ScenarioInputs, n_hours: int) -> tuple[np.ndarray, pd.Timestamp, str]:
-    """Hourly intensity (g/kWh) from ``grid.start_utc``: the CSV series (padded with its last hour past
-    its end), or the grid's 24-hour profile repeated."""
+def carbon_series(inputs: ScenarioInputs, n_hours: int,
+                  span_hours: int | None = None) -> tuple[np.ndarray, pd.Timestamp, str]:
+    """Hourly intensity (g/kWh) from ``grid.start_utc``: the CSV series (which must cover the
+    ``span_hours``; see :func:`csv_series`), or the grid's 24-hour profile repeated."""
     grid = inputs.config.grid
     start = parse_start(grid.start_utc) or pd.Timestamp("2023-01-01 00:00", tz="UTC")
     if grid.kind == "electricitymaps":
         values, zone = csv_series(str(grid.csv_path), grid.column, start, n_hours, "grid.csv_path",
-                                  grid.time_zone)
+                                  grid.time_zone, span_hours, grid.dst)
         return values * grid.scale, start, zone
     if grid.kind == "constant":
         return np.full(n_hours, float(grid.carbon_g_per_kwh) * grid.scale), start, "constant"
@@ -129,21 +131,45 @@ def carbon_series(inputs: ScenarioInputs, n_hours: int) -> tuple[np.ndarray, pd.
 
 
 def csv_series(path: str, column: str, start: pd.Timestamp, n_hours: int, key: str,
-               time_zone: str = "UTC") -> tuple[np.ndarray, str]:
-    """``n_hours`` hourly values from ``start`` of an Electricity Maps CSV (the last hour repeats past
-    its end); ``time_zone`` is the zone of the CSV's times, as ``grid.time_zone`` for plan and simulate."""
-    series = read_electricitymaps_csv(resolve_path(path), column, time_zone)
+               time_zone: str = "UTC", span_hours: int | None = None, dst: str = "refuse") -> tuple[np.ndarray, str]:
+    """``n_hours`` hourly values from ``start`` of an Electricity Maps CSV; ``time_zone`` and ``dst``
+    read its times, as ``grid.time_zone`` and ``grid.dst`` for plan and simulate.
+
+    The series must cover the span, its first ``span_hours`` (all ``n_hours`` when None), or a
+    ConfigError names the dates it covers. Hours after the span (deadlines still open, the last
+    look-ahead windows) that run past its end take the value of the same hour one day earlier, with
+    a warning that counts them."""
+    series = read_electricitymaps_csv(resolve_path(path), column, time_zone, dst)
     part = series[series.index >= start].to_numpy(float)[:n_hours]
-    if len(part) == 0:
-        raise ConfigError(f"{key}: {path} ends at {series.index[-1]}, before the span starts at {start}")
-    return np.concatenate([part, np.full(n_hours - len(part), part[-1])]), str(series.name)
+    needed = n_hours if span_hours is None else min(span_hours, n_hours)
+    if start < series.index[0] or len(part) < needed:
+        days = f" ({needed // 24} days from {start:%Y-%m-%d %H:%M} UTC)" if needed % 24 == 0 else ""
+        raise ConfigError(
+            f"{key}: {path} covers {series.index[0]:%Y-%m-%d %H:%M} to {series.index[-1]:%Y-%m-%d %H:%M} UTC "
+            f"({len(series)} hours); the span needs {needed} hours{days}: move grid.start_utc into the "
+            "series or lower replan.days")
+    if len(part) < n_hours:
+        warnings.warn(f"{path}: {n_hours - len(part)} hour(s) after the span run past the series' end "
+                      f"({series.index[-1]:%Y-%m-%d %H:%M} UTC); they take the value of the same hour a day "
+                      "earlier", UserWarning, stacklevel=2)
+    return _extend_daily(part, n_hours), str(series.name)
 
 
-def user_forecast(path: str | None, start: pd.Timestamp, n_hours: int) -> np.ndarray | None:
+def _extend_daily(values: np.ndarray, n_hours: int) -> np.ndarray:
+    """``values`` continued to ``n_hours`` by repeating the hour 24 hours earlier (the last value when
+    shorter than a day)."""
+    out = list(values)
+    while len(out) < n_hours:
+        out.append(out[-24] if len(out) >= 24 else out[-1])
+    return np.asarray(out, float)
+
+
+def user_forecast(path: str | None, start: pd.Timestamp, n_hours: int,
+                  span_hours: int | None = None) -> np.ndarray | None:
     """A user's forecast series (Electricity Maps CSV layout) over the span, or None."""
     if path is None:
         return None
-    return csv_series(path, "direct", start, n_hours, "replan.forecast_csv")[0]
+    return csv_series(path, "direct", start, n_hours, "replan.forecast_csv", span_hours=span_hours)[0]
 
 
 def window_spec(inputs: ScenarioInputs, mix: ClassMix, options: pd.DataFrame, horizon_h: int,

@@ -7,7 +7,9 @@
 ``accuracy*``, ``deadline_misses*``, ``slo_misses*``, ``saved_vs_agnostic_pct``
 (forecast policy), ``oracle_saved_vs_agnostic_pct``, ``regret_kg`` and
 ``regret_pct`` (forecast minus oracle, in percent of the agnostic carbon),
-``forecast_mape`` of the intensity forecast, and wall times.
+``forecast_mape`` of the intensity forecast, and wall times. A figure that is
+not a number (``forecast_mape`` of a span too short to score) is written ``null``:
+the file is strict JSON.
 ``hourly.csv``: one row per (hour, policy), columns
 :data:`~tpf.replan.engine.HOURLY_COLUMNS` plus ``time_utc``.
 """
@@ -72,8 +74,8 @@ def replan_span(config: TpfConfig) -> tuple[dict[str, PolicyRun], dict[str, Any]
     # the walk goes on after the span, without arrivals, until every deadline has passed
     walk = n_hours + int(mix.deadlines_h.max(initial=0))
     total = walk + config.replan.horizon_h
-    carbon, start, zone = carbon_series(inputs, total)
-    sites = build_sites(inputs, mix.names, start, total, carbon, zone)
+    carbon, start, zone = carbon_series(inputs, total, n_hours)
+    sites = build_sites(inputs, mix.names, start, total, carbon, zone, n_hours)
     arrivals = hourly_arrivals(inputs.workload, start.hour, total, config.workload.start_hour)
     arrivals[:, n_hours:] = 0.0
     allowed = sites.allowed
@@ -81,7 +83,7 @@ def replan_span(config: TpfConfig) -> tuple[dict[str, PolicyRun], dict[str, Any]
         mix, arrivals, allowed = merge_by_deadline(mix, arrivals, allowed)
     sites = replace(sites, allowed=allowed)
     spec = window_spec(inputs, mix, options, config.replan.horizon_h, config.replan.price_embodied, sites)
-    user = user_forecast(config.replan.forecast_csv, start, total)
+    user = user_forecast(config.replan.forecast_csv, start, total, n_hours)
     span = Span(sites.carbon_g_per_kwh if len(sites.names) > 1 else sites.carbon_g_per_kwh[0], arrivals,
                 mix.accuracy, walk, user)
     runs = run_policies(spec, span, config.replan.forecast)
@@ -142,6 +144,19 @@ def summarize(runs: dict[str, PolicyRun], facts: dict[str, Any]) -> dict[str, An
     return out
 
 
+def json_ready(value: Any) -> Any:
+    """``value`` with numpy numbers as plain ones and every NaN or infinity as None (JSON null)."""
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def hourly_frame(runs: dict[str, PolicyRun], hours: pd.DatetimeIndex) -> pd.DataFrame:
     frames = []
     for policy in [p for p in (*POLICIES, "spatial") if p in runs]:
@@ -159,7 +174,7 @@ def run_replan(config: TpfConfig, run_dir: Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     hourly = hourly_frame(runs, hours)
     write_text_atomic(run_dir / "hourly.csv", hourly.to_csv(index=False))
-    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+    write_text_atomic(run_dir / "summary.json", json.dumps(json_ready(summary), indent=2, allow_nan=False) + "\n")
     if config.report.figures:
         replan_figure(hourly, run_dir / "replan.png")
     return summary

@@ -83,8 +83,9 @@ def allowed_sites(inputs: ScenarioInputs, class_names: list[str]) -> np.ndarray:
 
 
 def build_sites(inputs: ScenarioInputs, class_names: list[str], start: pd.Timestamp, n_hours: int,
-                grid_carbon: np.ndarray, zone: str) -> Sites:
-    """The sites of the scenario (one when ``sites`` is empty)."""
+                grid_carbon: np.ndarray, zone: str, span_hours: int | None = None) -> Sites:
+    """The sites of the scenario (one when ``sites`` is empty); a site's CSV is read as the grid's,
+    with ``grid.time_zone`` and ``grid.dst``, and must cover the ``span_hours``."""
     config = inputs.config
     fleet = np.array([e.gpus for e in inputs.fleet.entries], float)
     cap = inputs.facility.power_cap_w
@@ -96,7 +97,8 @@ def build_sites(inputs: ScenarioInputs, class_names: list[str], start: pd.Timest
     carbon, zones = [], []
     for i, site in enumerate(config.sites):
         values, name = ((grid_carbon, zone) if site.csv_path is None else
-                        csv_series(site.csv_path, config.grid.column, start, n_hours, f"sites[{i}].csv_path"))
+                        csv_series(site.csv_path, config.grid.column, start, n_hours, f"sites[{i}].csv_path",
+                                   config.grid.time_zone, span_hours, config.grid.dst))
         carbon.append(values if site.csv_path is None else values * config.grid.scale)
         zones.append(name)
     return Sites(tuple(s.name for s in config.sites), np.stack(carbon),

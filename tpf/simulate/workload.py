@@ -33,6 +33,7 @@ from tpf.atomic import write_text_atomic
 from tpf.csvcheck import check_row_widths, plain
 from tpf.domain import Workload
 from tpf.errors import ConfigError, DataError
+from tpf.schema import MAX_TOKENS_PER_REQUEST
 from tpf.simulate.trace_layout import SECONDS_PER_UNIT, TraceLayout, layout_for, mismatch_hint
 
 AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
@@ -130,12 +131,14 @@ def _numeric(source: str, frame: pd.DataFrame, column: str, row_offset: int) -> 
     return values
 
 
-def check_tokens(source: str, column: str, values: np.ndarray, row_offset: int, minimum: float) -> None:
-    bad = values < minimum
+def check_tokens(source: str, column: str, values: np.ndarray, row_offset: int, minimum: float,
+                 maximum: float = MAX_TOKENS_PER_REQUEST) -> None:
+    """Token counts must lie in [minimum, maximum] (the measurement tables' bound, 1e8 per request)."""
+    bad = (values < minimum) | (values > maximum)
     if bad.any():
         row = _first_bad_row(bad, row_offset)
         raise DataError(
-            f"{source}: row {row}, column {column}: token count must be >= {minimum:g}, "
+            f"{source}: row {row}, column {column}: token count must be >= {minimum:g} and <= {maximum:g}, "
             f"got {values[row - row_offset - 1]:g} ({int(bad.sum())} such rows)"
         )
 
