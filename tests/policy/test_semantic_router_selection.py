@@ -12,7 +12,12 @@ import pytest
 from tpf.errors import PolicyError
 from tpf.policy import Policy
 from tpf.policy.buckets import bucket_counts, request_bucket, with_bucket
-from tpf.policy.export_semantic_router import ExportOptions, class_choices, model_refs, semantic_router_config
+from tpf.policy.export_semantic_router import (
+    ExportOptions,
+    class_choices,
+    model_refs,
+    semantic_router_config,
+)
 from tpf.policy.semantic_router_providers import ModelEndpoint, Providers
 from tpf.policy.semantic_router_selection import (
     Request,

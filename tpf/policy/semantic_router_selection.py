@@ -134,3 +134,15 @@ def routed_shares(config: dict[str, Any], label: str, n_in_tokens: int, request_
         counts[by_bucket[bucket]] = counts.get(by_bucket[bucket], 0) + 1
         n += 1
     return {key: count / n for key, count in counts.items()}
+
+
+def bucket_shares(config: dict[str, Any], label: str, n_in_tokens: int) -> dict[OptionKey, float]:
+    """Share of the 100 buckets per (model, use_reasoning, effort): the split the router carries out
+    when request ids spread evenly over buckets."""
+    from tpf.policy.buckets import METADATA_KEY, N_BUCKETS
+
+    counts: dict[OptionKey, int] = {}
+    for bucket in range(N_BUCKETS):
+        key = _key(selected_ref(config, Request(label, n_in_tokens, ((METADATA_KEY, f"{bucket:02d}"),))))
+        counts[key] = counts.get(key, 0) + 1
+    return {key: count / N_BUCKETS for key, count in counts.items()}
