@@ -28,22 +28,20 @@ def add_route_parser(sub: Any) -> None:
 def route_text_command(args: argparse.Namespace) -> str:
     """The lines ``tpf policy route`` prints."""
     from tpf.policy.per_query import TextRouter
-    from tpf.policy.router import Router
 
     router = TextRouter.from_policy(args.policy, estimator=args.estimator, cards=args.card, batch_size=args.batch)
     chosen = router.route_text(args.text, hour=args.hour, carbon_g_per_kwh=args.carbon_g_per_kwh)
-    estimate, n_in, _ = router.option_figures(args.text)
-    probs = estimate.class_probs.tolist()
-    top = max(range(len(probs)), key=probs.__getitem__)
-    label = router.estimator.classes[top]
+    probs = router.estimator.estimate(args.text).class_probs.tolist()
+    label, n_in = chosen.category, chosen.input_tokens
     category = router.label_categories[label]
-    class_name = Router(router.policy).class_name(category, int(n_in))
+    class_name = router.policy_class(chosen)
     d = chosen.decision
     votes = f" x{d.votes}" if d.votes > 1 else ""
     return "\n".join([
-        f"label: {label} (p={probs[top]:.3f}) -> category {category} -> class {class_name} "
+        f"label: {label} (p={max(probs):.3f}) -> category {category} -> class {class_name} "
         f"(x-tpf-class: {class_name}; LiteLLM model group tpf-{class_name})",
         f"input tokens (estimated): {n_in:.0f}",
-        f"decision: {d.model} {d.strategy}{votes} max_new_tokens={d.max_new_tokens}",
+        f"decision: {d.model} {d.strategy}{votes} max_new_tokens={d.max_new_tokens}"
+        + (f" (input fallback: {chosen.fallback})" if chosen.fallback else ""),
         f"estimated: accuracy {chosen.accuracy:.3f}, energy {chosen.energy_j:.4g} J (IT, per query)",
     ])

@@ -141,6 +141,16 @@ class TextRouter:
             estimator = load_estimator(None if estimator in (None, "shipped") else estimator)
         return build_text_router(load_policy(policy), estimator, cards, batch_size, category_map)
 
+    def policy_class(self, decision: TextDecision) -> str:
+        """The policy class of a routed text: its label's category (:attr:`label_categories`) and input
+        tokens, as :class:`tpf.policy.Router` buckets them; the value of ``x-tpf-class``."""
+        if self.policy is None:
+            raise EstimatorError("policy_class needs a router built with TextRouter.from_policy")
+        from tpf.policy.router import Router
+
+        category = self.label_categories[decision.category]
+        return Router(self.policy).class_name(category, int(decision.input_tokens))
+
     def _model_index(self, model: str) -> int | None:
         """The estimator's index of a model, names compared case-insensitively."""
         key = model.strip().lower()
