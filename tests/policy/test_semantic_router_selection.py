@@ -6,11 +6,12 @@ from __future__ import annotations
 import copy
 import math
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
 from tpf.errors import PolicyError
-from tpf.policy import Policy
+from tpf.policy import Choice, Policy
 from tpf.policy.buckets import bucket_counts, request_bucket, with_bucket
 from tpf.policy.export_semantic_router import (
     ExportOptions,
@@ -118,3 +119,13 @@ def test_bucket_counts_largest_remainder_and_bad_shares() -> None:
         bucket_counts([], "class 'x'")
     with pytest.raises(PolicyError, match="shares must be finite numbers >= 0"):
         bucket_counts([1.5, -0.5], "class 'x'")
+
+
+def test_an_option_rounding_to_no_bucket_is_dropped_and_named(policy: Policy) -> None:
+    first = policy.classes[0]
+    big, small = first.choices[0].decision, first.choices[1].decision
+    tiny = replace(first, choices=(Choice(0.996, big), Choice(0.004, small)), by_hour=(), by_carbon=())
+    config, notes = semantic_router_config(replace(policy, classes=(tiny, *policy.classes[1:])))
+    assert any(f"class {first.name!r}: 0.40% {small.model} gets no bucket" in n for n in notes), notes
+    label, n_in = class_request(config, first.category, first.n_in_min_tokens)
+    assert routed_shares(config, label, n_in, range(1000)) == {(big.model, False, ""): 1.0}
