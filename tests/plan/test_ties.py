@@ -1,4 +1,4 @@
-"""Stable plans: ties between hours broken by least total variation on the optimal face."""
+"""Stable plans: ties between hours broken by least deviation from one split per class, on the optimal face."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_tied_hours_get_one_split_at_the_same_optimum() -> None:
     assert stable.objective == pytest.approx(first.objective, rel=1e-9)
     assert _big_share(first).mean() == pytest.approx(0.4, abs=1e-9)  # the optimum needs 40% overall
     np.testing.assert_allclose(_big_share(stable).to_numpy(), 0.4, atol=1e-7)  # ... and gets it every hour
-    assert stable.solver_info["tie_break"] == "least total variation of hourly shares"
+    assert stable.solver_info["tie_break"] == "least deviation of hourly shares from one split per class"
     assert first.solver_info["tie_break"] == "off"
     assert stable.shadow_prices == pytest.approx(first.shadow_prices)  # from the first solve
 
