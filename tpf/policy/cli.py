@@ -5,7 +5,10 @@
     tpf policy export --format semantic-router FILE --out OUT.yaml [--providers P.yaml] [--map CAT=LABEL,...] [--estimator shipped|DIR]
                       [--hour H] [--carbon-g-per-kwh X]
     tpf policy export --format semantic-router FILE --bands --out DIR [--providers P.yaml] [--map ...]
+    tpf policy export --format litellm|envoy-ai-gateway FILE --out OUT.yaml [--providers P.yaml]
+                      [--hour H] [--carbon-g-per-kwh X]
     tpf policy band DIR/index.yaml [--hour H] [--carbon-g-per-kwh X]
+    tpf policy route "question text" --policy FILE [--estimator shipped|DIR] [--hour H] [--carbon-g-per-kwh X]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sys
 from collections.abc import Iterable
 
 from tpf.errors import PolicyError, TpfError
+from tpf.policy.cli_route import add_route_parser, route_text_command
 from tpf.policy.format import Choice, Policy, PolicyClass
 from tpf.policy.validate import load_policy
 
@@ -30,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("file")
     export = sub.add_parser("export", help="write a router's config from a policy")
     export.add_argument("file")
-    export.add_argument("--format", required=True, choices=["semantic-router"])
+    export.add_argument("--format", required=True, choices=["semantic-router", *OTHER_FORMATS])
     export.add_argument("--out", required=True, help="output YAML path (a folder with --bands)")
     export.add_argument("--providers", help="YAML file of listeners and model endpoints (see docs/policy.md); "
                         "without it endpoints are ${TPF_SR_ENDPOINT_<MODEL>} placeholders")
@@ -46,7 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     band.add_argument("index", help="index.yaml written by export --bands")
     band.add_argument("--hour", type=int, help="hour of day (default: the current local hour)")
     band.add_argument("--carbon-g-per-kwh", type=float, help="the grid's carbon intensity now")
+    add_route_parser(sub)
     return parser
+
+
+OTHER_FORMATS = ("litellm", "envoy-ai-gateway")
 
 
 def _rounded(value: float | None, spec: str) -> str:
@@ -122,6 +130,11 @@ def _check_bands_folder(out: str) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
+    if args.format in OTHER_FORMATS:
+        from tpf.policy.export_gateways import export_gateway
+
+        print(export_gateway(args))
+        return
     from tpf.policy.export_semantic_router import ExportOptions, write_semantic_router
     from tpf.policy.semantic_router_bands import write_semantic_router_bands
     from tpf.policy.semantic_router_estimator import load_estimator_labels
@@ -160,6 +173,8 @@ def _run(args: argparse.Namespace) -> int:
         print(summary(load_policy(args.file)))
     elif args.action == "band":
         _band(args)
+    elif args.action == "route":
+        print(route_text_command(args))
     else:
         _export(args)
     return 0

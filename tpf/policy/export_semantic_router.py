@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,16 @@ from typing import Any
 from tpf.atomic import write_text_atomic
 from tpf.domain import MMLU_PRO_CATEGORIES, MMLU_PRO_CATEGORY_MAP
 from tpf.errors import PolicyError
+from tpf.policy.buckets import METADATA_KEY
 from tpf.policy.format import HOURS_PER_DAY, Choice, Policy, PolicyClass
+from tpf.policy.semantic_router_buckets import bucket_signal, bucket_text, split_by_bucket
 from tpf.policy.semantic_router_estimator import EstimatorLabels
-from tpf.policy.semantic_router_providers import Providers, load_providers, reasoning_fields
+from tpf.policy.semantic_router_providers import (
+    Providers,
+    check_provider_models,
+    load_providers,
+    reasoning_fields,
+)
 from tpf.policy.semantic_router_schema import MAX_ANNOTATION_BYTES, config_problems
 from tpf.policy.validate import load_policy
 
@@ -87,8 +95,9 @@ class ExportOptions:
         if not 0 < self.effort_low_max_tokens <= self.effort_medium_max_tokens:
             out.append("effort thresholds: need 0 < effort_low_max_tokens <= effort_medium_max_tokens, "
                        f"got {self.effort_low_max_tokens}, {self.effort_medium_max_tokens}")
-        if not self.priority > self.fallback_priority:
-            out.append(f"priority ({self.priority}) must exceed fallback_priority ({self.fallback_priority})")
+        if not self.priority > self.fallback_priority + 1:
+            out.append(f"priority ({self.priority}) must exceed fallback_priority + 1 ({self.fallback_priority + 1}):"
+                       " bucket decisions sit one priority above their class")
         for category, labels in self.category_map:
             unknown = [label for label in labels if label not in self.labels]
             if unknown or not labels:
@@ -279,24 +288,46 @@ def _decision(name: str, priority: int, conditions: list[dict[str, str]], refs: 
             "algorithm": {"type": "static"}, "modelRefs": refs, "annotations": notes}
 
 
-def _class_decisions(policy: Policy, providers: Providers, options: ExportOptions,
-                     notes: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _split_decisions(name: str, priority: int, conditions: list[dict[str, str]], refs: list[dict[str, Any]],
+                     figures: Callable[[str], dict[str, str]], text: str, where: str, notes: list[str],
+                     metadata: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The class's own decision (largest share, the buckets left) and one bucket decision per other option."""
+    (main_ref, main_span), *others = split_by_bucket(refs, where, notes)
+    rest = f"{bucket_text(main_span)} and requests without metadata.{METADATA_KEY}"
+    out = [_decision(name, priority, conditions, [main_ref], figures(rest), f"{text}; buckets {rest}")]
+    for ref, span in others:
+        signal = bucket_signal(*span)
+        metadata.setdefault(signal["name"], signal)
+        out.append(_decision(f"{name}_b{span[0]:02d}", priority + 1,
+                             [*conditions, {"type": "metadata", "name": signal["name"]}], [ref],
+                             figures(bucket_text(span)), f"{text}; buckets {bucket_text(span)}"))
+    return out
+
+
+def _class_decisions(policy: Policy, providers: Providers, options: ExportOptions, notes: list[str],
+                     metadata: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     decisions, fallbacks = [], []
     for cls in policy.classes:
         choices = class_choices(cls, options)
-        refs = model_refs(choices, providers, options, notes, f"class {cls.name!r}")
-        figures = decision_annotations(policy, cls, choices, band_text(options),
-                                       estimator_annotations(cls.category, options))
+        where = f"class {cls.name!r}"
+        refs = model_refs(choices, providers, options, notes, where)
+        extra = estimator_annotations(cls.category, options)
+
+        def figures(buckets: str, cls: PolicyClass = cls, choices: tuple[Choice, ...] = choices,
+                    extra: dict[str, str] = extra) -> dict[str, str]:
+            return decision_annotations(policy, cls, choices, band_text(options), {**extra, "tpf_buckets": buckets})
+
         context = context_signal(cls)
         length = [] if context is None else [{"type": "context", "name": context["name"]}]
         text = f"tpf class {cls.name}: category {cls.category}, input tokens {_bucket_text(cls)}"
-        decisions.append(_decision(_decision_name("tpf_", cls.name), options.priority,
-                                   [{"type": "domain", "name": cls.category}, *length], refs, figures, text))
+        decisions += _split_decisions(_decision_name("tpf_", cls.name), options.priority,
+                                      [{"type": "domain", "name": cls.category}, *length], refs, figures, text,
+                                      where, notes, metadata)
         if cls.category == policy.default_category:
-            fallbacks.append(_decision(_decision_name("tpf_fallback_", cls.name), options.fallback_priority,
-                                       length, refs, figures,
-                                       f"requests of no exported category, input tokens {_bucket_text(cls)}: "
-                                       f"default category {cls.category}"))
+            fallbacks += _split_decisions(_decision_name("tpf_fallback_", cls.name), options.fallback_priority,
+                                          length, refs, figures,
+                                          f"requests of no exported category, input tokens {_bucket_text(cls)}: "
+                                          f"default category {cls.category}", f"fallback {where}", [], metadata)
     return decisions, fallbacks
 
 
@@ -338,15 +369,16 @@ def semantic_router_config(policy: Policy, options: ExportOptions | None = None,
     notes: list[str] = []
     categories = list(dict.fromkeys(cls.category for cls in policy.classes))
     domains = domain_signals(categories, options)
-    decisions, fallbacks = _class_decisions(policy, providers, options, notes)
+    metadata: dict[str, dict[str, Any]] = {}
+    decisions, fallbacks = _class_decisions(policy, providers, options, notes, metadata)
     default_model = fallbacks[0]["modelRefs"][0]["model"]
     signals: dict[str, Any] = {"domains": domains}
     context = _context_signals(policy)
     if context:
         signals["context"] = context
-    unused = sorted(set(providers.models) - set(policy.models))
-    if unused:
-        notes.append(f"providers file lists models the policy does not use: {', '.join(unused)}")
+    if metadata:
+        signals["metadata"] = [metadata[name] for name in sorted(metadata)]
+    check_provider_models(providers, policy.models)
     config = {
         "version": "v0.3",
         "listeners": [dict(listener) for listener in providers.listeners],

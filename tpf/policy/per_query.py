@@ -36,6 +36,7 @@ weights); ``tpf.policy`` and its :class:`~tpf.policy.router.Router` do not.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -117,10 +118,49 @@ class TextRouter:
         self.options = tuple(options)
         self.prices = prices
         self.price_scale = 1.0
+        #: estimator label -> policy category, set by :meth:`from_policy`
+        self.label_categories: dict[str, str] = {}
+        self.policy: Policy | None = None
         self._compiled = tuple(self._compile(option.decision) for option in self.options)
 
+    @classmethod
+    def from_policy(cls, policy: Policy | str | os.PathLike[str], estimator: Any = None,
+                    cards: Sequence[str | os.PathLike[str]] | None = None, batch_size: float = 16.0,
+                    category_map: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> TextRouter:
+        """A router over every decision of a policy (file or object), priced with its ``prices``.
+
+        ``estimator``: a :class:`~tpf.estimator.model.TextEstimator`, an estimator folder, or None
+        for the shipped one; ``cards``: card files (default: the packaged cards the policy's
+        provenance names, matched by sha256). See :mod:`tpf.policy.per_query_build`.
+        """
+        from tpf.estimator.model import load_estimator
+        from tpf.policy.per_query_build import build_text_router
+        from tpf.policy.validate import load_policy
+
+        if estimator is None or isinstance(estimator, (str, os.PathLike)):
+            estimator = load_estimator(None if estimator in (None, "shipped") else estimator)
+        return build_text_router(load_policy(policy), estimator, cards, batch_size, category_map)
+
+    def policy_class(self, decision: TextDecision) -> str:
+        """The policy class of a routed text: its label's category (:attr:`label_categories`) and input
+        tokens, as :class:`tpf.policy.Router` buckets them; the value of ``x-tpf-class``."""
+        if self.policy is None:
+            raise EstimatorError("policy_class needs a router built with TextRouter.from_policy")
+        from tpf.policy.router import Router
+
+        category = self.label_categories[decision.category]
+        return Router(self.policy).class_name(category, int(decision.input_tokens))
+
+    def _model_index(self, model: str) -> int | None:
+        """The estimator's index of a model, names compared case-insensitively."""
+        key = model.strip().lower()
+        for index, stats in enumerate(self.estimator.models):
+            if key in (stats.model.strip().lower(), stats.tag.strip().lower()):
+                return index
+        return None
+
     def _compile(self, decision: Decision) -> _Compiled:
-        index = self.estimator.model_index(decision.model)
+        index = self._model_index(decision.model)
         per_query = index is not None and decision.strategy == "cot" and decision.votes == 1
         stats = self.estimator.models[index] if index is not None else None
         return _Compiled(

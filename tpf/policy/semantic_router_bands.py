@@ -116,6 +116,15 @@ def band_index(policy: Policy) -> dict[str, Any]:
     }
 
 
+def band_exports(policy: Policy, options: ExportOptions | None = None) -> dict[str, ExportOptions]:
+    """File name -> the options that export it: all day, one per hour band, one per carbon band."""
+    base = options or ExportOptions()
+    files = {ALL_DAY_FILE: replace(base, hour=None, carbon_g_per_kwh=None)}
+    files.update({b.file: replace(base, hour=b.hours[0], carbon_g_per_kwh=None) for b in hour_bands(policy)})
+    files.update({b.file: replace(base, hour=None, carbon_g_per_kwh=b.min_g_per_kwh) for b in carbon_bands(policy)})
+    return files
+
+
 def write_semantic_router_bands(
     policy: Policy | str | os.PathLike[str], out_dir: str | os.PathLike[str],
     providers: Providers | str | os.PathLike[str] | None = None, options: ExportOptions | None = None,
@@ -125,11 +134,8 @@ def write_semantic_router_bands(
 
     checked = load_policy(policy)
     resolved = providers if isinstance(providers, Providers) else load_providers(providers)
-    base = options or ExportOptions()
     index = band_index(checked)
-    files = {ALL_DAY_FILE: replace(base, hour=None, carbon_g_per_kwh=None)}
-    files.update({b["file"]: replace(base, hour=b["hours"][0], carbon_g_per_kwh=None) for b in index["hours"]})
-    files.update({b["file"]: replace(base, hour=None, carbon_g_per_kwh=b["min_g_per_kwh"]) for b in index["carbon"]})
+    files = band_exports(checked, options)
     texts = {name: render(checked, opts, resolved) for name, opts in files.items()}  # all checked before writing
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)

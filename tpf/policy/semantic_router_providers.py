@@ -74,6 +74,18 @@ class Providers:
         return ModelEndpoint(endpoint=placeholder_endpoint(model), placeholder=True)
 
 
+def check_provider_models(providers: Providers, models: list[str] | tuple[str, ...],
+                          where: str = "providers") -> None:
+    """Refuse a providers file naming a model the policy does not serve (a typo would route nowhere)."""
+    by_key = {model.lower(): model for model in models}
+    problems = []
+    for name in sorted(set(providers.models) - set(models)):
+        hint = f" (did you mean {by_key[name.lower()]!r}? names are case-sensitive)" if name.lower() in by_key else ""
+        problems.append(f"{where}.models.{name}: not a model of the policy{hint}; its models: {', '.join(models)}")
+    if problems:
+        raise PolicyError("; ".join(problems))
+
+
 def placeholder_endpoint(model: str) -> str:
     """``${TPF_SR_ENDPOINT_<MODEL>}``: the router expands it from its environment."""
     return "${TPF_SR_ENDPOINT_" + re.sub(r"[^0-9A-Za-z]+", "_", model).strip("_").upper() + "}"
