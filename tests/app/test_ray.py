@@ -103,6 +103,18 @@ def test_joining_a_cluster_unsets_the_launchers_local_object_store_size():
                           "+hydra.launcher.ray.init.object_store_memory=1e9"]) == []
 
 
+def test_a_failed_point_is_listed_with_its_overrides_and_the_others_finish(tmp_path, capsys):
+    code = main(["sweep", *SMALL, POINTS, "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "[tpf] 1 point(s) failed:" in err
+    assert (f"point 2 ({' '.join(SMALL)} grid.scale=1000): error: grid.scale: must be in [0, 100], "
+            f"got 1000.0 -> {tmp_path / '2'}") in err
+    table = pd.read_csv(tmp_path / "sweep_summary.csv")
+    assert list(table["status"]) == ["optimal", "optimal", "error"]
+    assert list(table["grid.scale"]) == [0.5, 1, 1000]
+
+
 @needs_ray
 def test_a_sweep_on_a_ray_cluster_matches_the_in_process_sweep(ray_head, tmp_path, capsys):
     local, on_ray = tmp_path / "basic", tmp_path / "ray"
@@ -119,6 +131,7 @@ def test_a_sweep_on_a_ray_cluster_matches_the_in_process_sweep(ray_head, tmp_pat
     assert sorted(ray_points) == ["0", "1", "2"]  # one folder per point
     assert ray_points == local_points
     assert ray_points["0"]["status"] == "optimal" and ray_points["2"] is None
+    assert ray_points["0"] != ray_points["1"]  # the points differ: equal sweeps are not equal by default
     ray_table = (on_ray / "sweep_summary.csv").read_text()
     assert ray_table == (local / "sweep_summary.csv").read_text()
     table = pd.read_csv(on_ray / "sweep_summary.csv")
