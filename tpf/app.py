@@ -9,8 +9,8 @@ Hydra launcher: ``hydra/launcher=ray`` from the ``ray`` extra, locally or on a
 Ray cluster; ``submitit_local`` or ``submitit_slurm`` from the ``cluster``
 extra) and writes a sweep summary at the end. A point runs in a worker process
 (or on another machine), so a failed point is found in the sweep folder, not in
-the worker's memory: the summary names every point that did not finish, with
-its overrides, and the command exits 1.
+the worker's memory: the sweep lists every point that did not end optimal (``ok``
+for a re-plan), with its overrides and error, and the command exits 1.
 """
 
 from __future__ import annotations
