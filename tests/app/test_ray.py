@@ -26,7 +26,15 @@ import yaml
 from tpf.app import main, ray_arguments
 from tpf.config.safety import hydra_argument_problems
 
-HAVE_RAY = find_spec("ray") is not None and find_spec("hydra_plugins.hydra_ray_launcher") is not None
+
+def _installed(module: str) -> bool:
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is absent
+        return False
+
+
+HAVE_RAY = _installed("ray") and _installed("hydra_plugins.hydra_ray_launcher")
 needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="the ray extra is not installed "
                                "(pip install \"tpf[ray]\": ray and hydra-ray-launcher)")
 SMALL = ["scenario=carbon_whatif", "workload=small", "workload.n_periods=2", "report=minimal"]

@@ -21,8 +21,16 @@ import pytest
 
 from tpf.app import main
 
+
+def _installed(module: str) -> bool:
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is absent
+        return False
+
+
 pytestmark = pytest.mark.skipif(
-    find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+    not _installed("hydra_plugins.hydra_submitit_launcher"),
     reason="the cluster extra is not installed (pip install \"tpf[cluster]\": hydra-submitit-launcher)")
 SMALL = ["scenario=carbon_whatif", "workload=small", "workload.n_periods=2", "report=minimal"]
 SLURM = ["hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=30",
