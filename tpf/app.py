@@ -5,8 +5,12 @@ the typed :class:`tpf.config.TpfConfig` and handed to plain library code
 (:func:`tpf.run.run_scenario`). The run writes into Hydra's run
 directory (``outputs/<command>/<time>/``); a multirun (``tpf sweep`` or
 ``--multirun``) runs its points in parallel with the joblib launcher (or any
-Hydra launcher, e.g. ``hydra/launcher=submitit_local`` or ``submitit_slurm``
-from the ``cluster`` extra) and writes a sweep summary at the end.
+Hydra launcher: ``hydra/launcher=ray`` from the ``ray`` extra, locally or on a
+Ray cluster; ``submitit_local`` or ``submitit_slurm`` from the ``cluster``
+extra) and writes a sweep summary at the end. A point runs in a worker process
+(or on another machine), so a failed point is found in the sweep folder, not in
+the worker's memory: the sweep lists every point that did not end optimal (``ok``
+for a re-plan), with its overrides and error, and the command exits 1.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from tpf.rundir import claim_run_folder
 
 COMMANDS = ("plan", "simulate", "sweep", "replan")
 MULTIRUN_FLAGS = ("--multirun", "-m")
+SWEEP_FAILURES: list[str] = []  # filled by SweepSummaryCallback in this (the driver) process
 DEFAULT_SCENARIO = "paper_l40s"  # conf/config.yaml's default
 
 
@@ -57,6 +62,7 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
             return {"status": "infeasible"}
         except TpfError as exc:
             failures.append(str(exc))
+            record_error(run_dir, str(exc))
             print(f"tpf {command}: error: {exc}", file=sys.stderr)
             return {"status": "error"}
         except Exception as exc:
@@ -65,6 +71,7 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
             from tpf.errors import unexpected_message
 
             failures.append(str(exc))
+            record_error(run_dir, unexpected_message(exc))
             print(f"tpf {command}: error: {unexpected_message(exc)}", file=sys.stderr)
             return {"status": "error"}
         print(_one_line(summary, run_dir), file=sys.stderr)
@@ -77,6 +84,18 @@ def _task(command: str, failures: list[str]) -> Callable[[Any], dict[str, Any]]:
         return summary
 
     return task
+
+
+def record_error(run_dir: Path, message: str) -> None:
+    """Leave a failed run's message in its folder (``error.txt``): a sweep's point may run in
+    another process or on another machine, and the sweep summary reads it from there."""
+    from tpf.atomic import write_text_atomic
+
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "error.txt", message.rstrip("\n") + "\n")
+    except OSError as exc:
+        print(f"tpf: could not write {run_dir / 'error.txt'}: {exc}", file=sys.stderr)
 
 
 def refuse_deferrable(config: Any) -> None:
@@ -115,7 +134,23 @@ def hydra_arguments(command: str, args: list[str]) -> list[str]:
     launcher = [a.split("=", 1)[1] for a in hydra_args if a.startswith("hydra/launcher=")]
     if any(a in MULTIRUN_FLAGS for a in hydra_args) and launcher in ([], ["joblib"]):
         hydra_args.append("hydra.launcher.verbose=5")  # joblib prints its progress
+    if launcher[-1:] == ["ray"]:
+        hydra_args += ray_arguments(hydra_args)
     return [*hydra_args, f"hydra.job.name={command}"]
+
+
+def ray_arguments(args: list[str]) -> list[str]:
+    """What ``hydra/launcher=ray`` needs beyond the user's settings: hydra-ray-launcher 1.2.2
+    sets ``ray.init.object_store_memory`` (sized for a local instance), which ray 2 refuses when
+    ``ray.init.address`` names an existing cluster; unset it then, unless the user set it."""
+    def given(key: str) -> str | None:
+        values = [a.split("=", 1)[1] for a in args if a.lstrip("+~").split("=", 1)[0] == key]
+        return values[-1] if values else None
+
+    address = given("hydra.launcher.ray.init.address")
+    if address in (None, "", "null") or given("hydra.launcher.ray.init.object_store_memory") is not None:
+        return []
+    return ["++hydra.launcher.ray.init.object_store_memory=null"]
 
 
 def run_hydra_app(task: Callable[[Any], Any], config_dir: Path, config_name: str, argv: list[str]) -> int:
@@ -171,20 +206,25 @@ def main(argv: list[str]) -> int:
     multirun = command == "sweep" or any(a in MULTIRUN_FLAGS for a in args)
     args = claim_run_folder(command, args, multirun)
     failures: list[str] = []
+    SWEEP_FAILURES.clear()
     code = run_hydra(command, args, failures)
-    return code or (1 if failures else 0)
+    return code or (1 if failures or SWEEP_FAILURES else 0)
 
 
 class SweepSummaryCallback(Callback):
     """Hydra callback: at the end of a multirun, write the sweep summary and plot."""
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        from tpf.report.sweep import write_sweep_summary
+        from tpf.report.sweep import failed_points, write_sweep_summary
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         written = write_sweep_summary(sweep_dir)
         if written:
             print(f"[tpf] sweep summary: {written}", file=sys.stderr)
+        failed = failed_points(sweep_dir)
+        SWEEP_FAILURES.extend(failed)
+        if failed:
+            print(f"[tpf] {len(failed)} point(s) failed:\n  " + "\n  ".join(failed), file=sys.stderr)
 
 
 if __name__ == "__main__":
