@@ -169,8 +169,13 @@ def simulate_step(problem: Problem, run: SimulationRun, outcome: PlanOutcome) ->
                                  carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy", exact_quantiles=True)
     else:
         result = simulate(run.requests, router, pools, engine=run.engine, n_hours=problem.workload.n_periods,
-                          carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy")
-    return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()})
+                          carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy",
+                          keep_records=len(run.requests) <= MAX_REPORT_RECORDS)
+    return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()}, result.records)
+
+
+#: Per-request records are kept for the report's figures up to this many requests (memory).
+MAX_REPORT_RECORDS = 1_000_000
 
 
 def _card_refs(problem: Problem) -> list:
