@@ -218,7 +218,9 @@ def pareto_fronts(fronts: dict[str, pd.DataFrame], chosen: dict[str, float],
     _front_panel(left, fronts.get("energy"), "facility_energy_kwh", "facility energy (kWh)", chosen, points)
     _front_panel(right, fronts.get("carbon"), "carbon_kg", "carbon (kgCO2)", chosen, points)
     left.set_title("Accuracy vs energy")
-    right.set_title("Accuracy vs carbon")
+    carbon = fronts.get("carbon")
+    same = carbon is not None and carbon.attrs.get("solved_as") == "min_facility_energy"
+    right.set_title("Accuracy vs carbon" + (" (front: the energy front's plans; constant intensity)" if same else ""))
     handles, labels = left.get_legend_handles_labels()
     for row in points.itertuples(index=False):
         color = BASELINE_COLORS[(row.number - 1) % len(BASELINE_COLORS)]

@@ -85,7 +85,7 @@ def _index_label(base: str, indices: list[str]) -> str:
         numbers = sorted(int(i) for i in indices)
         if numbers == list(range(numbers[0], numbers[-1] + 1)):
             return f"{base}[{numbers[0]}..{numbers[-1]}]"
-    shown = ", ".join(indices[:4]) + (f", ... ({len(indices)} rows)" if len(indices) > 4 else "")
+    shown = "; ".join(indices[:4]) + (f"; ... ({len(indices)} rows)" if len(indices) > 4 else "")
     return f"{base}[{shown}]"
 
 
@@ -256,7 +256,20 @@ def _fleet(record: RunRecord) -> str:
              "energy (their idle power; `planner.keep_fleet_on=true` plans that way). GPUs powered, "
              "operating point (query-weighted batch size), utilization of the powered GPUs and idle vs "
              "dynamic energy per model and hour: `hourly_plan.csv`.")
-    return text + "\n"
+    return text + _fractional_note(record) + "\n"
+
+
+def _fractional_note(record: RunRecord) -> str:
+    """Say so where the plan's GPU counts per model and hour are fractional."""
+    columns = [c for c in record.hourly_plan.columns if c.startswith("gpus_on_")]
+    counts = record.hourly_plan[columns].fillna(0.0).to_numpy(float).ravel() if columns else []
+    fractional = int(sum(abs(v - round(v)) > 1e-6 for v in counts))
+    if not fractional:
+        return ""
+    return (f"\n\nFractional GPU counts: {fractional} of {len(counts)} (model, hour) counts in "
+            "`hourly_plan.csv` are not whole numbers. The plan treats GPUs as continuous "
+            "(`planner.integer_gpus=false`): a count of 2.4 is 2.4 GPU-hours of power in that hour, "
+            "e.g. 3 GPUs on for 80% of it; `planner.integer_gpus=true` plans whole GPUs.")
 
 
 def report_markdown(record: RunRecord, figures: dict[str, str]) -> str:
