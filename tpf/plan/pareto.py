@@ -16,6 +16,7 @@ front's plans.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -154,7 +155,8 @@ def accuracy_fronts(options: OptionTable | pd.DataFrame, workload: Workload, fac
     limits = {"targets": targets, "solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
     workers = min(len(jobs), os.cpu_count() or 1) if workers is None else max(1, min(workers, len(jobs)))
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # fresh interpreters: a forked child would inherit the solver's threads in a broken state
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {name: pool.submit(accuracy_front, *common, objective=objective, **limits)
                        for name, objective in jobs.items()}
             fronts = {name: future.result() for name, future in futures.items()}
