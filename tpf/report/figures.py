@@ -188,7 +188,7 @@ def _front_panel(axes: Axes, front: pd.DataFrame | None, x: str, xlabel: str,
         axes.set_xlim(0, limit)
     if len(beyond):
         numbers = ", ".join(str(n) for n in beyond["number"])
-        axes.set_xlabel(f"{xlabel}\nbeyond {limit:.3g}: {numbers} (inset, log scale)")
+        axes.set_xlabel(xlabel + "\n" + textwrap.fill(f"beyond {limit:.3g}: {numbers} (inset, log scale)", 60))
         # upper left: above the front no plan reaches, so the inset hides no point of the main view
         inset = axes.inset_axes((0.06, 0.62, 0.3, 0.28))
         _draw_points(inset, front, points, x, chosen, numbered=False, size=12)
@@ -212,8 +212,8 @@ def pareto_fronts(fronts: dict[str, pd.DataFrame], chosen: dict[str, float],
     are hollow; the key below names every number.
     """
     points = baseline_points(baselines)
-    key_rows = sum(len(textwrap.wrap(str(label), 95)) for label in points.get("label", [])) // 2 + 2
-    figure = _new_figure(11, 4.4 + 0.17 * key_rows, dpi)
+    key_rows = (sum(len(textwrap.wrap(str(label), 95)) for label in points.get("label", [])) + 1) // 2 + 4
+    figure = _new_figure(11, 4.6 + 0.19 * key_rows, dpi)
     left, right = figure.subplots(1, 2)
     _front_panel(left, fronts.get("energy"), "facility_energy_kwh", "facility energy (kWh)", chosen, points)
     _front_panel(right, fronts.get("carbon"), "carbon_kg", "carbon (kgCO2)", chosen, points)
