@@ -120,7 +120,10 @@ def test_fractional_gpu_counts_are_labelled():
     assert "Fractional GPU counts" not in whole
 
 
-@pytest.mark.parametrize("name", ["gpu_busy[a, 1]"])
-def test_a_name_with_a_non_numeric_index_keeps_its_index(name):
-    rec = record(shadow_prices={name: 1.0, "gpu_busy[b, 1]": 1.0})
-    assert grouped_prices(rec)[0][0] == "gpu_busy[a, 1; b, 1]"
+@pytest.mark.parametrize(("names", "label"), [
+    (["gpu_busy[m,0]", "gpu_busy[m,1]", "gpu_busy[m,2]", "gpu_busy[n,5]"], "gpu_busy[m,0..2; n,5]"),
+    (["row[a]", "row[b]"], "row[a; b]"),
+])
+def test_rows_indexed_by_model_and_period_group_in_period_ranges(names, label):
+    rec = record(shadow_prices=dict.fromkeys(names, 1.0))
+    assert grouped_prices(rec)[0][0] == label

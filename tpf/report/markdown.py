@@ -78,15 +78,34 @@ def _row_base(name: str) -> tuple[str, str]:
     return name, ""
 
 
+def _ranges(numbers: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``0..2, 5``."""
+    numbers, parts = sorted(numbers), []
+    first = previous = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == previous + 1:
+            previous = n
+            continue
+        parts.append(str(first) if first == previous else f"{first}..{previous}")
+        if n is not None:
+            first = previous = n
+    return ", ".join(parts)
+
+
 def _index_label(base: str, indices: list[str]) -> str:
+    """Rows of one constraint as one label: ``gpu_busy[0..10]``, ``gpu_busy[m,0..23; n,0..5]``
+    (a trailing period index in ranges per leading index)."""
     if len(indices) == 1:
         return f"{base}[{indices[0]}]"
-    if all(i.isdigit() for i in indices):
-        numbers = sorted(int(i) for i in indices)
-        if numbers == list(range(numbers[0], numbers[-1] + 1)):
-            return f"{base}[{numbers[0]}..{numbers[-1]}]"
-    shown = "; ".join(indices[:4]) + (f"; ... ({len(indices)} rows)" if len(indices) > 4 else "")
-    return f"{base}[{shown}]"
+    heads: dict[str, list[int]] = {}
+    for index in indices:
+        head, _, last = index.rpartition(",")
+        if not last.strip().isdigit():
+            shown = "; ".join(indices[:4]) + (f"; ... ({len(indices)} rows)" if len(indices) > 4 else "")
+            return f"{base}[{shown}]"
+        heads.setdefault(head.strip(), []).append(int(last))
+    return f"{base}[" + "; ".join(f"{head},{_ranges(n)}" if head else _ranges(n)
+                                  for head, n in heads.items()) + "]"
 
 
 def grouped_prices(record: RunRecord) -> list[tuple[str, float, str, str]]:
