@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# the data folder: TPF_DATA where set (as tpf's own data: paths), else beside the repository
+SHARED_DATA = Path(os.environ.get("TPF_DATA", "").strip() or REPO_ROOT.parent / "shared" / "data")
 
 
 @pytest.fixture

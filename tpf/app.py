@@ -122,7 +122,8 @@ def _one_line(summary: dict[str, Any], run_dir: Path) -> str:
     return (
         f"[tpf] {summary.get('status')}: accuracy {fmt('accuracy')}, facility "
         f"{fmt('facility_energy_kwh')} kWh, {fmt('carbon_kg')} kgCO2, peak {fmt('peak_facility_kw')} kW; "
-        f"binding: {', '.join(summary.get('binding_constraints') or []) or 'none'} -> {run_dir}"
+        f"binding: {', '.join(summary.get('binding_constraints') or []) or 'none'}"
+        + "".join(f"; WARNING: {w}" for w in summary.get("warnings") or []) + f" -> {run_dir}"
     )
 
 

@@ -7,10 +7,16 @@ repository's top-level ``conf`` and ``scenarios`` point to that one copy.
 A user adds folders of their own with ``--config-dir DIR`` or
 ``hydra.searchpath=[DIR,...]``: every group, ``scenario`` included, then
 offers the options of those folders too (:func:`group_options`).
+
+Reference data too large to ship (public traces, Electricity Maps series) is
+named ``data:<path in the data folder>`` in the configs; the data folder is
+``$TPF_DATA``, else ``../shared/data`` beside the working folder or the
+repository (:func:`data_path`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -52,9 +58,41 @@ def scenario_names(extra_dirs: Sequence[Path] = ()) -> list[str]:
     return group_options(SCENARIO_GROUP, extra_dirs)
 
 
+#: A path that begins with this is read from the data folder (:func:`data_dir`).
+DATA_PREFIX = "data:"
+#: The environment variable naming the data folder (public traces, carbon series).
+DATA_ENV = "TPF_DATA"
+
+
+def data_dirs() -> list[Path]:
+    """Where ``data:`` paths are looked up: ``$TPF_DATA`` when set, else ``../shared/data``
+    beside the working folder and beside the repository (a checkout's reference data)."""
+    folder = os.environ.get(DATA_ENV, "").strip()
+    if folder:
+        return [Path(folder).expanduser()]
+    return [Path.cwd().parent / "shared" / "data", REPO_DIR.parent / "shared" / "data"]
+
+
+def data_path(relative: str) -> Path:
+    """The file ``relative`` of the data folder; a ConfigError naming ``TPF_DATA`` when absent."""
+    tried = [folder / relative for folder in data_dirs()]
+    for path in tried:
+        if path.exists():
+            return path
+    where = (f"{DATA_ENV}={os.environ[DATA_ENV]}" if os.environ.get(DATA_ENV, "").strip()
+             else f"{DATA_ENV} is not set")
+    raise ConfigError(
+        f"{DATA_PREFIX}{relative}: not found in the data folder ({where}; tried "
+        f"{', '.join(str(p.absolute()) for p in tried)}); set {DATA_ENV} to the folder that holds "
+        f"{relative.split('/')[0]}/ (e.g. {DATA_ENV}=/path/to/shared/data tpf ...), or give the file's own path")
+
+
 def resolve_path(text: str) -> Path:
-    """A user path: absolute, or relative to the working directory, else to the
-    folder of the installed packages (where ``tpf/data/...`` ships)."""
+    """A user path: ``data:REL`` is ``REL`` in the data folder (:func:`data_path`); else
+    absolute, or relative to the working directory, else to the folder of the installed
+    packages (where ``tpf/data/...`` ships)."""
+    if text.startswith(DATA_PREFIX):
+        return data_path(text.removeprefix(DATA_PREFIX).lstrip("/"))
     path = Path(text).expanduser()
     if path.is_absolute() or path.exists():
         return path

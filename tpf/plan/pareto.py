@@ -7,12 +7,19 @@ right-hand side changes), so a sweep costs little more than one solve.
 Every solve of a sweep runs under the same ``time_limit_s`` and ``mip_gap``
 as the plan (``planner.time_limit_s``, ``planner.mip_gap``): a point whose
 solve stopped at the time limit is kept with ``proven_optimal`` False, and a
-MILP point is optimal to within ``mip_gap``.
+MILP point is optimal to within ``mip_gap``. :func:`accuracy_fronts` sweeps
+several objectives, one process per front, and solves a carbon front not at
+all where its objective is the facility energy's times a constant (constant
+grid intensity, no GPU cost, no embodied carbon priced): it reuses the energy
+front's plans.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -110,3 +117,52 @@ def accuracy_front(options: OptionTable | pd.DataFrame, workload: Workload, faci
                      **read_result(plan_model, status, duals, solver).totals,
                      "proven_optimal": status == "optimal"})
     return pd.DataFrame(rows)
+
+
+def proportional_objectives(grid: Grid, n_periods: int, settings: PlannerSettings | None = None) -> bool:
+    """Whether ``min_carbon`` is ``min_facility_energy`` times one constant: the grid's intensity
+    is the same every period, no ``gpu_cost`` and no embodied carbon priced. Both then have the
+    same optimal plans, so one sweep serves both fronts."""
+    settings = settings or PlannerSettings()
+    intensity = np.array([grid.intensity_at(t) for t in range(n_periods)], float)
+    constant = bool(len(intensity)) and bool(np.allclose(intensity, intensity[0], rtol=1e-12, atol=0.0))
+    return constant and intensity[0] > 0 and settings.gpu_cost == 0 and not settings.price_embodied
+
+
+def accuracy_fronts(options: OptionTable | pd.DataFrame, workload: Workload, facility: Facility,
+                    grid: Grid, fleet: Fleet, settings: PlannerSettings | None = None, *,
+                    objectives: dict[str, str], targets: Sequence[float] | np.ndarray = (),
+                    solver: str = "highs", time_limit_s: float | None = None,
+                    mip_gap: float | None = None, workers: int | None = None) -> dict[str, pd.DataFrame]:
+    """One :func:`accuracy_front` per ``name -> objective``, the fronts solved side by side in
+    ``workers`` processes (default: one per front, at most the CPUs; 1: one after the other).
+
+    A ``min_carbon`` front whose objective is the facility energy's times a constant
+    (:func:`proportional_objectives`) is the ``min_facility_energy`` front's plans, not
+    solved again (its ``attrs["solved_as"]`` names the objective solved).
+    """
+    same = proportional_objectives(grid, workload.n_periods, settings)
+    solved: dict[str, str] = {}   # objective -> the front name that solves it
+    twins: dict[str, str] = {}    # front name -> the front name whose plans it reuses
+    for name, objective in objectives.items():
+        twin = {"min_carbon": "min_facility_energy", "min_facility_energy": "min_carbon"}.get(objective)
+        if same and twin in solved:
+            twins[name] = solved[twin]
+        else:
+            solved.setdefault(objective, name)
+    jobs = {name: objectives[name] for name in objectives if name not in twins}
+    common = (options, workload, facility, grid, fleet, settings)
+    limits = {"targets": targets, "solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}
+    workers = min(len(jobs), os.cpu_count() or 1) if workers is None else max(1, min(workers, len(jobs)))
+    if workers > 1:
+        # fresh interpreters: a forked child would inherit the solver's threads in a broken state
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {name: pool.submit(accuracy_front, *common, objective=objective, **limits)
+                       for name, objective in jobs.items()}
+            fronts = {name: future.result() for name, future in futures.items()}
+    else:
+        fronts = {name: accuracy_front(*common, objective=objective, **limits) for name, objective in jobs.items()}
+    for name, source in twins.items():
+        fronts[name] = fronts[source].copy()
+        fronts[name].attrs["solved_as"] = objectives[source]
+    return {name: fronts[name] for name in objectives}

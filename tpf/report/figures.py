@@ -14,6 +14,8 @@ Each function takes tidy tables and writes one PNG, returning its path:
 
 from __future__ import annotations
 
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from tpf.atomic import replacing
 from tpf.cards import AccuracyCard, EnergyCard
@@ -92,7 +95,8 @@ def power_and_carbon(hourly: pd.DataFrame, power_cap_kw: float | None, path: Pat
     if "it_kw" in hourly:
         axes.plot(hourly["period"], hourly["it_kw"], color="#1f4e8c", marker=".", label="IT power (kW)")
     if power_cap_kw is not None:
-        axes.axhline(power_cap_kw, color="#c0392b", linestyle="--", label=f"cap {power_cap_kw:g} kW")
+        axes.axhline(power_cap_kw, color="#c0392b", linestyle="--", linewidth=2.2, zorder=5,
+                     label=f"cap {power_cap_kw:g} kW")
     axes.set_xlabel("period (hour)")
     axes.set_ylabel("power (kW)")
     carbon_axes = axes.twinx()
@@ -102,46 +106,98 @@ def power_and_carbon(hourly: pd.DataFrame, power_cap_kw: float | None, path: Pat
     )
     carbon_axes.set_ylabel("carbon intensity (gCO2/kWh)")
     carbon_axes.set_ylim(bottom=0)
+    # the power axes above the carbon twin: the cap line is never hidden under the intensity line
+    axes.set_zorder(carbon_axes.get_zorder() + 1)
+    axes.patch.set_visible(False)
+    if power_cap_kw is not None:
+        axes.set_ylim(0, max(axes.get_ylim()[1], 1.08 * power_cap_kw))
     handles = axes.get_legend_handles_labels()
     carbon_handles = carbon_axes.get_legend_handles_labels()
     axes.legend(handles[0] + carbon_handles[0], handles[1] + carbon_handles[1], fontsize=8,
                 loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=4)
-    axes.set_title("Facility power vs cap, and grid carbon intensity")
+    axes.set_title(("Facility power per hour vs its cap" if power_cap_kw is not None
+                    else "Facility power per hour (no power cap)") + ", and grid carbon intensity")
     return _save(figure, path)
 
 
-def _front_panel(axes: Axes, front: pd.DataFrame | None, x: str, xlabel: str,
-                 chosen: dict[str, float], baselines: pd.DataFrame | None) -> None:
-    if front is not None and len(front):
-        ordered = front.sort_values(x)
-        axes.plot(ordered[x], ordered["accuracy"], marker="o", color="#34495e", label="Pareto front")
-    if baselines is not None and x in baselines:
-        points = zip(baselines["name"], baselines[x].astype(float), baselines["accuracy"].astype(float), strict=True)
-        for index, (name, x_value, accuracy) in enumerate(points):
-            axes.scatter(x_value, accuracy, marker="s", s=40,
-                         color=PALETTE[(index + 1) % len(PALETTE)], label=str(name), zorder=3)
-    if x in chosen:
-        axes.scatter(chosen[x], chosen["accuracy"], marker="*", s=220, color="#c0392b",
-                     label="chosen plan", zorder=4)
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel("query-weighted accuracy")
-    axes.grid(alpha=0.3, which="both")
-    positive = [v for v in _panel_x_values(front, baselines, chosen, x) if v > 0]
-    if positive and max(positive) > 20 * min(positive):
-        # chain-of-thought baselines can cost 100x zero-shot: a log axis keeps both readable
-        axes.set_xscale("log")
-        axes.set_xlabel(xlabel + ", log scale")
+#: Colours of the Pareto figure's baselines: 40 distinct ones before any repeats (tab20 + tab20b).
+BASELINE_COLORS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+    "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+    "#dbdb8d", "#9edae5", "#393b79", "#5254a3", "#6b6ecf", "#9c9ede", "#637939", "#8ca252", "#b5cf6b",
+    "#cedb9c", "#8c6d31", "#bd9e39", "#e7ba52", "#e7cb94", "#843c39", "#ad494a", "#d6616b", "#e7969c",
+    "#7b4173", "#a55194", "#ce6dbd", "#de9ed6",
+)
+#: The Pareto figure's linear view reaches this multiple of the front's (and plan's) largest value.
+ZOOM_FACTOR = 1.6
 
 
-def _panel_x_values(front: pd.DataFrame | None, baselines: pd.DataFrame | None,
-                    chosen: dict[str, float], x: str) -> list[float]:
-    values: list[float] = []
-    for table in (front, baselines):
-        if table is not None and x in table:
-            values += [float(v) for v in table[x] if np.isfinite(v)]
+def baseline_points(baselines: pd.DataFrame | None) -> pd.DataFrame:
+    """Baselines with equal accuracy, energy and carbon (4 digits) merged into one point:
+    ``number`` (1, 2, ...), ``label`` (their names joined), ``feasible`` (all of them)."""
+    if baselines is None or not len(baselines):
+        return pd.DataFrame(columns=["number", "label", "feasible", "accuracy"])
+    table = baselines.assign(feasible=baselines["feasible"].astype(bool) if "feasible" in baselines else True)
+    keys = [c for c in ("accuracy", "facility_energy_kwh", "carbon_kg") if c in table]
+    rounded = table[keys].astype(float).map(lambda v: float(f"{v:.4g}") if np.isfinite(v) else v)
+    groups = table.assign(**{f"_{k}": rounded[k] for k in keys}).groupby([f"_{k}" for k in keys], sort=False)
+    rows = [{**{k: float(rows[k].astype(float).iloc[0]) for k in keys},
+             "label": " / ".join(rows["name"].astype(str)), "feasible": bool(rows["feasible"].all())}
+            for _, rows in groups]
+    out = pd.DataFrame(rows)
+    return out.assign(number=np.arange(1, len(out) + 1))
+
+
+def _zoom_limit(front: pd.DataFrame | None, chosen: dict[str, float], x: str) -> float | None:
+    values = [float(v) for v in (front[x] if front is not None and x in front else []) if np.isfinite(v)]
     if x in chosen:
         values.append(float(chosen[x]))
-    return values
+    return ZOOM_FACTOR * max(values) if values and max(values) > 0 else None
+
+
+def _draw_points(axes: Axes, front: pd.DataFrame | None, points: pd.DataFrame, x: str,
+                 chosen: dict[str, float], numbered: bool, size: float) -> None:
+    if front is not None and len(front) and x in front:
+        ordered = front.sort_values(x)
+        axes.plot(ordered[x], ordered["accuracy"], marker="o", markersize=size / 8, color="#34495e",
+                  label="Pareto front", zorder=2)
+    for row in points.itertuples(index=False):
+        color = BASELINE_COLORS[(row.number - 1) % len(BASELINE_COLORS)]
+        value = getattr(row, x)
+        axes.scatter(value, row.accuracy, marker="s", s=size, zorder=3, linewidths=1.5,
+                     facecolors=color if row.feasible else "none", edgecolors=color)
+        if numbered:
+            axes.annotate(str(row.number), (value, row.accuracy), xytext=(4, 3), textcoords="offset points",
+                          fontsize=7, color="#222222")
+    if x in chosen:
+        axes.scatter(chosen[x], chosen["accuracy"], marker="*", s=size * 5, color="#c0392b",
+                     label="chosen plan", zorder=4)
+
+
+def _front_panel(axes: Axes, front: pd.DataFrame | None, x: str, xlabel: str,
+                 chosen: dict[str, float], points: pd.DataFrame) -> None:
+    """Linear view around the front and the plan; points beyond it in a log-scale inset."""
+    limit = _zoom_limit(front, chosen, x)
+    has_x = x in points
+    inside = points[points[x].astype(float) <= limit] if has_x and limit else points
+    beyond = points[points[x].astype(float) > limit] if has_x and limit else points.iloc[0:0]
+    _draw_points(axes, front, inside if has_x else points.iloc[0:0], x, chosen, numbered=True, size=40)
+    axes.set_ylabel("query-weighted accuracy")
+    axes.grid(alpha=0.3)
+    if limit:
+        axes.set_xlim(0, limit)
+    if len(beyond):
+        numbers = ", ".join(str(n) for n in beyond["number"])
+        axes.set_xlabel(xlabel + "\n" + textwrap.fill(f"beyond {limit:.3g}: {numbers} (inset, log scale)", 60))
+        # upper left: above the front no plan reaches, so the inset hides no point of the main view
+        inset = axes.inset_axes((0.06, 0.62, 0.3, 0.28))
+        _draw_points(inset, front, points, x, chosen, numbered=False, size=12)
+        inset.set_xscale("log")
+        inset.axvspan(inset.get_xlim()[0], limit, color="#34495e", alpha=0.08)
+        inset.tick_params(labelsize=6)
+        inset.set_title("all points, log scale (shaded: main view)", fontsize=6)
+    else:
+        axes.set_xlabel(xlabel)
 
 
 def pareto_fronts(fronts: dict[str, pd.DataFrame], chosen: dict[str, float],
@@ -150,42 +206,89 @@ def pareto_fronts(fronts: dict[str, pd.DataFrame], chosen: dict[str, float],
 
     ``fronts`` maps ``energy`` / ``carbon`` to tables with ``accuracy`` and
     ``facility_energy_kwh`` / ``carbon_kg``; ``baselines`` has ``name``,
-    ``accuracy`` and the same columns.
+    ``accuracy``, the same columns and optionally ``feasible``. Each panel is
+    linear around the front and the plan; baselines beyond it show in an inset
+    on a log scale. Baselines on one point share a number; infeasible ones
+    are hollow; the key below names every number.
     """
-    figure = _new_figure(11, 4.4, dpi)
+    points = baseline_points(baselines)
+    key_rows = (sum(len(textwrap.wrap(str(label), 95)) for label in points.get("label", [])) + 1) // 2 + 4
+    figure = _new_figure(11, 4.6 + 0.19 * key_rows, dpi)
     left, right = figure.subplots(1, 2)
-    _front_panel(left, fronts.get("energy"), "facility_energy_kwh", "facility energy (kWh)", chosen, baselines)
-    _front_panel(right, fronts.get("carbon"), "carbon_kg", "carbon (kgCO2)", chosen, baselines)
+    _front_panel(left, fronts.get("energy"), "facility_energy_kwh", "facility energy (kWh)", chosen, points)
+    _front_panel(right, fronts.get("carbon"), "carbon_kg", "carbon (kgCO2)", chosen, points)
     left.set_title("Accuracy vs energy")
-    right.set_title("Accuracy vs carbon")
-    right.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    carbon = fronts.get("carbon")
+    same = carbon is not None and carbon.attrs.get("solved_as") == "min_facility_energy"
+    right.set_title("Accuracy vs carbon" + (" (front: the energy front's plans; constant intensity)" if same else ""))
+    handles, labels = left.get_legend_handles_labels()
+    for row in points.itertuples(index=False):
+        color = BASELINE_COLORS[(row.number - 1) % len(BASELINE_COLORS)]
+        handles.append(Line2D([], [], marker="s", linestyle="none", markeredgecolor=color, markeredgewidth=1.5,
+                              markerfacecolor=color if row.feasible else "none"))
+        text = f"{row.number}: {row.label}" + ("" if row.feasible else " (infeasible: breaks the limits)")
+        labels.append(textwrap.fill(text, 95, subsequent_indent="    "))
+    figure.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=7, frameon=False)
     return _save(figure, path)
 
 
-def energy_curves(cards: dict[str, EnergyCard], labels: dict[str, str], path: Path,
-                  points: pd.DataFrame | None = None, dpi: int = 110) -> Path:
-    """Energy per request (J) vs output tokens at a few input lengths, one line per card.
+@dataclass(frozen=True)
+class WorkloadLengths:
+    """The token lengths a workload's options run at: input lengths (least, query-weighted mean,
+    most) and output lengths (least, most), in tokens."""
 
-    ``points`` (optional): measured rows ``model, n_in_tokens, n_out_tokens,
-    energy_j`` (per request) drawn as dots.
+    n_in_tokens: tuple[float, float, float]
+    n_out_tokens: tuple[float, float]
+
+    @classmethod
+    def of(cls, options: pd.DataFrame | None) -> WorkloadLengths | None:
+        if options is None or not len(options) or not {"n_in_tokens", "n_out_tokens"} <= set(options):
+            return None
+        n_in, n_out = options["n_in_tokens"].astype(float), options["n_out_tokens"].astype(float)
+        return cls((float(n_in.min()), float(n_in.mean()), float(n_in.max())),
+                   (max(float(n_out.min()), 1.0), max(float(n_out.max()), 2.0)))
+
+
+def energy_curves(cards: dict[str, EnergyCard], labels: dict[str, str], path: Path,
+                  points: pd.DataFrame | None = None, dpi: int = 110,
+                  lengths: WorkloadLengths | None = None) -> Path:
+    """Energy per request (J) vs output tokens, one line per card.
+
+    With ``lengths`` (the workload's own): at its mean input length over its output
+    lengths (log scale), shaded between its shortest and longest inputs; without,
+    at the middle of each card's fitted input range. ``points`` (optional):
+    measured rows ``model, n_in_tokens, n_out_tokens, energy_j`` drawn as dots.
     """
     figure = _new_figure(9, 4.2, dpi)
     axes = figure.add_subplot()
     for index, (model, card) in enumerate(cards.items()):
         color = PALETTE[index % len(PALETTE)]
-        low, high = card.valid_range.n_out_tokens
-        n_out = np.linspace(max(low, 1.0), max(high, 2.0), 60)
-        n_in_mid = float(np.mean(card.valid_range.n_in_tokens))
+        low, high = lengths.n_out_tokens if lengths else card.valid_range.n_out_tokens
+        n_out = np.geomspace(max(low, 1.0), max(high, 2.0), 60) if lengths else \
+            np.linspace(max(low, 1.0), max(high, 2.0), 60)
+        n_in_mid = lengths.n_in_tokens[1] if lengths else float(np.mean(card.valid_range.n_in_tokens))
         axes.plot(n_out, card.energy_j(n_in_mid, n_out), color=color,
                   label=f"{model}@{card.hardware} n_in={n_in_mid:.0f} ({labels.get(model, card.source)})")
+        if lengths:
+            axes.fill_between(n_out, card.energy_j(lengths.n_in_tokens[0], n_out),
+                              card.energy_j(lengths.n_in_tokens[2], n_out), color=color, alpha=0.2, linewidth=0)
         if points is not None and len(points):
             mine = points[points["model"] == model]
             axes.scatter(mine["n_out_tokens"], mine["energy_j"], s=10, color=color, alpha=0.6)
-    axes.set_xlabel("output tokens per request")
     axes.set_ylabel("GPU energy per request (J), batch 1")
     has_points = points is not None and len(points) > 0
-    axes.set_title("Energy cards: fitted request energy" + (" (dots: data points)" if has_points else ""))
-    axes.grid(alpha=0.3)
+    if lengths:
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlabel("output tokens per request (log scale): this workload's options")
+        n_in = lengths.n_in_tokens
+        axes.set_title(f"Energy cards at this workload's lengths: input {n_in[0]:.0f} to {n_in[2]:.0f} tokens "
+                       f"(line: mean {n_in[1]:.0f}, band: range), output {lengths.n_out_tokens[0]:.0f} to "
+                       f"{lengths.n_out_tokens[1]:.0f}", fontsize=10)
+    else:
+        axes.set_xlabel("output tokens per request")
+        axes.set_title("Energy cards: fitted request energy" + (" (dots: data points)" if has_points else ""))
+    axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize=8)
     return _save(figure, path)
 
@@ -193,41 +296,69 @@ def energy_curves(cards: dict[str, EnergyCard], labels: dict[str, str], path: Pa
 def accuracy_curves(card: AccuracyCard, categories: list[str], path: Path,
                     points: pd.DataFrame | None = None, budgets_tokens: tuple[float, float] = (0.0, 1024.0),
                     dpi: int = 110) -> Path:
-    """Accuracy vs CoT budget per category (lines), zero-shot levels (dashed).
+    """Accuracy vs CoT budget per category (lines), zero-shot levels (dotted), one panel per
+    model with a CoT curve; models with zero-shot figures only share one panel of accuracy
+    per category (no empty CoT axis).
 
     ``points`` (optional): rows ``model, category, strategy, budget_tokens,
     accuracy`` drawn as dots.
     """
     shown = [c for c in card.curves if c.category in categories]
-    models = sorted({c.model for c in shown})
+    cot_models = sorted({c.model for c in shown if c.strategy == "cot"})
+    zero_only = sorted({c.model for c in shown if c.strategy == "zero_shot"} - set(cot_models))
     figure = _new_figure(11, 4.4, dpi)
-    panels = figure.subplots(1, max(len(models), 1), sharey=True, squeeze=False)[0]
-    x = np.linspace(*budgets_tokens, 80)
-    for panel, model in zip(panels, models, strict=False):
-        for index, category in enumerate(categories):
-            color = PALETTE[index % len(PALETTE)]
-            for curve in shown:
-                if (curve.model, curve.category) != (model, category):
-                    continue
-                if curve.strategy == "cot":
-                    panel.plot(x, curve.accuracy(x), color=color, label=category)
-                elif curve.strategy == "zero_shot":
-                    panel.axhline(float(curve.accuracy(0.0)), color=color, linestyle=":", linewidth=1)
-            if points is not None and len(points):
-                mine = points[(points["model"] == model) & (points["category"] == category)]
-                panel.scatter(mine["budget_tokens"], mine["accuracy"], s=14, color=color)
-            else:
-                _draw_card_points(panel, shown, model, category, color)
-        panel.set_title(f"{model}")
-        panel.set_xlim(*budgets_tokens)
-        panel.set_xlabel("CoT budget (tokens); dotted: zero-shot")
-        panel.grid(alpha=0.3)
+    n_panels = max(len(cot_models) + (1 if zero_only else 0), 1)
+    panels = figure.subplots(1, n_panels, sharey=True, squeeze=False)[0]
+    for panel, model in zip(panels, cot_models, strict=False):
+        _cot_panel(panel, shown, model, categories, points, budgets_tokens)
+    if zero_only:
+        _zero_shot_panel(panels[len(cot_models)], shown, zero_only, categories)
     panels[0].set_ylabel("accuracy")
-    panels[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    handles = [Line2D([], [], color=PALETTE[i % len(PALETTE)], label=c) for i, c in enumerate(categories)]
+    panels[-1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     has_points = (points is not None and len(points) > 0) or any(
         c.points for c in shown if c.strategy in ("cot", "zero_shot"))
     figure.suptitle("Accuracy cards: fitted curves" + (" (dots: data points)" if has_points else ""))
     return _save(figure, path)
+
+
+def _cot_panel(panel: Axes, shown: list, model: str, categories: list[str], points: pd.DataFrame | None,
+               budgets_tokens: tuple[float, float]) -> None:
+    x = np.linspace(*budgets_tokens, 80)
+    for index, category in enumerate(categories):
+        color = PALETTE[index % len(PALETTE)]
+        for curve in shown:
+            if (curve.model, curve.category) != (model, category):
+                continue
+            if curve.strategy == "cot":
+                panel.plot(x, curve.accuracy(x), color=color, label=category)
+            elif curve.strategy == "zero_shot":
+                panel.axhline(float(curve.accuracy(0.0)), color=color, linestyle=":", linewidth=1)
+        if points is not None and len(points):
+            mine = points[(points["model"] == model) & (points["category"] == category)]
+            panel.scatter(mine["budget_tokens"], mine["accuracy"], s=14, color=color)
+        else:
+            _draw_card_points(panel, shown, model, category, color)
+    panel.set_title(f"{model}")
+    panel.set_xlim(*budgets_tokens)
+    panel.set_xlabel("CoT budget (tokens); dotted: zero-shot")
+    panel.grid(alpha=0.3)
+
+
+def _zero_shot_panel(panel: Axes, shown: list, models: list[str], categories: list[str]) -> None:
+    """Zero-shot accuracy per category of the models without a CoT curve (one marker per model)."""
+    markers = ("D", "o", "^", "v", "P", "X")
+    for number, model in enumerate(models):
+        for index, category in enumerate(categories):
+            for curve in shown:
+                if (curve.model, curve.category, curve.strategy) == (model, category, "zero_shot"):
+                    panel.scatter(index, float(curve.accuracy(0.0)), color=PALETTE[index % len(PALETTE)],
+                                  marker=markers[number % len(markers)], s=40, zorder=3)
+    panel.set_xticks(range(len(categories)), categories, rotation=45, ha="right", fontsize=7)
+    panel.set_xlim(-0.5, len(categories) - 0.5)
+    panel.set_title(", ".join(models) + ": zero-shot only (no CoT curve)", fontsize=10)
+    panel.set_xlabel("category")
+    panel.grid(alpha=0.3)
 
 
 def _draw_card_points(panel: Axes, curves: list, model: str, category: str, color: str) -> None:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from tpf.domain import J_PER_KWH
 from tpf.report.record import RunRecord
+from tpf.report.simulation import operating_point_status
 
 
 def _number(value: object, digits: int = 4) -> str:
@@ -58,27 +59,87 @@ def _cards(record: RunRecord) -> str:
     return text
 
 
+def _unit_words(unit: str) -> str:
+    return unit.replace("_", " ")
+
+
+def _price_unit(record: RunRecord, name: str) -> str:
+    row_unit = record.shadow_price_units.get(name, "")
+    if not (record.objective_unit and row_unit):
+        return ""
+    return f"{_unit_words(record.objective_unit)} per {_unit_words(row_unit)}"
+
+
+def _row_base(name: str) -> tuple[str, str]:
+    """``gpu_busy[3]`` -> (``gpu_busy``, ``3``); a name without an index -> (name, "")."""
+    if name.endswith("]") and "[" in name:
+        base, index = name[:-1].split("[", 1)
+        return base, index
+    return name, ""
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``0..2, 5``."""
+    numbers, parts = sorted(numbers), []
+    first = previous = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == previous + 1:
+            previous = n
+            continue
+        parts.append(str(first) if first == previous else f"{first}..{previous}")
+        if n is not None:
+            first = previous = n
+    return ", ".join(parts)
+
+
+def _index_label(base: str, indices: list[str]) -> str:
+    """Rows of one constraint as one label: ``gpu_busy[0..10]``, ``gpu_busy[m,0..23; n,0..5]``
+    (a trailing period index in ranges per leading index)."""
+    if len(indices) == 1:
+        return f"{base}[{indices[0]}]"
+    heads: dict[str, list[int]] = {}
+    for index in indices:
+        head, _, last = index.rpartition(",")
+        if not last.strip().isdigit():
+            shown = "; ".join(indices[:4]) + (f"; ... ({len(indices)} rows)" if len(indices) > 4 else "")
+            return f"{base}[{shown}]"
+        heads.setdefault(head.strip(), []).append(int(last))
+    return f"{base}[" + "; ".join(f"{head},{_ranges(n)}" if head else _ranges(n)
+                                  for head, n in heads.items()) + "]"
+
+
+def grouped_prices(record: RunRecord) -> list[tuple[str, float, str, str]]:
+    """(rows, shadow price, unit, binding): rows of one constraint with the same price (4 digits),
+    unit and binding state grouped under one label, e.g. ``gpu_busy[0..10]``; binding first, then by size."""
+    binding = set(record.binding_constraints)
+    groups: dict[tuple[str, str, str, bool], list[str]] = {}
+    values: dict[tuple[str, str, str, bool], float] = {}
+    for name, value in record.shadow_prices.items():
+        base, index = _row_base(name)
+        key = (base, _number(float(value)), _price_unit(record, name), name in binding)
+        groups.setdefault(key, []).append(index)
+        values[key] = float(value)
+    rows = [(_index_label(base, idx) if idx != [""] else base, values[key], unit, "yes" if is_binding else "")
+            for key, idx in groups.items() for base, _, unit, is_binding in [key]]
+    return sorted(rows, key=lambda r: (r[3] != "yes", r[0].startswith("gpu_busy["), -abs(r[1])))
+
+
 def _shadow_prices(record: RunRecord, max_rows: int = 12) -> str:
     if not record.shadow_prices:
         return "No shadow prices (no constraint with a dual value)."
-    binding = set(record.binding_constraints)
-    # binding constraints first, then by size; the GPU-linking rows (gpu_busy) last
-    rows = sorted(record.shadow_prices.items(),
-                  key=lambda item: (item[0] not in binding, item[0].startswith("gpu_busy["),
-                                    -abs(float(item[1] or 0.0))))
-
-    def unit(name: str) -> str:
-        row_unit = record.shadow_price_units.get(name, "")
-        return f"{record.objective_unit} per {row_unit}" if record.objective_unit and row_unit else ""
-
-    table = markdown_table(
-        ("constraint", "shadow price", "unit", "binding"),
-        [(name, value, unit(name), "yes" if name in binding else "")
-         for name, value in rows[:max_rows]],
-    )
+    rows = grouped_prices(record)
+    table = markdown_table(("constraint (rows)", "shadow price", "unit", "binding"), rows[:max_rows])
     if len(rows) > max_rows:
-        table += f"\n\n({max_rows} of {len(rows)} non-zero shadow prices shown; all in summary.json.)"
+        table += (f"\n\n({max_rows} of {len(rows)} groups shown, {len(record.shadow_prices)} non-zero "
+                  "shadow prices in all; every one in summary.json.)")
     return table
+
+
+def _shadow_intro(record: RunRecord) -> str:
+    unit = _unit_words(record.objective_unit) if record.objective_unit else "objective units"
+    return (f"What loosening each constraint by one of its units would change the objective "
+            f"({record.objective_name}), in {unit} per that unit (the unit column). Rows of one "
+            "constraint with the same price are grouped (`gpu_busy[0..10]`: periods 0 to 10).")
 
 
 def _baselines(record: RunRecord) -> str:
@@ -125,41 +186,73 @@ def _routing_summary(allocation: pd.DataFrame) -> str:
     return markdown_table(("class", "option (model strategy budget votes, operating point)", "share of the day", "queries"), rows)
 
 
-def _plan_split_kwh(record: RunRecord, column: str) -> float | None:
+def _plan_busy_split_kwh(record: RunRecord) -> tuple[float | None, float | None]:
+    """The plan's IT energy on the simulator's split: idle power of powered GPUs while not
+    serving, and the queries at their whole card energy (idle power while serving included).
+
+    The plan books idle power for every powered GPU-hour and each query's energy above idle;
+    per model its idle share times utilization moves from the first to the second."""
     hourly = record.hourly_plan
-    if column not in hourly:
-        return None
-    return float(hourly[column].sum())
+    idle_columns = [c for c in hourly.columns if c.startswith("idle_energy_kwh_")]
+    if not idle_columns or "dynamic_energy_kwh" not in hourly:
+        return None, None
+    idle_unbusy = serving = 0.0
+    for column in idle_columns:
+        utilization_column = "utilization_" + column.removeprefix("idle_energy_kwh_")
+        idle = hourly[column].fillna(0.0).to_numpy(float)
+        utilization = hourly[utilization_column].fillna(0.0).clip(0.0, 1.0).to_numpy(float) \
+            if utilization_column in hourly else 0.0
+        idle_unbusy += float((idle * (1.0 - utilization)).sum())
+        serving += float((idle * utilization).sum())
+    return idle_unbusy, float(hourly["dynamic_energy_kwh"].sum()) + serving
+
+
+def _sim_kwh(totals: dict[str, float], key: str) -> float | None:
+    return totals[key] / J_PER_KWH if key in totals else None
 
 
 def _simulation(record: RunRecord) -> str:
     if record.simulation_hourly is None:
         return ""
     totals, plan = record.simulation_totals, record.totals
+    plan_idle, plan_queries = _plan_busy_split_kwh(record)
     rows = [
         ("queries", plan.get("queries"), totals.get("served_queries")),
         ("query-weighted accuracy", plan.get("accuracy"), totals.get("expected_accuracy")),
         ("IT energy (kWh)", plan.get("it_energy_kwh"), totals.get("it_energy_kwh")),
-        ("  idle power of powered GPUs (kWh)", _plan_split_kwh(record, "idle_energy_kwh"),
-         totals["idle_energy_j"] / J_PER_KWH if "idle_energy_j" in totals else None),
-        ("  queries above idle (kWh)", _plan_split_kwh(record, "dynamic_energy_kwh"),
-         totals["query_energy_j"] / J_PER_KWH if "query_energy_j" in totals else None),
+        ("  idle power of powered GPUs while not serving (kWh)", plan_idle, _sim_kwh(totals, "idle_energy_j")),
+        ("  queries, whole card energy while serving (kWh)", plan_queries, _sim_kwh(totals, "query_energy_j")),
         ("facility energy (kWh)", plan.get("facility_energy_kwh"), totals.get("facility_energy_kwh")),
         ("carbon (kgCO2)", plan.get("carbon_kg"), totals.get("carbon_kg")),
-        ("peak facility power (kW)", plan.get("peak_facility_kw"), totals.get("peak_facility_kw")),
+        ("peak facility power (kW; plan: hourly mean, simulation: per minute)",
+         plan.get("peak_facility_kw"), totals.get("peak_facility_kw")),
     ]
     table = [(name, p, q, _difference(p, q)) for name, p, q in rows]
     text = "## Plan and simulation\n\n" + markdown_table(("quantity", "plan", "simulation", "difference"), table)
+    text += (
+        "\n\nIT energy is split the same way on both sides: idle power of the powered GPUs for the "
+        "time they serve no batch, and the queries at their card's whole energy (which includes the "
+        "GPU's idle power while it serves). The plan books idle power for every powered GPU-hour and "
+        "each query above idle; its split here moves each model's idle energy times its planned "
+        "utilization to the queries (`hourly_plan.csv`: `idle_energy_kwh_<model>`, `utilization_<model>`)."
+        + ("" if plan_idle is not None else " This plan has no per-model GPU figures: its split is not shown.")
+    )
     text += (
         "\n\nThe simulator runs the plan: the GPUs it powers per model and hour, and each query at "
         "its option's operating point (batch size) and price. What still differs: arrivals are drawn "
         "(Poisson, or the trace), the routing draws each request's option, each request's own tokens "
         "move its cost along the card's curve, a burst beyond the powered GPUs queues (latency), "
         "and peak power is per minute in the simulation but an hourly mean in the plan. "
-        "The simulation's own figures:\n\n"
+        f"{operating_point_status(record)[1].capitalize()}. The simulation's own figures:\n\n"
     )
     text += markdown_table(("quantity", "value"), list(totals.items()))
     return text + "\n\nPer-hour figures: `hourly.csv`.\n"
+
+
+def _warnings(record: RunRecord) -> list[str]:
+    if not record.warnings:
+        return []
+    return ["## Warnings", "", *[f"- **{w}**" for w in record.warnings], ""]
 
 
 def _difference(plan: object, simulated: object) -> str:
@@ -182,7 +275,20 @@ def _fleet(record: RunRecord) -> str:
              "energy (their idle power; `planner.keep_fleet_on=true` plans that way). GPUs powered, "
              "operating point (query-weighted batch size), utilization of the powered GPUs and idle vs "
              "dynamic energy per model and hour: `hourly_plan.csv`.")
-    return text + "\n"
+    return text + _fractional_note(record) + "\n"
+
+
+def _fractional_note(record: RunRecord) -> str:
+    """Say so where the plan's GPU counts per model and hour are fractional."""
+    columns = [c for c in record.hourly_plan.columns if c.startswith("gpus_on_")]
+    counts = record.hourly_plan[columns].fillna(0.0).to_numpy(float).ravel() if columns else []
+    fractional = int(sum(abs(v - round(v)) > 1e-6 for v in counts))
+    if not fractional:
+        return ""
+    return (f"\n\nFractional GPU counts: {fractional} of {len(counts)} (model, hour) counts in "
+            "`hourly_plan.csv` are not whole numbers. The plan treats GPUs as continuous "
+            "(`planner.integer_gpus=false`): a count of 2.4 is 2.4 GPU-hours of power in that hour, "
+            "e.g. 3 GPUs on for 80% of it; `planner.integer_gpus=true` plans whole GPUs.")
 
 
 def report_markdown(record: RunRecord, figures: dict[str, str]) -> str:
@@ -191,6 +297,7 @@ def report_markdown(record: RunRecord, figures: dict[str, str]) -> str:
     if record.description:
         parts += [record.description, ""]
     parts += [f"Command `tpf {record.command}`, scenario `{record.scenario}`.", ""]
+    parts += _warnings(record)
     if record.diagnosis is not None:
         parts += ["## Infeasible: no plan meets the constraints", "", "```", record.diagnosis, "```", ""]
     parts += ["## Result", "", _headline(record), ""]
@@ -200,8 +307,7 @@ def report_markdown(record: RunRecord, figures: dict[str, str]) -> str:
         fleet = _fleet(record)
         if fleet:
             parts += [fleet]
-        parts += ["## Shadow prices", "", "Objective units per unit of each constraint "
-                  "(e.g. accuracy points per kWh, per kW, per kgCO2).", "", _shadow_prices(record), ""]
+        parts += ["## Shadow prices", "", _shadow_intro(record), "", _shadow_prices(record), ""]
         parts += ["## Baselines", "", _baselines(record), ""]
     if record.options_note:
         parts += ["## Options", "", record.options_note, ""]

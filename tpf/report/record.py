@@ -40,7 +40,10 @@ class RunRecord:
     to Pareto tables; ``baselines`` has ``name, accuracy, facility_energy_kwh,
     carbon_kg``; ``savings`` the plan's energy and carbon saved against each
     baseline it is at least as accurate as. ``simulation`` holds the
-    simulator's hourly table and totals.
+    simulator's hourly table and totals; ``simulation_records`` its per-request
+    records where the run kept them (``ttft_s`` added where the cards have a
+    duration curve). ``latency_slo_s`` / ``ttft_p99_slo_s``: the planner's SLOs
+    (None: unset). ``warnings``: what the report and the one-line summary flag.
     """
 
     command: str
@@ -71,6 +74,10 @@ class RunRecord:
     savings: dict[str, dict[str, float]] = field(default_factory=dict)
     options: pd.DataFrame | None = None
     fleet: dict[str, dict[str, float]] = field(default_factory=dict)
+    simulation_records: pd.DataFrame | None = None
+    latency_slo_s: float | None = None
+    ttft_p99_slo_s: float | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def feasible(self) -> bool:
@@ -128,6 +135,8 @@ class RunRecord:
             data["savings"] = {name: dict(values) for name, values in self.savings.items()}
         if self.simulation_totals:
             data["simulation"] = self.simulation_figures()
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
         misrouting = {k: v for k, v in self.totals.items() if k.startswith(MISROUTING_PREFIXES)}
         if misrouting:  # classes read by a text estimator (planner.estimator)
             data["misrouting"] = misrouting

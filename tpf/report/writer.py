@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 
 from tpf.atomic import write_text_atomic
-from tpf.report import figures
+from tpf.report import figures, sim_figures
 from tpf.report.markdown import report_markdown
 from tpf.report.record import PLAN_COLUMNS, RunRecord
+from tpf.report.simulation import DEFAULT_LATENCY_P99_S, formed_batches
 
 
 def _json_safe(value: Any) -> Any:
@@ -72,19 +73,44 @@ def draw_figures(run_dir: Path, record: RunRecord, cards: Any, dpi: int) -> dict
         drawn["Routing mix per hour"] = "routing_mix.png"
     if len(record.hourly_plan):
         figures.power_and_carbon(record.hourly_plan, record.power_cap_kw, run_dir / "power_carbon.png", dpi)
-        drawn["Facility power vs cap, and carbon intensity"] = "power_carbon.png"
+        drawn[("Facility power vs cap" if record.power_cap_kw is not None else "Facility power")
+              + ", and carbon intensity"] = "power_carbon.png"
     if record.fronts or record.baselines is not None:
         figures.pareto_fronts(record.fronts, record.totals, record.baselines, run_dir / "pareto.png", dpi)
         drawn["Pareto fronts: accuracy vs energy and carbon" + _unproven(record.fronts)] = "pareto.png"
+    if record.simulation_hourly is not None:
+        drawn.update(draw_simulation_figures(run_dir, record, dpi))
     if cards is not None:
         labels = {c.model: c.source for c in record.cards if c.kind == "energy"}
-        figures.energy_curves(cards.energy, labels, run_dir / "energy_curves.png", dpi=dpi)
+        figures.energy_curves(cards.energy, labels, run_dir / "energy_curves.png", dpi=dpi,
+                              lengths=figures.WorkloadLengths.of(record.options))
         drawn["Energy cards"] = "energy_curves.png"
         categories = sorted(set(record.allocation.get("category", pd.Series(dtype=str)))) or sorted(
             {c.category for c in cards.accuracy.curves}
         )
         figures.accuracy_curves(cards.accuracy, categories, run_dir / "accuracy_curves.png", dpi=dpi)
         drawn["Accuracy cards"] = "accuracy_curves.png"
+    return drawn
+
+
+def draw_simulation_figures(run_dir: Path, record: RunRecord, dpi: int) -> dict[str, str]:
+    """The simulation's own figures: latency, power against the plan, queue, batches formed."""
+    hourly, records, drawn = record.simulation_hourly, record.simulation_records, {}
+    sim_figures.latency_distribution(records, hourly, run_dir / "sim_latency.png",
+                                     latency_slo_s=record.latency_slo_s, ttft_slo_s=record.ttft_p99_slo_s,
+                                     default_slo_s=DEFAULT_LATENCY_P99_S, dpi=dpi)
+    drawn["Simulation: latency distribution"] = "sim_latency.png"
+    if len(record.hourly_plan):
+        sim_figures.power_plan_vs_simulation(record.hourly_plan, hourly, record.power_cap_kw,
+                                             run_dir / "sim_power.png", dpi)
+        drawn["Simulation: facility power per hour, planned vs simulated"] = "sim_power.png"
+    if records is not None and len(records):
+        sim_figures.queue_over_time(records, run_dir / "sim_queue.png", dpi=dpi)
+        drawn["Simulation: queue over time"] = "sim_queue.png"
+    batches = formed_batches(record)
+    if batches is not None and len(batches):
+        sim_figures.batch_formed(batches, run_dir / "sim_batches.png", dpi)
+        drawn["Simulation: batch planned vs formed"] = "sim_batches.png"
     return drawn
 
 

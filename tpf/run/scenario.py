@@ -23,6 +23,7 @@ from tpf.domain import J_PER_KWH, Facility, Fleet, Grid, Workload
 from tpf.errors import ConfigError, InfeasiblePlanError
 from tpf.plan.result import PlanResult
 from tpf.report.record import CardInfo, RunRecord
+from tpf.report.simulation import simulation_warnings, with_ttft
 from tpf.report.writer import write_run
 from tpf.simulate.workload import RequestBatch
 
@@ -47,6 +48,7 @@ class PlanOutcome:
 class SimOutcome:
     hourly: pd.DataFrame
     totals: dict[str, float]
+    records: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,7 @@ def _record(config: TpfConfig, command: str, scenario: str, problem: Problem,
         allocation=pd.DataFrame(), hourly_plan=pd.DataFrame(), power_cap_kw=config.facility.power_cap_kw,
         cards=card_infos(problem), options_note=outcome.options_note, diagnosis=outcome.diagnosis,
         options=outcome.options, grid_source=problem.grid.source,
+        latency_slo_s=config.planner.latency_slo_s, ttft_p99_slo_s=config.planner.ttft_p99_slo_s,
     )
     if outcome.diagnosis is None:
         result = outcome.solved()
@@ -284,6 +287,8 @@ def run_scenario(config: TpfConfig, command: str, scenario: str, run_dir: Path,
                                    config.planner.batch_size, policy_run)
         simulated = steps.simulate(problem, simulation, outcome)
         record.simulation_hourly, record.simulation_totals = simulated.hourly, simulated.totals
+        record.simulation_records = with_ttft(simulated.records, problem.cards.energy)
+        record.warnings = simulation_warnings(record)
     record.policy_path = str(steps.policy(problem, policy_run, outcome, run_dir / "policy.json"))
     write_run(run_dir, record, inputs.cards, draw=config.report.figures, dpi=config.report.dpi)
     return record.summary()

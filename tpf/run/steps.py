@@ -24,7 +24,7 @@ from tpf.domain import J_PER_KWH, Workload
 from tpf.errors import ConfigError, InfeasiblePlanError
 from tpf.plan.model import build_model
 from tpf.plan.options import OptionTable, StrategySpec, build_options
-from tpf.plan.pareto import accuracy_front
+from tpf.plan.pareto import accuracy_fronts
 from tpf.plan.result import PlanResult
 from tpf.plan.solve import solve
 from tpf.policy.format import Policy
@@ -123,11 +123,11 @@ def pareto_step(problem: Problem, planner: PlannerConfig, outcome: PlanOutcome,
     low = float(baselines["accuracy"].min()) if len(baselines) else 0.8 * plan_accuracy
     targets = np.linspace(min(low, plan_accuracy), plan_accuracy, n_points) * (1 - 1e-9)
     options, workload, _ = _planned(problem, planner)
-    return {name: accuracy_front(options.table, workload, problem.facility, problem.grid, problem.fleet,
-                                 planner_settings(planner), objective=objective, targets=targets,
-                                 solver=planner.solver, time_limit_s=planner.time_limit_s,
-                                 mip_gap=planner.mip_gap if planner.integer_gpus else None)
-            for name, objective in (("energy", "min_facility_energy"), ("carbon", "min_carbon"))}
+    return accuracy_fronts(options.table, workload, problem.facility, problem.grid, problem.fleet,
+                           planner_settings(planner), targets=targets,
+                           objectives={"energy": "min_facility_energy", "carbon": "min_carbon"},
+                           solver=planner.solver, time_limit_s=planner.time_limit_s,
+                           mip_gap=planner.mip_gap if planner.integer_gpus else None)
 
 
 def _pools(problem: Problem, outcome: PlanOutcome, max_batch_size: int) -> list:
@@ -169,8 +169,13 @@ def simulate_step(problem: Problem, run: SimulationRun, outcome: PlanOutcome) ->
                                  carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy", exact_quantiles=True)
     else:
         result = simulate(run.requests, router, pools, engine=run.engine, n_hours=problem.workload.n_periods,
-                          carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy")
-    return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()})
+                          carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy",
+                          keep_records=len(run.requests) <= MAX_REPORT_RECORDS)
+    return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()}, result.records)
+
+
+#: Per-request records are kept for the report's figures up to this many requests (memory).
+MAX_REPORT_RECORDS = 1_000_000
 
 
 def _card_refs(problem: Problem) -> list:
