@@ -115,3 +115,26 @@ def test_paired_interval_brackets_the_mean() -> None:
     diff = np.random.default_rng(1).normal(0.1, 1.0, 500)
     low, high = paired_interval(diff, n_boot=500)
     assert low < diff.mean() < high and high - low < 0.3
+
+
+def test_default_routing_follows_the_card_evidence(tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    from tpf.estimator.default import (
+        EMBED_ESTIMATOR,
+        HASHED_ESTIMATOR,
+        PER_CATEGORY,
+        PER_QUERY,
+        default_routing,
+    )
+    from tpf.estimator.model import shipped_estimator_path
+
+    assert default_routing(HASHED_ESTIMATOR) == PER_CATEGORY      # no routing evidence on its card
+    assert default_routing(EMBED_ESTIMATOR) == PER_QUERY          # its validation routing: every interval > 0
+    folder = shutil.copytree(shipped_estimator_path(EMBED_ESTIMATOR), tmp_path / "est")
+    card = yaml.safe_load((folder / "card.yaml").read_text(encoding="utf-8"))
+    card["validation_same_settings"]["routing"]["per_query_wins"] = False
+    (folder / "card.yaml").write_text(yaml.safe_dump(card), encoding="utf-8")
+    assert default_routing(folder) == PER_CATEGORY
