@@ -23,9 +23,12 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tpf.errors import EstimatorError, TpfError
+
+if TYPE_CHECKING:
+    from tpf.estimator.model import TextEstimator
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -87,6 +90,7 @@ def _fit(args: argparse.Namespace) -> int:
     source = {"data_file": Path(args.data).name, "data_sha256": sha256_file(args.data),
               "command": "tpf " + " ".join(_quoted(a) for a in args.argv),
               **({"provenance": args.provenance} if args.provenance else {})}
+    estimator: TextEstimator
     if args.features == "embed":
         from tpf.estimator.dense_model import fit_dense_estimator
 

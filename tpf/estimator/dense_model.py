@@ -39,6 +39,7 @@ DENSE_SETTINGS = FitSettings(n_buckets=0, l2_class=1e-4, l2_binary=1e-3, l2_leng
 class DenseTextEstimator(TextEstimator):
     """A :class:`TextEstimator` whose features are the embedding, metadata and a bias (dense)."""
 
+    featurizer: EmbeddingFeaturizer  # type: ignore[assignment]
     embed_cache: str | None = None
 
     def raw_outputs(self, text: str) -> np.ndarray:

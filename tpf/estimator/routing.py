@@ -73,7 +73,7 @@ def category_weights(data: RoutingData, share: float | None = None, extra_energy
     else:
         extra = member.T @ (data.energy_j[:, 1] - data.energy_j[:, 0])
         ratio = gain / np.maximum(means[:, 3] - means[:, 2], 1e-9)
-        fractions = _fill(np.argsort(-ratio, kind="stable"), extra, float(extra_energy_j))
+        fractions = _fill(np.argsort(-ratio, kind="stable"), extra, float(extra_energy_j or 0.0))
     return member @ fractions
 
 
@@ -85,7 +85,8 @@ def query_weights(data: RoutingData, share: float | None = None, extra_energy_j:
         return _fill(np.argsort(-gain, kind="stable"), np.ones(n), share * n)
     extra_pred = np.maximum(data.energy_pred_j[:, 1] - data.energy_pred_j[:, 0], 1e-9)
     score = np.where(gain > 0, gain / extra_pred, gain - 1e9)
-    return _fill(np.argsort(-score, kind="stable"), data.energy_j[:, 1] - data.energy_j[:, 0], float(extra_energy_j))
+    return _fill(np.argsort(-score, kind="stable"), data.energy_j[:, 1] - data.energy_j[:, 0],
+                 float(extra_energy_j or 0.0))
 
 
 def per_question_accuracy(data: RoutingData, weights: np.ndarray) -> np.ndarray:
