@@ -68,7 +68,6 @@ def category_weights(data: RoutingData, share: float | None = None, extra_energy
     gain = means[:, 1] - means[:, 0]
     if share is not None:
         order = np.argsort(-gain, kind="stable")
-        order = order[gain[order] > -np.inf]
         fractions = _fill(order, member.sum(axis=0), share * len(data.categories))
     else:
         extra = member.T @ (data.energy_j[:, 1] - data.energy_j[:, 0])
