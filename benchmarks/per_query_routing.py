@@ -196,11 +196,14 @@ def main() -> None:
     parser.add_argument("--drift", type=float, default=0.8)
     parser.add_argument("--step", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--embed-cache", help="sentence-embedding cache of an embedding estimator (npz)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     estimator = load_estimator(args.estimator)
+    if args.embed_cache and hasattr(estimator, "embed_cache"):
+        estimator.embed_cache = args.embed_cache
     train, test = read_questions(args.train), read_questions(args.test)
     surfaces = {MODELS["8b"]: EnergySurface.from_card(load_card(args.card_8b), args.batch),
                 MODELS["70b"]: EnergySurface.from_card(load_card(args.card_70b), args.batch)}

@@ -7,6 +7,8 @@
 * AUC of ``P(correct)`` per model: the probability a correct row scores above
   an incorrect one (ties count half; Mann-Whitney form);
 * R^2 of ``log(words)`` per model: ``1 - SSE / SST`` around the held-out mean;
+* coverage of the length quantiles per model: the share of rows whose
+  ``log(words)`` is at most the predicted 0.5 / 0.9 quantile (0.5 / 0.9 when calibrated);
 * AUC of ``P(runaway)`` per model (answers past the runaway length);
 * the confusion counts (true class x predicted class), for planning with
   estimated classes (:mod:`tpf.estimator.confusion`).
@@ -93,9 +95,12 @@ def estimator_metrics(estimator: TextEstimator, table: QuestionTable) -> dict[st
     for index, stats in enumerate(estimator.models):
         if stats.tag not in table.correct:
             continue
-        metrics["models"][stats.model] = _model_metrics(
-            out["p_correct"][:, index], out["p_runaway"][:, index], out["log_words"][:, index],
-            table.correct[stats.tag], table.cot_words[stats.tag])
+        row = _model_metrics(out["p_correct"][:, index], out["p_runaway"][:, index], out["log_words"][:, index],
+                             table.correct[stats.tag], table.cot_words[stats.tag])
+        actual = log_words(table.cot_words[stats.tag])
+        for name, offset in (("q50", stats.log_words_q50), ("q90", stats.log_words_q90)):
+            row[f"log_words_{name}_coverage"] = float(np.mean(actual <= out["log_words"][:, index] + offset))
+        metrics["models"][stats.model] = row
     return metrics
 
 

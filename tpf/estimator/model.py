@@ -51,6 +51,10 @@ class ModelStats:
     runaway_median_words: float
     runaway_accuracy: float
     sigma_log_words_ok: float
+    platt_a: float = 1.0          # P(correct) = sigmoid(platt_a z + platt_b), folded into the head's weights
+    platt_b: float = 0.0
+    log_words_q50: float = 0.0    # quantiles of log(words) = log_words head + offset (validation residuals)
+    log_words_q90: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -123,17 +127,20 @@ class TextEstimator:
         starts = np.cumsum([0] + [len(idx) for idx, _ in rows[:-1]])
         outputs = (np.add.reduceat(self.weights[indices] * values[:, None], starts, axis=0) if rows
                    else np.zeros((0, self.weights.shape[1])))
-        empty = np.array([fallback == "empty" for _, fallback in cleaned], bool)
-        outputs[empty] = self.prior_outputs
+        return self._stack(outputs, [fallback for _, fallback in cleaned])
+
+    def _stack(self, outputs: np.ndarray, fallbacks: list[str]) -> dict[str, np.ndarray]:
+        """Split stacked linear outputs (n, n_outputs) into the named estimates (empty texts get priors)."""
+        outputs[np.array([f == "empty" for f in fallbacks], bool)] = self.prior_outputs
         logits = outputs[:, : self.n_classes]
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        heads = outputs[:, self.n_classes:].reshape(len(rows), len(self.models), len(HEADS_PER_MODEL))
+        heads = outputs[:, self.n_classes:].reshape(len(outputs), len(self.models), len(HEADS_PER_MODEL))
         return {
             "class_probs": exp / exp.sum(axis=1, keepdims=True),
             "p_correct": 0.5 * (1.0 + np.tanh(0.5 * heads[:, :, 0])),
             "p_runaway": 0.5 * (1.0 + np.tanh(0.5 * heads[:, :, 1])),
             "log_words": heads[:, :, 2], "log_words_ok": heads[:, :, 3],
-            "fallback": np.array([fallback for _, fallback in cleaned], dtype=object),
+            "fallback": np.array(fallbacks, dtype=object),
         }
 
     # --- the artefact -------------------------------------------------------------------
@@ -173,9 +180,22 @@ def shipped_estimator_path(name: str = SHIPPED_ESTIMATOR) -> Path:
     return Path(str(resources.files("tpf").joinpath("data", "estimators", name)))
 
 
+def _featurizer_kind(card_path: Path) -> str:
+    try:
+        card = yaml.safe_load(card_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return ""
+    featurizer = card.get("featurizer") if isinstance(card, dict) else None
+    return str(featurizer.get("kind", "")) if isinstance(featurizer, dict) else ""
+
+
 def load_estimator(folder: str | os.PathLike[str] | None = None) -> TextEstimator:
     """Read an estimator folder written by :meth:`TextEstimator.save` (default: the shipped one)."""
     folder = shipped_estimator_path() if folder is None else Path(folder)
+    if _featurizer_kind(folder / "card.yaml") == "minilm_embedding":
+        from tpf.estimator.dense_model import load_dense_estimator
+
+        return load_dense_estimator(folder)
     card_path, weights_path = folder / "card.yaml", folder / "weights.npz"
     for path in (card_path, weights_path):
         if not path.is_file():
