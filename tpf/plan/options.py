@@ -181,7 +181,8 @@ def _priced_row(key: dict[str, Any], query_class: Any, card: EnergyCard, accurac
            "n_in_tokens": float(query_class.n_in_tokens), "n_out_tokens": cost.n_out_tokens_expected,
            "batch_size": batch, "extrapolated": not cost.in_range, "energy_source": card.source,
            "idle_power_w": float(card.idle_power_w), "n_out_tokens_spread": cost.n_out_tokens_spread,
-           "energy_basis": cost.energy_basis, "n_answer_tokens": float(query_class.n_answer_tokens)}
+           "energy_basis": cost.energy_basis, "n_answer_tokens": float(query_class.n_answer_tokens),
+           "anchor_extrapolation": cost.anchor_extrapolation}
     if ttft_slo_s is not None:
         prefill_s = float(np.asarray(card.duration_s(query_class.n_in_tokens, 0.0, batch))) \
             if card.duration is not None else 0.0
@@ -278,7 +279,8 @@ def build_options(
                     (excluded if reason else rows).append(reason or row)
     table = pd.DataFrame(rows, columns=[*OPTION_COLUMNS, "batch_size", "extrapolated", "energy_source",
                                         "idle_power_w", "n_out_tokens_spread", "energy_basis",
-                                        "n_answer_tokens", *(["ttft_max_utilization"] if ttft_p99_slo_s else [])])
+                                        "n_answer_tokens", "anchor_extrapolation",
+                                        *(["ttft_max_utilization"] if ttft_p99_slo_s else [])])
     return OptionTable(table, pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS))
 
 

@@ -54,7 +54,7 @@ OPTIONS_EXPORT = {
     "accuracy": "accuracy", "n_out_tokens": "n_out_tokens_expected",
     "n_out_tokens_spread": "n_out_tokens_spread", "energy_j": "energy_j_per_query",
     "gpu_s": "gpu_s_per_query", "latency_s": "latency_s", "energy_source": "energy_source",
-    "energy_basis": "energy_basis",
+    "energy_basis": "energy_basis", "anchor_extrapolation": "anchor_extrapolation",
 }
 
 
