@@ -280,8 +280,8 @@ def run_scenario(config: TpfConfig, command: str, scenario: str, run_dir: Path,
         record.fronts = steps.pareto(problem, config.planner, outcome, config.report.pareto_points)
     policy_run = PolicyRun(scenario, config.workload.start_hour)
     if requests is not None:
-        simulation = SimulationRun(requests, config.simulate.engine,
-                                   config.planner.batch_size, policy_run)
+        # 0: the card's max_batch_size and the KV cache bound the batch, never the plan's batch
+        simulation = SimulationRun(requests, config.simulate.engine, 0, policy_run)
         simulated = steps.simulate(problem, simulation, outcome)
         record.simulation_hourly, record.simulation_totals = simulated.hourly, simulated.totals
     record.policy_path = str(steps.policy(problem, policy_run, outcome, run_dir / "policy.json"))

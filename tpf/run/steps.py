@@ -130,26 +130,36 @@ def pareto_step(problem: Problem, planner: PlannerConfig, outcome: PlanOutcome,
             for name, objective in (("energy", "min_facility_energy"), ("carbon", "min_carbon"))}
 
 
+def powered_gpus(result: PlanResult, model: str, n_periods: int) -> tuple[float, ...] | None:
+    """The plan's decision the simulator takes: GPUs of ``model`` powered per period.
+
+    ``replicas x gpus_per_replica`` where the plan names whole replicas (a
+    ``replicas`` column with ``gpus_on``), else ``gpus_on`` (a fractional
+    count is powered as whole replicas rounded up, :class:`tpf.simulate.Pool`);
+    None where the plan has no GPU decision for every period. Nothing else of
+    the plan (its batch, prices or latency) is read.
+    """
+    gpus_on = result.gpus_on
+    if gpus_on is None or not len(gpus_on) or "gpus_on" not in gpus_on.columns:
+        return None
+    mine = gpus_on[gpus_on["model"] == model].sort_values("period")
+    if len(mine) != n_periods:
+        return None
+    return tuple(float(v) if v > 1e-9 else 0.0 for v in mine["gpus_on"])
+
+
 def _pools(problem: Problem, outcome: PlanOutcome, max_batch_size: int) -> list:
-    """One pool per model: the GPUs the plan powers each period (a fractional count is
-    GPU-hours of power, :class:`tpf.simulate.Pool`), else the fleet; batches up to the
-    largest operating point the plan gives the model (``max_batch_size`` without one)."""
+    """One pool per model: the GPUs the plan powers each period (:func:`powered_gpus`), else the
+    fleet; batches bounded by the card's ``max_batch_size`` (or ``max_batch_size`` when > 0) and
+    the replica's KV cache (:mod:`tpf.simulate.memory`), never by the plan's operating point."""
     from tpf.simulate import Pool
 
-    n_periods = problem.workload.n_periods
     result = outcome.solved()
-    gpus_on = result.gpus_on
     pools = []
     for entry in problem.fleet.entries:
         card = problem.cards.energy[entry.model]
-        gpus: tuple[float, ...] = (entry.gpus,)
-        if gpus_on is not None and len(gpus_on):
-            mine = gpus_on[gpus_on["model"] == entry.model].sort_values("period")
-            if len(mine) == n_periods:
-                gpus = tuple(float(v) if v > 1e-9 else 0.0 for v in mine["gpus_on"])
-        served = result.allocation[result.allocation["model"] == entry.model]
-        batch = int(served["batch_size"].max()) if "batch_size" in served and len(served) else None
-        pools.append(Pool(card=card, gpus=gpus, max_batch_size=batch or max_batch_size))
+        gpus = powered_gpus(result, entry.model, problem.workload.n_periods) or (entry.gpus,)
+        pools.append(Pool(card=card, gpus=gpus, max_batch_size=max_batch_size or None))
     return pools
 
 

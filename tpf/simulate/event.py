@@ -89,16 +89,26 @@ class ContinuousPool(PoolState):
     def __init__(self, queries: PoolQueries, replicas_hour: np.ndarray, period_s: float):
         super().__init__(queries, replicas_hour, period_s)
         self.active = [0] * max(self.replicas_hour)
+        self.held = [0.0] * max(self.replicas_hour)      # KV-cache tokens held per replica
+        self.kv_tokens = queries.pool.kv_tokens
+        need = queries.tokens if queries.tokens is not None else np.zeros(len(self.arrival))
+        self.need = np.minimum(need, self.kv_tokens).tolist()  # a request larger than the cache runs alone
         self.start = [0.0] * len(self.arrival)
         self.batch = [0] * len(self.arrival)
         self.window = [0.0] * len(self.arrival)
 
-    def _least_loaded(self) -> int:
-        """The powered replica with the fewest active requests, or -1 if all are full."""
+    def _least_loaded(self, need: float) -> int:
+        """The powered replica with the fewest active requests that has a slot and KV cache for
+        ``need`` tokens, or -1 (the request waits: first come, first served)."""
         if self.allowed < 1:
             return -1
         load = min(self.active[:self.allowed])
-        return self.active.index(load) if load < self.limit else -1
+        replica = self.active.index(load)
+        if load < self.limit and self.held[replica] + need <= self.kv_tokens:
+            return replica
+        fits = [r for r in range(self.allowed)
+                if self.active[r] < self.limit and self.held[r] + need <= self.kv_tokens]
+        return min(fits, key=self.active.__getitem__) if fits else -1
 
     def dispatch(self, now: float, next_event_s: float) -> list[tuple]:
         events: list[tuple] = []
@@ -109,20 +119,23 @@ class ContinuousPool(PoolState):
                 if arrival[index] >= next_event_s:
                     break
                 now = arrival[index]
-            replica = self._least_loaded()
+            replica = self._least_loaded(self.need[index])
             if replica < 0:
                 return events
             self.active[replica] += 1
+            self.held[replica] += self.need[index]
             batch = self.active[replica]
             window = self.alpha[index] + self.beta[index] * batch
             self.start[index], self.batch[index], self.window[index] = now, batch, window
             self.head += 1
-            events.append((now + window, self.slot_free, replica))
+            events.append((now + window, self.slot_free, (replica, index)))
             next_event_s = min(next_event_s, now + window)
         return events + self.wake_at_next_arrival(now, True)
 
-    def slot_free(self, now: float, replica: int, next_event_s: float) -> list[tuple]:
+    def slot_free(self, now: float, slot: tuple[int, int], next_event_s: float) -> list[tuple]:
+        replica, index = slot
         self.active[replica] -= 1
+        self.held[replica] -= self.need[index]
         return self.dispatch(now, next_event_s)
 
     def capacity_changed(self) -> None:
