@@ -8,7 +8,10 @@ batching strategy is a pool-state class picked from :data:`BATCHING`:
 
 * ``continuous`` (default): continuous batching; events ``slot_free``;
 * ``static``: a free replica takes all waiting requests as one batch; events
-  ``replica_free``.
+  ``replica_free``;
+* ``iteration``: iteration level, each step a prefill chunk or a decode step
+  of the running batch, priced per step from the card
+  (:mod:`tpf.simulate.iteration`); events ``step_done``.
 
 Shared events: ``wake`` (the next request of an idle pool arrives) and
 ``hour`` (the number of powered replicas changes, when ``gpus`` vary by hour).
@@ -29,12 +32,20 @@ from tpf.simulate.pools import PoolQueries
 
 @dataclass(frozen=True)
 class EventPoolOutput:
-    """Per request: service start and batch size; per busy interval: start and GPU-busy seconds."""
+    """Per request: service start and batch size; per busy interval: start and GPU-busy seconds.
+
+    An engine that prices each step itself (iteration level) also gives each
+    request's energy, latency and time to first token; the others leave them
+    None and the request is priced at its batch size.
+    """
 
     start_s: np.ndarray
     batch_size: np.ndarray
     busy_start_s: np.ndarray
     busy_s: np.ndarray
+    energy_j: np.ndarray | None = None
+    latency_s: np.ndarray | None = None
+    ttft_s: np.ndarray | None = None
 
 
 class PoolState:
@@ -202,8 +213,16 @@ class StaticPool(PoolState):
 BATCHING: dict[str, type[PoolState]] = {"continuous": ContinuousPool, "static": StaticPool}
 
 
+def _register_iteration() -> None:
+    from tpf.simulate.iteration import IterationPool
+
+    BATCHING["iteration"] = IterationPool
+
+
 def make_pool_state(queries: PoolQueries, replicas_hour: np.ndarray, batching: str, period_s: float) -> PoolState:
     """The pool state of the batching strategy ``batching`` (a key of :data:`BATCHING`)."""
+    if batching == "iteration" and batching not in BATCHING:
+        _register_iteration()
     if batching not in BATCHING:
         raise ConfigError(f"batching: must be one of {', '.join(BATCHING)}, got {batching!r}")
     return BATCHING[batching](queries, replicas_hour, period_s)

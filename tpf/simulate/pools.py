@@ -90,6 +90,8 @@ class PoolQueries:
     output_tokens: np.ndarray
     accuracy: np.ndarray
     tokens: np.ndarray | None = None   # KV-cache tokens a request holds at its end (input + generated)
+    prefill: QueryCurves | None = None  # the prefill alone (no generated token), same anchor factor
+    decode_steps: np.ndarray | None = None  # decode iterations (tokens generated per vote)
 
 
 def batch_limit(queries: PoolQueries) -> int:
@@ -133,12 +135,17 @@ def split_by_pool(
         factor = anchor_factors(pool.card, categories[index], routed.strategy_code[index],
                                 routed.budget_tokens[index], routed.votes[index], batch.n_in_tokens[index],
                                 batch.n_out_tokens[index], curves, cot_used_fraction)
-        curves = QueryCurves(curves.alpha_s * factor, curves.beta_s * factor,
-                             curves.gamma_j * factor, curves.delta_j * factor)
-        out.append(PoolQueries(pool, index, batch.arrival_s[index], curves,
+        prefill = query_curves(pool.card, batch.n_in_tokens[index], np.zeros(len(index)), np.ones(len(index)))
+        out.append(PoolQueries(pool, index, batch.arrival_s[index], _scaled(curves, factor),
                                n_dec[index] * routed.votes[index], routed.accuracy[index],
-                               tokens=batch.n_in_tokens[index] + n_dec[index] * routed.votes[index]))
+                               tokens=batch.n_in_tokens[index] + n_dec[index] * routed.votes[index],
+                               prefill=_scaled(prefill, factor), decode_steps=n_dec[index]))
     return out
+
+
+def _scaled(curves: QueryCurves, factor: np.ndarray) -> QueryCurves:
+    return QueryCurves(curves.alpha_s * factor, curves.beta_s * factor, curves.gamma_j * factor,
+                       curves.delta_j * factor)
 
 
 def check_capacity(queries: PoolQueries, replicas_hour: np.ndarray, period_s: float = 3600.0) -> None:

@@ -76,9 +76,14 @@ def _records(batch: RequestBatch, routed: Routed, parts: list[dict[str, np.ndarr
     return frame[list(RECORD_COLUMNS)]
 
 
-def _book(ledger: HourlyLedger, queries: PoolQueries, bin_index, batch_size, wait_s) -> dict[str, np.ndarray]:
-    energy = queries.curves.energy_j(batch_size)
-    latency = wait_s + queries.curves.window_s(batch_size)
+def _book(ledger: HourlyLedger, queries: PoolQueries, bin_index, batch_size, wait_s,
+          priced: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Book each query: its energy and latency at its batch size, or as the engine ``priced`` them."""
+    if priced is None:
+        energy = queries.curves.energy_j(batch_size)
+        latency = wait_s + queries.curves.window_s(batch_size)
+    else:
+        energy, latency = priced
     ledger.add_queries(bin_index, latency, energy, queries.output_tokens, queries.accuracy)
     return {"index": queries.index, "batch_size": batch_size, "wait_s": wait_s, "latency_s": latency,
             "energy_j": energy, "n_out_tokens": queries.output_tokens}
@@ -109,7 +114,8 @@ def _event(groups, n_hours, bin_s, batching, ledger_of) -> tuple[HourlyLedger, l
     parts, busy = [], {}
     for queries, out in zip(groups, outputs, strict=True):
         bin_index = np.floor(out.start_s / bin_s).astype(np.int64)
-        parts.append(_book(ledger, queries, bin_index, out.batch_size, out.start_s - queries.arrival_s))
+        priced = None if out.energy_j is None or out.latency_s is None else (out.energy_j, out.latency_s)
+        parts.append(_book(ledger, queries, bin_index, out.batch_size, out.start_s - queries.arrival_s, priced))
         batch_bin = np.floor(out.busy_start_s / bin_s).astype(np.int64)
         gpu_s = out.busy_s * queries.pool.card.gpus_per_replica
         busy[queries.pool.model] = np.bincount(batch_bin, gpu_s, ledger.n_bins)
