@@ -217,6 +217,8 @@ class SimulateConfig:
     burst_cv: float = 0.0
     seed: int = 0
     max_queries: int = 5_000_000
+    batching: str = "continuous"
+    length_cv: float = 0.9
 
 
 @dataclass

@@ -95,6 +95,7 @@ class SimulationRun:
     engine: str
     max_batch_size: int
     policy: PolicyRun
+    batching: str = "continuous"
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ def run_scenario(config: TpfConfig, command: str, scenario: str, run_dir: Path,
     policy_run = PolicyRun(scenario, config.workload.start_hour)
     if requests is not None:
         # 0: the card's max_batch_size and the KV cache bound the batch, never the plan's batch
-        simulation = SimulationRun(requests, config.simulate.engine, 0, policy_run)
+        simulation = SimulationRun(requests, config.simulate.engine, 0, policy_run, config.simulate.batching)
         simulated = steps.simulate(problem, simulation, outcome)
         record.simulation_hourly, record.simulation_totals = simulated.hourly, simulated.totals
     record.policy_path = str(steps.policy(problem, policy_run, outcome, run_dir / "policy.json"))
@@ -311,11 +312,12 @@ def scenario_requests(config: TpfConfig, inputs: ScenarioInputs) -> RequestBatch
                 f"simulate.max_queries: the workload has about {busiest:.3g} queries in its busiest period, "
                 f"more than {sim.max_queries} (the fluid engine holds one period at a time); raise "
                 "simulate.max_queries or shorten workload.period_s")
-        return RequestPeriods(lambda: synthetic_request_periods(inputs.workload, seed=sim.seed, burst_cv=burst_cv))
+        return RequestPeriods(lambda: synthetic_request_periods(inputs.workload, seed=sim.seed, burst_cv=burst_cv,
+                                                                length_cv=sim.length_cv))
     expected = sum(per_period)
     if expected > sim.max_queries:
         raise ConfigError(
             f"simulate.max_queries: the workload has about {expected:.3g} queries, more than "
             f"{sim.max_queries} (the event engine holds them all); raise simulate.max_queries, "
             "shorten the workload or use simulate.engine=fluid")
-    return synthetic_requests(inputs.workload, seed=sim.seed, burst_cv=burst_cv)
+    return synthetic_requests(inputs.workload, seed=sim.seed, burst_cv=burst_cv, length_cv=sim.length_cv)

@@ -179,7 +179,7 @@ def simulate_step(problem: Problem, run: SimulationRun, outcome: PlanOutcome) ->
                                  carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy", exact_quantiles=True)
     else:
         result = simulate(run.requests, router, pools, engine=run.engine, n_hours=problem.workload.n_periods,
-                          carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy")
+                          carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy", batching=run.batching)
     return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()})
 
 
