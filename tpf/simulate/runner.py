@@ -83,10 +83,17 @@ def _book(ledger: HourlyLedger, queries: PoolQueries, bin_index, batch_size, wai
         energy = queries.curves.energy_j(batch_size)
         latency = wait_s + queries.curves.window_s(batch_size)
     else:
-        energy, latency = priced
+        energy, latency = priced[0], priced[1]
+    if priced is not None and len(priced) > 2:
+        ttft = priced[2]
+    elif queries.prefill is not None:
+        ttft = wait_s + queries.prefill.window_s(batch_size)
+    else:
+        ttft = np.full(len(queries.index), np.nan)
     ledger.add_queries(bin_index, latency, energy, queries.output_tokens, queries.accuracy)
     return {"index": queries.index, "batch_size": batch_size, "wait_s": wait_s, "latency_s": latency,
-            "energy_j": energy, "n_out_tokens": queries.output_tokens}
+            "energy_j": energy, "n_out_tokens": queries.output_tokens, "ttft_s": ttft,
+            "hour": np.asarray(bin_index) // ledger.bins_per_hour, "model": queries.pool.model}
 
 
 def _fluid(groups, n_hours, bin_s, fixed_batch_size, ledger) -> tuple[list, dict[str, np.ndarray]]:
@@ -109,12 +116,14 @@ def _event(groups, n_hours, bin_s, batching, ledger_of) -> tuple[HourlyLedger, l
         states.append(make_pool_state(queries, replicas_hour, batching, SECONDS_PER_HOUR))
     run_events(states)
     outputs = [state.output() for state in states]
-    last_start = max((float(o.start_s.max()) for o in outputs if len(o.start_s)), default=0.0)
+    last_start = max((max(float(o.start_s.max()), float(o.busy_start_s.max(initial=0.0)))
+                      for o in outputs if len(o.start_s)), default=0.0)
     ledger = ledger_of(max(n_hours, int(np.floor(last_start / SECONDS_PER_HOUR)) + 1))
     parts, busy = [], {}
     for queries, out in zip(groups, outputs, strict=True):
         bin_index = np.floor(out.start_s / bin_s).astype(np.int64)
-        priced = None if out.energy_j is None or out.latency_s is None else (out.energy_j, out.latency_s)
+        priced = None if out.energy_j is None or out.latency_s is None else \
+            (out.energy_j, out.latency_s, out.ttft_s)
         parts.append(_book(ledger, queries, bin_index, out.batch_size, out.start_s - queries.arrival_s, priced))
         batch_bin = np.floor(out.busy_start_s / bin_s).astype(np.int64)
         gpu_s = out.busy_s * queries.pool.card.gpus_per_replica
@@ -162,7 +171,37 @@ def simulate(
         ledger.add_pool(idle, busy_bin, gpus)
     records = _records(requests, routed, parts) if keep_records else None
     notes = {"bin_s": bin_s, "idle_mode": idle_mode, "fixed_batch_size": fixed_batch_size, "batching": batching}
-    return ledger.finish(carbon_g_per_kwh, pue, engine, records, notes)
+    result = ledger.finish(carbon_g_per_kwh, pue, engine, records, notes)
+    result.model_hourly = model_hourly(parts, pools_by_model, ledger.n_hours)
+    ttft = np.concatenate([part["ttft_s"] for part in parts]) if parts else np.zeros(0)
+    ttft = ttft[np.isfinite(ttft)]
+    result.totals["ttft_p50_s"], result.totals["ttft_p99_s"] = (
+        (float(np.quantile(ttft, 0.5)), float(np.quantile(ttft, 0.99))) if len(ttft) else (float("nan"),) * 2)
+    return result
+
+
+def model_hourly(parts: list[dict[str, Any]], pools: Mapping[str, Pool], n_hours: int) -> pd.DataFrame:
+    """Per model and hour: queries served, their energy, the batch they formed (mean and
+    query-weighted), p99 latency and time to first token, whole GPUs powered."""
+    rows = []
+    for part in parts:
+        frame = pd.DataFrame({"hour": part["hour"], "batch_size": part["batch_size"], "energy_j": part["energy_j"],
+                              "latency_s": part["latency_s"], "ttft_s": part["ttft_s"]})
+        grouped = frame.groupby("hour")
+        summary = grouped.agg(served_queries=("energy_j", "size"), query_energy_j=("energy_j", "sum"),
+                              formed_batch_size=("batch_size", "mean"))
+        summary["latency_p99_s"] = grouped["latency_s"].quantile(0.99)
+        summary["ttft_p99_s"] = grouped["ttft_s"].quantile(0.99)
+        rows.append(summary.reset_index().assign(model=part["model"]))
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["hour", "served_queries", "query_energy_j", "formed_batch_size", "latency_p99_s", "ttft_p99_s",
+                 "model"])
+    powered = pd.DataFrame([(model, hour, float(gpus)) for model, pool in pools.items()
+                            for hour, gpus in enumerate(pool.powered_gpus_per_hour(n_hours))],
+                           columns=["model", "hour", "powered_gpus"])
+    table = powered.merge(table, on=["model", "hour"], how="left")
+    table[["served_queries", "query_energy_j"]] = table[["served_queries", "query_energy_j"]].fillna(0.0)
+    return table.sort_values(["model", "hour"]).reset_index(drop=True)
 
 
 def _stream_pool_step(queries, state, replicas_bin, cursor, upto, bin_s, ledger, fixed_batch_size) -> None:
