@@ -67,6 +67,7 @@ class RunRecord:
     diagnosis: str | None = None
     simulation_hourly: pd.DataFrame | None = None
     simulation_totals: dict[str, float] = field(default_factory=dict)
+    simulation_model_hourly: pd.DataFrame | None = None  # tpf.report.fidelity.plan_vs_simulation
     policy_path: str | None = None
     savings: dict[str, dict[str, float]] = field(default_factory=dict)
     options: pd.DataFrame | None = None

@@ -106,6 +106,8 @@ def write_run(run_dir: Path, record: RunRecord, cards: Any = None, draw: bool = 
         written["options"] = write_csv(run_dir / "options.csv", options_table(record.options))
     if record.simulation_hourly is not None:
         written["hourly"] = write_csv(run_dir / "hourly.csv", record.simulation_hourly)
+    if record.simulation_model_hourly is not None:
+        written["model_hourly"] = write_csv(run_dir / "model_hourly.csv", record.simulation_model_hourly)
     if len(record.hourly_plan):
         written["hourly_plan"] = write_csv(run_dir / "hourly_plan.csv", record.hourly_plan)
     drawn = draw_figures(run_dir, record, cards, dpi) if draw else {}

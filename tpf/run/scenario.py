@@ -47,6 +47,7 @@ class PlanOutcome:
 class SimOutcome:
     hourly: pd.DataFrame
     totals: dict[str, float]
+    model_hourly: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,7 @@ def run_scenario(config: TpfConfig, command: str, scenario: str, run_dir: Path,
         simulation = SimulationRun(requests, config.simulate.engine, 0, policy_run, config.simulate.batching)
         simulated = steps.simulate(problem, simulation, outcome)
         record.simulation_hourly, record.simulation_totals = simulated.hourly, simulated.totals
+        record.simulation_model_hourly = simulated.model_hourly
     record.policy_path = str(steps.policy(problem, policy_run, outcome, run_dir / "policy.json"))
     write_run(run_dir, record, inputs.cards, draw=config.report.figures, dpi=config.report.dpi)
     return record.summary()

@@ -180,7 +180,13 @@ def simulate_step(problem: Problem, run: SimulationRun, outcome: PlanOutcome) ->
     else:
         result = simulate(run.requests, router, pools, engine=run.engine, n_hours=problem.workload.n_periods,
                           carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy", batching=run.batching)
-    return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()})
+    model_hourly = None
+    if result.model_hourly is not None:
+        from tpf.report.fidelity import plan_vs_simulation
+
+        solved = outcome.solved()
+        model_hourly = plan_vs_simulation(solved.allocation, outcome.options, solved.per_period, result.model_hourly)
+    return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()}, model_hourly)
 
 
 def _card_refs(problem: Problem) -> list:
