@@ -2,7 +2,7 @@
 
 The plan's side: queries routed to each model in each period, their energy at
 the option's price (``queries x energy_j``) plus the plan's idle energy of the
-model's powered GPUs (``idle_energy_kwh_<model>`` of the hourly plan), its
+model's powered GPUs (``PlanResult.gpus_on``), its
 GPUs powered and the query-weighted batch size of its chosen operating points.
 The simulation's side (:func:`tpf.simulate.runner.model_hourly`): the queries
 it served, their energy as the card prices them at the batch the arrivals
@@ -22,7 +22,7 @@ from tpf.domain import J_PER_KWH
 FORMED_SHARE = 0.7
 
 
-def _plan_side(allocation: pd.DataFrame, options: pd.DataFrame | None, hourly_plan: pd.DataFrame) -> pd.DataFrame:
+def _plan_side(allocation: pd.DataFrame, options: pd.DataFrame | None, fleet: pd.DataFrame | None) -> pd.DataFrame:
     table = allocation[["class_name", "option_id", "model", "period", "queries"]].copy()
     if options is not None and {"option_id", "energy_j", "batch_size"} <= set(options.columns):
         priced = options.drop_duplicates(["class_name", "option_id"]).set_index(["class_name", "option_id"])
@@ -35,22 +35,27 @@ def _plan_side(allocation: pd.DataFrame, options: pd.DataFrame | None, hourly_pl
     table["batch_queries"] = table["queries"] * table["batch_size"]
     plan = table.groupby(["model", "period"], as_index=False)[["queries", "dynamic_j", "batch_queries"]].sum()
     plan["planned_batch_size"] = plan["batch_queries"] / plan["queries"].where(plan["queries"] > 0)
-    idle, gpus = [], []
-    for model, period in zip(plan["model"], plan["period"], strict=True):
-        row = hourly_plan[hourly_plan["period"] == period] if "period" in hourly_plan else hourly_plan.iloc[0:0]
-        idle.append(float(row[f"idle_energy_kwh_{model}"].iloc[0]) if f"idle_energy_kwh_{model}" in row and len(row)
-                    else 0.0)
-        gpus.append(float(row[f"gpus_on_{model}"].iloc[0]) if f"gpus_on_{model}" in row and len(row) else np.nan)
-    plan["plan_it_kwh"] = plan["dynamic_j"] / J_PER_KWH + np.asarray(idle)
-    plan["plan_gpus_on"] = gpus
+    if fleet is not None and len(fleet) and {"model", "period", "gpus_on"} <= set(fleet.columns):
+        per_model = fleet.rename(columns={"gpus_on": "plan_gpus_on"})
+        keep = ["model", "period", "plan_gpus_on"] + (["idle_energy_kwh"] if "idle_energy_kwh" in fleet else [])
+        plan = plan.merge(per_model[keep], on=["model", "period"], how="left")
+    if "idle_energy_kwh" not in plan:
+        plan["idle_energy_kwh"] = 0.0
+    if "plan_gpus_on" not in plan:
+        plan["plan_gpus_on"] = np.nan
+    plan["plan_it_kwh"] = plan["dynamic_j"] / J_PER_KWH + plan["idle_energy_kwh"].fillna(0.0)
     return plan.rename(columns={"period": "hour", "queries": "plan_queries"})[
         ["model", "hour", "plan_queries", "plan_it_kwh", "plan_gpus_on", "planned_batch_size"]]
 
 
-def plan_vs_simulation(allocation: pd.DataFrame, options: pd.DataFrame | None, hourly_plan: pd.DataFrame,
+def plan_vs_simulation(allocation: pd.DataFrame, options: pd.DataFrame | None, fleet: pd.DataFrame | None,
                        simulated: pd.DataFrame) -> pd.DataFrame:
-    """One row per model and hour: plan, simulation, difference, and whether the planned batch formed."""
-    plan = _plan_side(allocation, options, hourly_plan)
+    """One row per model and hour: plan, simulation, difference, and whether the planned batch formed.
+
+    ``fleet`` is the plan's per model and period table (``PlanResult.gpus_on``:
+    ``model, period, gpus_on, idle_energy_kwh``), None where it models no GPUs.
+    """
+    plan = _plan_side(allocation, options, fleet)
     sim = simulated.assign(sim_it_kwh=(simulated["query_energy_j"] + simulated["idle_energy_j"]) / J_PER_KWH)
     sim = sim.rename(columns={"served_queries": "sim_queries", "powered_gpus": "sim_powered_gpus",
                               "latency_p99_s": "sim_latency_p99_s", "ttft_p99_s": "sim_ttft_p99_s"})

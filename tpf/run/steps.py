@@ -185,7 +185,7 @@ def simulate_step(problem: Problem, run: SimulationRun, outcome: PlanOutcome) ->
         from tpf.report.fidelity import plan_vs_simulation
 
         solved = outcome.solved()
-        model_hourly = plan_vs_simulation(solved.allocation, outcome.options, solved.per_period, result.model_hourly)
+        model_hourly = plan_vs_simulation(solved.allocation, outcome.options, solved.gpus_on, result.model_hourly)
     return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()}, model_hourly)
 
 
