@@ -29,6 +29,10 @@ def _plan_side(allocation: pd.DataFrame, options: pd.DataFrame | None, fleet: pd
         keys = pd.MultiIndex.from_frame(table[["class_name", "option_id"]])
         table["energy_j"] = priced["energy_j"].reindex(keys).to_numpy(np.float64)
         table["batch_size"] = priced["batch_size"].reindex(keys).to_numpy(np.float64)
+        if fleet is not None and len(fleet) and {"idle_power_w", "gpu_s"} <= set(priced.columns):
+            # the plan charges a query its energy above the idle power its GPU-seconds already pay
+            busy_idle_j = (priced["idle_power_w"] * priced["gpu_s"]).reindex(keys).to_numpy(np.float64)
+            table["energy_j"] = np.maximum(table["energy_j"] - np.nan_to_num(busy_idle_j), 0.0)
     else:
         table["energy_j"], table["batch_size"] = np.nan, np.nan
     table["dynamic_j"] = table["queries"] * table["energy_j"]
