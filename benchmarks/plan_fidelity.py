@@ -49,15 +49,20 @@ def cases(shared: str) -> dict[str, list[str]]:
     return out
 
 
-def run_case(root: Path, overrides: list[str], workdir: Path, out_dir: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    command = [sys.executable, "-m", "tpf.cli", "simulate", *overrides, "simulate=event", "report=minimal",
-               "report.figures=false", f"hydra.run.dir={out_dir}"]
-    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
-        return {"error": tail[0][:120]}
+def run_case(root: Path, overrides: list[str], workdir: Path, out_dir: Path, reuse: Path | None = None) -> dict:
+    if reuse is not None and (reuse / "summary.json").is_file():
+        out_dir = reuse  # an earlier run of the same case (--reuse-old)
+    else:
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        command = [sys.executable, "-m", "tpf.cli", "simulate", *overrides, "simulate=event", "report=minimal",
+                   "report.figures=false", f"hydra.run.dir={out_dir}"]
+        done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+        if done.returncode != 0 and not (out_dir / "summary.json").is_file():
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
+            return {"error": tail[0][:120]}
     summary = json.loads((out_dir / "summary.json").read_text())
+    if summary.get("status") not in ("optimal", "feasible"):
+        return {"error": f"plan {summary.get('status')}: {str(summary.get('diagnosis', ''))[:150]}"}
     sim = summary.get("simulation", {})
     figures = {"plan_kwh": summary["plan"]["facility_energy_kwh"], "sim_kwh": sim.get("facility_energy_kwh"),
                "p99_s": sim.get("latency_p99_s"), "ttft_p99_s": sim.get("ttft_p99_s")}
@@ -94,6 +99,7 @@ def main() -> None:
     parser.add_argument("--max-rate", type=float, default=30.0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="case names to run (default: all)")
+    parser.add_argument("--reuse-old", default=None, help="run folder of an earlier call: read its old-side results")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="plan_fidelity_"))
     (scratch / "shared").symlink_to(Path(args.shared).resolve())
@@ -103,8 +109,10 @@ def main() -> None:
     jobs = [(case, side, root, rate_capped(root, overrides, args.max_rate))
             for case, overrides in chosen.items() for side, root in roots.items()]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda j: run_case(j[2], j[3], scratch / "cwd",
-                                                   scratch / f"{j[0].replace(' ', '_')}_{j[1]}"), jobs))
+        results = list(pool.map(lambda j: run_case(
+            j[2], j[3], scratch / "cwd", scratch / f"{j[0].replace(' ', '_')}_{j[1]}",
+            Path(args.reuse_old) / f"{j[0].replace(' ', '_')}_old" if args.reuse_old and j[1] == "old" else None),
+            jobs))
     figures = {(case, side): result for (case, side, _, _), result in zip(jobs, results, strict=True)}
     header = (f"{'case':<26}{'old plan':>10}{'old sim':>10}{'old diff':>9}{'plan kWh':>10}{'sim kWh':>10}"
               f"{'diff':>8}{'<=5%':>6}{'p99 s':>9}{'TTFT99 s':>9}{'not formed':>12}")
