@@ -200,6 +200,9 @@ class PlannerConfig:
     operating_points: list[int] = field(default_factory=list)  # batch levels; empty = batch_size only
     latency_slo_s: float | None = None
     ttft_p99_slo_s: float | None = None
+    e2e_p99_slo_s: float | None = None
+    replicas: str = "integer"
+    batch_fill_min: float = 0.7
     keep_fleet_on: bool = False
     solver: str = "highs"
     time_limit_s: float = 60.0
