@@ -206,7 +206,7 @@ class PlannerConfig:
     keep_fleet_on: bool = False
     solver: str = "highs"
     time_limit_s: float = 60.0
-    mip_gap: float = 1e-4
+    mip_gap: float = 0.01
     write_lp: bool = False
     estimator: str | None = None
     estimator_classes: dict[str, list[str]] = field(default_factory=dict)

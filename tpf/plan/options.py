@@ -182,8 +182,7 @@ def _priced_row(key: dict[str, Any], query_class: Any, card: EnergyCard, accurac
            "batch_size": batch, "extrapolated": not cost.in_range, "energy_source": card.source,
            "idle_power_w": float(card.idle_power_w), "n_out_tokens_spread": cost.n_out_tokens_spread,
            "energy_basis": cost.energy_basis, "n_answer_tokens": float(query_class.n_answer_tokens)}
-    prefill_s = float(np.asarray(card.duration_s(query_class.n_in_tokens, 0.0, batch))) \
-        if card.duration is not None else 0.0
+    prefill_s = _prefill_s(card, query_class.n_in_tokens, cost.n_out_tokens_expected, cost.latency_s, batch)
     row["prefill_s"], row["gpus_per_replica"] = prefill_s, float(card.gpus_per_replica)
     for name, slo_s, lead_s, what in (("ttft", ttft_slo_s, prefill_s, f"prefill {prefill_s:.3g} s"),
                                       ("e2e", e2e_slo_s, cost.latency_s, f"window {cost.latency_s:.3g} s")):
@@ -195,6 +194,17 @@ def _priced_row(key: dict[str, Any], query_class: Any, card: EnergyCard, accurac
                         "detail": f"{what} at batch {batch:g} leaves no queueing room under the "
                                   f"p99 {name.upper()} SLO {slo_s:g} s"}
     return row, None
+
+
+def _prefill_s(card: EnergyCard, n_in_tokens: float, n_out_tokens: float, window_s: float, batch: float) -> float:
+    """The prefill's share of the priced window: ``window * D(n_in, 0, B) / D(n_in, n_out, B)`` of the
+    card's duration curve (so an anchored or operating-curve-scaled window scales its prefill too);
+    0 without a duration curve."""
+    if card.duration is None or not np.isfinite(window_s):
+        return 0.0
+    prefill = float(np.asarray(card.duration_s(n_in_tokens, 0.0, batch)))
+    whole = float(np.asarray(card.duration_s(n_in_tokens, n_out_tokens, batch)))
+    return min(window_s * prefill / whole, window_s) if whole > 0 else prefill
 
 
 def _option_id(model: str, strategy: str, budget: int, votes: int) -> str:

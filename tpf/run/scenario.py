@@ -168,12 +168,14 @@ def hourly_plan(problem: Problem, outcome: PlanOutcome) -> pd.DataFrame:
 
 
 #: per (model, period) column of the plan's fleet table -> hourly_plan.csv column prefix
-FLEET_COLUMNS = ("gpus_on", "gpus_off", "batch_size", "utilization", "idle_energy_kwh", "dynamic_energy_kwh")
+FLEET_COLUMNS = ("gpus_on", "gpus_off", "batch_size", "utilization", "idle_energy_kwh", "dynamic_energy_kwh",
+                 "replicas", "load_per_replica_per_s", "ttft_p99_s", "e2e_p99_s")
 
 
 def _fleet_columns(fleet: pd.DataFrame, periods: np.ndarray) -> pd.DataFrame:
     """One column per model and quantity: ``gpus_on_<model>``, ``batch_size_<model>``, ..."""
-    wide = fleet.pivot(index="period", columns="model", values=list(FLEET_COLUMNS)).reindex(periods)
+    wide = fleet.pivot(index="period", columns="model",
+                       values=[c for c in FLEET_COLUMNS if c in fleet.columns]).reindex(periods)
     wide.columns = [f"{pair[0]}_{pair[1]}" for pair in wide.columns]
     return wide.reset_index(drop=True)
 
