@@ -1,9 +1,11 @@
-"""Capacity MILP benchmark: integer GPUs per model and hour, operating points, a p99 TTFT SLO.
+"""Capacity MILP benchmark: whole replicas per model, operating point and hour, a p99 TTFT SLO.
 
 A synthetic instance of 24 hours x 50 classes x 4 models x 5 operating points
 (batch 1, 4, 16, 32, 64) x 3 strategies per model: the least facility energy
-that reaches a query-weighted accuracy target, with integer powered GPUs per
-model and hour (each paying its idle power), GPU capacity, a facility power cap
+that reaches a query-weighted accuracy target, with whole replicas per model,
+operating point and hour (``replicas="integer"``, the default: each replica's
+load forms at least 0.7 of its batch) and integer powered GPUs per model and
+hour (each paying its idle power), GPU capacity, a facility power cap
 and the tail-latency rows (Erlang C per replica). Per operating point ``B`` a
 query's window is ``a + b*B`` seconds (GPU time ``window / B``) and its energy
 ``e_dyn + e_static / B``: a larger batch saves energy and GPUs and costs latency.
@@ -63,7 +65,7 @@ def options(rng: np.random.Generator, ttft_slo_s: float, n_classes: int) -> pd.D
     table = pd.DataFrame(rows)
     table["ttft_max_utilization"] = max_utilization(table["batch_size"], table["latency_s"], table["prefill_s"],
                                                     ttft_slo_s)
-    return table[table["ttft_max_utilization"] > 0].drop(columns="prefill_s").reset_index(drop=True)
+    return table[table["ttft_max_utilization"] > 0].reset_index(drop=True)
 
 
 def instance(seed: int, total_rate_per_s: float, ttft_slo_s: float, n_classes: int = CLASSES):
@@ -107,6 +109,13 @@ def main() -> int:
           f"(asked {args.gap:.2%}) duals_from={result.solver_info.get('duals_from')}")
     print(f"GPU-hours powered per model: {gpus.groupby('model')['gpus_on'].sum().to_dict()}; "
           f"query-weighted operating point: {result.allocation.eval('queries * batch_size').sum() / result.allocation['queries'].sum():.1f}")
+    points = result.replicas
+    lowest = points["batch_size"] <= points.groupby("model")["batch_size"].transform("min")
+    formed = points["batch_formed"] >= 0.7 * points["batch_size"] * (1 - 1e-6)
+    print(f"integer replicas={MODELS * HOURS * len(BATCHES)}; powered (model, point, hour)s={len(points)}, "
+          f"replicas whole: {bool((points['replicas'] == points['replicas'].round()).all())}, "
+          f"batch formed (load x window >= 0.7 B) above the lowest point: {bool(formed[~lowest].all())}, "
+          f"worst p99 TTFT {points['ttft_p99_s'].max():.3f} s")
     print(f"load average before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     return 0
 

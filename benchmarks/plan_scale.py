@@ -80,7 +80,9 @@ def instance(n_classes: int, n_options: int, n_hours: int, carbon_csv: str | Non
     fleet = Fleet(tuple(FleetEntry(f"m{m}", "gpu", gpus, 0.7) for m in range(MODELS)))
     grid = Grid(carbon_profile(carbon_csv, n_hours, rng))
     mean_kw = total_rate * 150.0 / 1000.0
-    settings = PlannerSettings(it_energy_kwh_per_period=1.2 * mean_kw, carbon_budget_kg=mean_kw * n_hours * 0.3 * 1.3)
+    # the LP: replicas relaxed to fractions (the labelled relaxation for very large studies)
+    settings = PlannerSettings(it_energy_kwh_per_period=1.2 * mean_kw, carbon_budget_kg=mean_kw * n_hours * 0.3 * 1.3,
+                               replicas="relaxed")
     facility = Facility((1.3,), power_cap_w=1000 * 1.3 * 1.3 * mean_kw)
     return options, workload, facility, grid, fleet, settings
 
