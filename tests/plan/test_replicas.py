@@ -137,3 +137,22 @@ def test_plan_at_low_load_never_prices_a_batch_its_load_cannot_form(objective):
     whole = points["queries"] / 3600.0 / np.ceil(points["replicas"] - 1e-6) * points["window_s"]
     loose = points["batch_size"] > 1.0
     assert (whole[loose] < 0.7 * points.loc[loose, "batch_size"] - 1e-6).any()
+
+
+def with_e2e_slo(table: pd.DataFrame, slo_s: float) -> pd.DataFrame:
+    """The option table's ``e2e_max_utilization`` as build_options computes it (wait + window)."""
+    return table.assign(e2e_max_utilization=max_utilization(table["batch_size"], table["latency_s"],
+                                                            table["latency_s"], slo_s))
+
+
+def test_e2e_slo_bounds_the_planned_p99_and_moves_the_load_to_more_replicas():
+    # without an SLO: two batch-4 replicas at 1.5/s each, p99 end-to-end about 9.9 s
+    free = solve_at(3.0)
+    assert free.replicas["e2e_p99_s"].max() > 4.0
+    bounded = solve_at(3.0, table=with_e2e_slo(two_points(), 4.0), gpus=40)
+    assert (bounded.replicas["e2e_p99_s"] <= 4.0 + 1e-6).all()
+    assert bounded.gpus_on["replicas"].iloc[0] > 2
+    assert bounded.objective > free.objective
+    with pytest.raises(InfeasiblePlanError) as info:   # the same SLO on 10 GPUs: the hour, model, GPUs short
+        solve_at(3.0, table=with_e2e_slo(two_points(), 4.0), gpus=10)
+    assert "GPU fleet of model 'one' at 00:00 (period 0) short by" in str(info.value)
