@@ -172,7 +172,9 @@ class PlannerConfig:
     (it_energy_period), ``it_energy_horizon_kwh`` (it_energy_horizon),
     ``it_power_kw`` (it_power), ``carbon_budget_kg`` (carbon_budget),
     ``accuracy_floors`` (accuracy_floors, empty: none), ``ttft_p99_slo_s``
-    (ttft_p99_slo), ``keep_fleet_on`` (keep_fleet_on); the facility power cap
+    (ttft_p99_slo), ``e2e_p99_slo_s`` (e2e_p99_slo), ``keep_fleet_on`` (keep_fleet_on);
+    ``replicas`` (integer: whole replicas per model, operating point and hour, a MILP;
+    relaxed: fractional), ``batch_fill_min`` (batch_forms rows); the facility power cap
     is ``facility.power_cap_kw`` (facility_power_cap). ``gpu_capacity`` bounds each model's GPU time
     by its fleet. ``accuracy_target`` is the floor of the min_* objectives.
     ``estimator`` (``shipped`` or an estimator folder): classes are read from
