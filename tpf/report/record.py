@@ -9,7 +9,8 @@ import pandas as pd
 
 PLAN_COLUMNS = (
     "class_name", "period", "model", "strategy", "budget_tokens", "votes", "share", "queries",
-    "arrival_period",
+    "arrival_period", "batch_size", "replicas", "gpus_on", "load_per_replica_per_s", "batch_formed",
+    "ttft_p99_s", "e2e_p99_s",
 )
 
 

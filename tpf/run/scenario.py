@@ -170,12 +170,14 @@ def hourly_plan(problem: Problem, outcome: PlanOutcome) -> pd.DataFrame:
 
 
 #: per (model, period) column of the plan's fleet table -> hourly_plan.csv column prefix
-FLEET_COLUMNS = ("gpus_on", "gpus_off", "batch_size", "utilization", "idle_energy_kwh", "dynamic_energy_kwh")
+FLEET_COLUMNS = ("gpus_on", "gpus_off", "batch_size", "utilization", "idle_energy_kwh", "dynamic_energy_kwh",
+                 "replicas", "load_per_replica_per_s", "ttft_p99_s", "e2e_p99_s")
 
 
 def _fleet_columns(fleet: pd.DataFrame, periods: np.ndarray) -> pd.DataFrame:
     """One column per model and quantity: ``gpus_on_<model>``, ``batch_size_<model>``, ..."""
-    wide = fleet.pivot(index="period", columns="model", values=list(FLEET_COLUMNS)).reindex(periods)
+    wide = fleet.pivot(index="period", columns="model",
+                       values=[c for c in FLEET_COLUMNS if c in fleet.columns]).reindex(periods)
     wide.columns = [f"{pair[0]}_{pair[1]}" for pair in wide.columns]
     return wide.reset_index(drop=True)
 
@@ -193,8 +195,19 @@ def fleet_summary(fleet: pd.DataFrame, pue: np.ndarray) -> dict[str, dict[str, f
             "idle_facility_kwh": float((rows["idle_energy_kwh"] * pue_rows).sum()),
             "dynamic_facility_kwh": float((rows["dynamic_energy_kwh"] * pue_rows).sum()),
             "keep_fleet_on_extra_facility_kwh": float((rows["unpowered_idle_kwh"] * pue_rows).sum()),
+            **_replica_summary(rows),
         }
     return out
+
+
+def _replica_summary(rows: pd.DataFrame) -> dict[str, float]:
+    """Replica-hours powered (whole replicas), the most replicas in an hour, and the worst
+    hour's planned p99 TTFT and end-to-end latency (s), where the plan models replicas."""
+    if "replicas" not in rows:
+        return {}
+    worst = {name: rows[name].max() for name in ("ttft_p99_s", "e2e_p99_s")}
+    return {"replica_h_powered": float(rows["replicas"].sum()), "replicas_max": float(rows["replicas"].max()),
+            **{f"{name}_max": float(value) for name, value in worst.items()}}   # NaN/inf: null in JSON
 
 
 def extrapolation_counts(options: pd.DataFrame, allocation: pd.DataFrame) -> dict[str, float]:

@@ -52,6 +52,7 @@ def _options(problem: Problem, planner: PlannerConfig) -> OptionTable:
         problem.workload, problem.cards.energy, problem.cards.accuracy, strategy_spec(planner),
         latency_slo_s=planner.latency_slo_s, batch_size=planner.batch_size,
         batch_sizes=tuple(planner.operating_points) or None, ttft_p99_slo_s=planner.ttft_p99_slo_s,
+        e2e_p99_slo_s=planner.e2e_p99_slo_s,
     )
 
 
@@ -85,7 +86,7 @@ def _misrouting(problem: Problem, planner: PlannerConfig, estimated: Any, result
                               planner_settings(planner))
     try:
         known = solve(known_model, solver=planner.solver, time_limit_s=planner.time_limit_s,
-                      mip_gap=planner.mip_gap if planner.integer_gpus else None)
+                      mip_gap=planner.mip_gap)
     except InfeasiblePlanError:
         known = None
     if known is not None:
@@ -104,7 +105,7 @@ def plan_step(problem: Problem, planner: PlannerConfig, run_dir: Path) -> PlanOu
     write_lp = str(run_dir / "model.lp") if planner.write_lp else None
     try:
         result = solve(model, solver=planner.solver, time_limit_s=planner.time_limit_s,
-                       mip_gap=planner.mip_gap if planner.integer_gpus else None, write_lp=write_lp)
+                       mip_gap=planner.mip_gap, write_lp=write_lp)
     except InfeasiblePlanError as exc:
         return PlanOutcome(None, options.table, options.summary(), diagnosis=str(exc))
     note = options.summary() if estimated is None else \
@@ -126,7 +127,7 @@ def pareto_step(problem: Problem, planner: PlannerConfig, outcome: PlanOutcome,
     return {name: accuracy_front(options.table, workload, problem.facility, problem.grid, problem.fleet,
                                  planner_settings(planner), objective=objective, targets=targets,
                                  solver=planner.solver, time_limit_s=planner.time_limit_s,
-                                 mip_gap=planner.mip_gap if planner.integer_gpus else None)
+                                 mip_gap=planner.mip_gap)
             for name, objective in (("energy", "min_facility_energy"), ("carbon", "min_carbon"))}
 
 
