@@ -139,7 +139,7 @@ def relaxed_and_rounded(opt: Any, plan_model: PlanModel) -> tuple[MipOutcome | N
         if status != "optimal":
             return None, counts
         bound = float(pyo.value(model.objective))
-        counts = _dive(opt, plan_model)
+        counts = _round_replicas(opt, plan_model) if _whole_replicas(plan_model) else _dive(opt, plan_model)
         _fix_gpus(plan_model, counts)
         status, _ = run_solver(opt, plan_model)
         incumbent = float(pyo.value(model.objective)) if status == "optimal" else None
@@ -148,6 +148,53 @@ def relaxed_and_rounded(opt: Any, plan_model: PlanModel) -> tuple[MipOutcome | N
             var.unfix()
             var.domain = pyo.NonNegativeIntegers
     return (None if incumbent is None else MipOutcome(incumbent, bound)), counts
+
+
+def _whole_replicas(plan_model: PlanModel) -> bool:
+    return "replicas" in plan_model.formulation.variables and plan_model.formulation.variables["replicas"].integer
+
+
+def _round_replicas(opt: Any, plan_model: PlanModel) -> np.ndarray:
+    """Whole counts from the relaxation at hand: at each operating point above a model's lowest the
+    replicas its load needs, or, where whole replicas could not form the batch from that load,
+    the most that can (the LP then moves the rest of the load); the lowest points' replicas are
+    re-solved as fractions with those fixed, then rounded up (no floor there, so rounding up
+    stays feasible but for caps). Counts in :func:`integer_variables` order."""
+    data, model = plan_model.data, plan_model.model
+    shares, _ = _shares_and_gpus(plan_model, fewest=False)
+    key = data.col_point * data.n_periods + data.col_period
+    per_replica_h = np.repeat(data.replica_gpus, data.n_periods) * data.period_h
+    busy_h = np.bincount(key, weights=data.col_gpu_h * shares, minlength=data.n_points * data.n_periods)
+    fill = np.repeat(np.minimum(data.settings.batch_fill_min, data.utilization[data.point_model]), data.n_periods)
+    needed = evaluate.required_replicas(data, shares)
+    most = np.floor(busy_h / np.maximum(fill * per_replica_h, 1e-300) + 1e-6)
+    lowest = np.repeat(data.point_lowest, data.n_periods)
+    replicas = list(model.replicas.values())
+    for var, count in zip(replicas, np.where(needed <= most, needed, most), strict=True):
+        var.fix(float(count))
+    for var, low in zip(replicas, lowest, strict=True):
+        if low:
+            var.unfix()
+    try:
+        status, _ = run_solver(opt, plan_model)
+    except SolverError:
+        status = "failed"
+    values = np.array([pyo.value(v, exception=False) or 0.0 for v in replicas])
+    for var in replicas:
+        var.unfix()
+    if status != "optimal":
+        return rounded_counts(plan_model)
+    parts = []
+    for block in plan_model.formulation.variables.values():
+        if block.integer and block.name == "gpus_on":   # whole replicas' GPUs, rounded up
+            gpr = np.zeros(block.size)
+            np.add.at(gpr, np.repeat(data.point_model, data.n_periods) * data.n_periods
+                      + np.tile(np.arange(data.n_periods), data.n_points),
+                      np.ceil(values - 1e-7) * np.repeat(data.replica_gpus, data.n_periods))
+            parts.append(np.ceil(gpr - 1e-7))
+        elif block.integer:
+            parts.append(np.ceil(values - 1e-7))
+    return np.concatenate(parts)
 
 
 def _dive(opt: Any, plan_model: PlanModel, rounds: int = 3) -> np.ndarray:
