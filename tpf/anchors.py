@@ -20,6 +20,15 @@ an interpolation. Another batch size multiplies by the curve's own ratio
 ``C_batch(query) / C_anchor_batch(query)``. Duration is scaled by the same
 factor as energy, so the curve's mean power is kept (a paper printing only
 energy says nothing about time; the duration is then an estimate).
+
+**An anchor knows what it measured.** ``C_a`` is the curve at the *anchor's*
+request shape (:class:`AnchorShape`: the input tokens of the prompts it
+measured, the tokens each vote generated, its batch size, its harness), not at
+the request's: a request of another shape is priced by the card's own ratio
+``C(request) / C(anchor shape)`` times the published figure. A one-token MMLU
+answer anchor prices a 212-token answer at about a hundred times its figure,
+as the curve says. An anchor without a recorded shape (an older card) is
+priced at the request's own shape, as before, and labelled so.
 """
 
 from __future__ import annotations
@@ -41,7 +50,11 @@ class EnergyAnchor:
 
     ``budget_tokens`` is the chain-of-thought budget (0 for a short answer),
     ``votes`` the majority-vote count, ``batch_size`` the batch it was measured
-    at; ``source`` names the paper and table.
+    at; ``source`` names the paper and table. The request shape it measured:
+    ``n_in_tokens`` (mean prompt tokens), ``n_out_tokens`` (mean tokens
+    generated per vote) and ``harness`` (how it was served, e.g. a Hugging Face
+    ``generate`` loop); ``None`` where the source does not say (then a request
+    is priced through it at its own shape, :func:`anchor_curve_shape`).
     """
 
     category: str
@@ -51,6 +64,9 @@ class EnergyAnchor:
     votes: int = 1
     batch_size: int = 1
     source: str = ""
+    n_in_tokens: float | None = None
+    n_out_tokens: float | None = None
+    harness: str = ""
 
     def __post_init__(self) -> None:
         problems = self.problems("anchor")
@@ -72,7 +88,17 @@ class EnergyAnchor:
             out.append(f"{where}.votes: must be >= 1, got {self.votes}")
         if self.batch_size < 1:
             out.append(f"{where}.batch_size: must be >= 1, got {self.batch_size}")
+        for name in ("n_in_tokens", "n_out_tokens"):
+            value = getattr(self, name)
+            if value is not None and not value >= (0 if name == "n_in_tokens" else 1):
+                out.append(f"{where}.{name}: must be >= {0 if name == 'n_in_tokens' else 1} "
+                           f"tokens (or absent), got {value}")
         return out
+
+    @property
+    def has_shape(self) -> bool:
+        """True when the anchor records the request shape it measured (input and output tokens)."""
+        return self.n_in_tokens is not None and self.n_out_tokens is not None
 
     def label(self) -> str:
         """``zero_shot``, ``cot@512``, ``mv16`` (with ``@budget``), then ``/batch N`` if not 1."""
@@ -90,12 +116,17 @@ class EnergyAnchor:
                 category=str(data["category"]), strategy=str(data["strategy"]),
                 energy_j=float(data["energy_j"]), budget_tokens=int(data.get("budget_tokens", 0)),
                 votes=int(data.get("votes", 1)), batch_size=int(data.get("batch_size", 1)),
-                source=str(data.get("source", "")),
+                source=str(data.get("source", "")), n_in_tokens=_optional_float(data.get("n_in_tokens")),
+                n_out_tokens=_optional_float(data.get("n_out_tokens")), harness=str(data.get("harness") or ""),
             )
         except CardError as exc:
             raise CardError(f"{where}: {exc}") from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise CardError(f"{where}: malformed anchor: {exc!r}") from exc
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def pick_anchors(anchors: Sequence[EnergyAnchor], category: str, strategy: str,
@@ -132,15 +163,23 @@ def anchored_value(curve_value: float, points: Sequence[tuple[float, float]]) ->
 
 
 def anchor_basis(anchors: Sequence[EnergyAnchor], strategy: str, budget_tokens: int, votes: int,
-                 batch_size: float) -> str:
-    """How a price was obtained: the card curve, a published point, or an interpolation."""
+                 batch_size: float, extrapolation: float = 1.0) -> str:
+    """How a price was obtained: the card curve, a published point, or an interpolation.
+
+    ``extrapolation`` is ``C(request) / C(anchor shape)`` (1 at the anchor's own shape).
+    """
     if not anchors:
         return BASIS_CURVE
     last = anchors[-1]
-    if last.key() == (strategy, int(budget_tokens), int(votes)) and last.batch_size == batch_size:
-        return BASIS_PUBLISHED
+    unshaped = [a.label() for a in anchors if not a.has_shape]
+    at_shape = abs(extrapolation - 1.0) <= 1e-9
+    if (last.key() == (strategy, int(budget_tokens), int(votes)) and last.batch_size == batch_size
+            and (at_shape or unshaped)):
+        return BASIS_PUBLISHED + (" (anchor shape unknown: at the request's tokens)" if unshaped else "")
     named = " and ".join(a.label() for a in anchors)
-    return f"interpolated: published {named}, card's own output-length/votes/batch dependence"
+    shape = (f"anchor shape unknown for {', '.join(unshaped)}: priced at the request's tokens" if unshaped
+             else f"x{extrapolation:.4g} of the anchor's request shape by the card's own curve")
+    return f"interpolated: published {named}, card's own output-length/votes/batch dependence; {shape}"
 
 
 def anchors_problems(anchors: Sequence[EnergyAnchor], where: str) -> list[str]:

@@ -11,6 +11,14 @@ zero-shot, Llama 1B majority voting (16 votes) and Llama 1B chain-of-thought
   ``mv`` with 16 votes and ``cot`` at 512 tokens (reading times the printed ratio);
 * ``llama-3.1-8b@l40s``: per category, zero-shot (1B reading times the printed ratio).
 
+Each anchor records the request shape Table 1 measured (:class:`~tpf.anchors.EnergyAnchor`):
+the category's MMLU prompt (``n_in_tokens``: tpf's estimate of a zero-shot MMLU prompt of
+that category, the ``n_in_tokens`` of ``tpf/conf/workload/mmlu_mix.yaml``), the tokens
+generated per vote (``n_out_tokens``: one answer letter for zero-shot and for each of the
+16 votes; 1 + 512 for chain-of-thought, the paper's cap taken as used in full, an
+assumption, as the planner's default ``cot_used_fraction`` 1 does), batch 1 and the
+harness (:data:`HARNESS`). A request of another shape is priced by the card's own ratio.
+
 The card's curve, which prices every other point (other budgets, vote counts,
 batch sizes, input lengths) through the nearest anchor, is the shipped roofline
 card of the same model (``hf_generate`` preset, an estimate) scaled so that its
@@ -50,6 +58,22 @@ HARDWARE_ID = "l40s"
 MODEL_IDS = {MODEL_1B: "llama-3.2-1b", MODEL_8B: "llama-3.1-8b"}
 REFERENCE_N_IN_TOKENS = 170.0  # estimate of a zero-shot MMLU prompt (question and 4 options)
 SHAPE_NOTE = "roofline+overhead (hf_generate) curve of the same model, scaled (an estimate)"
+HARNESS = "Hugging Face transformers generate, batch 1, one L40S (EuroMLSys'25 Sections 3, 4.3)"
+PROMPTS_YAML = Path(__file__).parent / "conf" / "workload" / "mmlu_mix.yaml"
+ANSWER_TOKENS = 1.0  # one answer letter (A-D)
+
+
+def mmlu_prompt_tokens() -> dict[str, float]:
+    """tpf's estimate of a zero-shot MMLU prompt per category (``mmlu_mix.yaml``'s ``n_in_tokens``)."""
+    import yaml
+
+    classes = yaml.safe_load(PROMPTS_YAML.read_text())["classes"]
+    return {str(c["category"]): float(c["n_in_tokens"]) for c in classes}
+
+
+def generated_tokens_per_vote(strategy: str, budget_tokens: int) -> float:
+    """Tokens Table 1's runs generated per vote: the answer letter, plus the CoT cap used in full."""
+    return ANSWER_TOKENS + (float(budget_tokens) if strategy == "cot" else 0.0)
 
 
 def table1_anchors(model: str) -> list[EnergyAnchor]:
@@ -58,11 +82,14 @@ def table1_anchors(model: str) -> list[EnergyAnchor]:
     rows = table[table["model"] == model]
     source = (f"{PAPER}: {ASSUMED_ITEMS_PER_CATEGORY} items per category assumed; "
               "energy column read as J per category (tpf/data/euromlsys25_table1.md)")
+    prompts = mmlu_prompt_tokens()
     return [
         EnergyAnchor(category=str(row["category"]), strategy=str(row["strategy"]),
                      energy_j=float(row["energy_j_per_item_estimate"]),
                      budget_tokens=int(row["budget_tokens"]), votes=int(row["votes"]),
-                     batch_size=1, source=source)
+                     batch_size=1, source=source, n_in_tokens=prompts[str(row["category"])],
+                     n_out_tokens=generated_tokens_per_vote(str(row["strategy"]), int(row["budget_tokens"])),
+                     harness=HARNESS)
         for row in rows.to_dict("records")
     ]
 
@@ -97,9 +124,11 @@ def published_card(model: str, shape: EnergyCard | None = None) -> EnergyCard:
             "command": "python -m tpf.published_energy",
         },
         notes=("PUBLISHED anchors, ESTIMATED shape: the per-category energies of Table 1 (batch 1) "
-               "are priced exactly at their strategy, budget and votes; other budgets, vote counts, "
-               "batch sizes and input lengths follow the " + SHAPE_NOTE + " through the nearest anchor "
-               "(labelled 'interpolated' in the option table). Durations are the roofline's scaled by "
+               "are priced exactly at their strategy, budget, votes and request shape (the category's "
+               "MMLU prompt, one answer token per vote, 1 + 512 tokens for CoT); other budgets, vote "
+               "counts, batch sizes, input and output lengths follow the " + SHAPE_NOTE + " through the "
+               "nearest anchor by the ratio C(request)/C(anchor shape) (labelled 'interpolated' in the "
+               "option table, with the ratio in its anchor_extrapolation column). Durations are the roofline's scaled by "
                f"the same factor ({factor:.4g}), an estimate: the paper prints none."),
     )
 

@@ -19,7 +19,7 @@ UNIT_SUFFIX = re.compile(r"_(kwh|kw|kg|s)$")
 CAPS = {
     "planner.it_energy_period_kwh": "1e6", "planner.it_energy_horizon_kwh": "1e9",
     "planner.it_power_kw": "1e6", "planner.carbon_budget_kg": "1e9", "facility.power_cap_kw": "1e6",
-    "planner.ttft_p99_slo_s": "100", "planner.keep_fleet_on": "true", "planner.gpu_capacity": "true",
+    "planner.ttft_p99_slo_s": "100", "planner.e2e_p99_slo_s": "100", "planner.keep_fleet_on": "true", "planner.gpu_capacity": "true",
     "planner.accuracy_floors": None, "planner.accuracy_target": "0.01",
 }
 
@@ -57,4 +57,5 @@ def test_every_cap_setting_names_its_constraint(objective, tmp_path):
     rows = _rows([f"planner={objective}", *(f"{key}={CAPS[key]}" for key in keys)], tmp_path)
     expected = {constraint_of(key) for key in [*keys, "planner.accuracy_floors"]}
     assert expected <= set(rows)
-    assert set(rows) - expected == {"demand", "gpu_busy"}   # always there; gpu_busy with gpu_capacity
+    # always there; the GPU and replica rows with gpu_capacity
+    assert set(rows) - expected == {"demand", "gpu_busy", "replica_capacity", "batch_forms", "replica_gpus"}

@@ -73,8 +73,17 @@ def test_simulate_writes_hourly_and_compares_with_the_plan(tmp_path):
     # the headline figures are the simulation's; the plan's are in their own section
     assert summary["figures_from"] == "simulation"
     assert summary["facility_energy_kwh"] == summary["simulation"]["facility_energy_kwh"]
-    assert summary["plan"]["facility_energy_kwh"] > 0
-    assert abs(summary["simulation"]["vs_plan_pct"]["facility_energy_kwh"]) < 3.0
+    plan_kwh, simulated_kwh = summary["plan"]["facility_energy_kwh"], summary["simulation"]["facility_energy_kwh"]
+    assert plan_kwh > 0
+    # the simulation prices independently (whole GPUs powered, batches the load forms): the
+    # difference is reported, not assumed away
+    assert summary["simulation"]["vs_plan_pct"]["facility_energy_kwh"] == pytest.approx(
+        100.0 * (simulated_kwh / plan_kwh - 1.0))
+    per_model_hour = pd.read_csv(tmp_path / "model_hourly.csv")
+    assert {"plan_it_kwh", "sim_it_kwh", "planned_batch_size", "formed_batch_size", "batch_formed"} <= set(
+        per_model_hour)
+    assert per_model_hour["sim_queries"].sum() == pytest.approx(summary["simulation"]["served_queries"])
+    assert "### Plan and simulation per model and hour" in report
 
 
 def test_full_report_draws_every_figure(tmp_path):

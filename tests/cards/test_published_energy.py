@@ -66,7 +66,9 @@ def test_paper_plan_sends_reasoning_categories_to_8b_not_1b_cot(tmp_path):
     options = pd.read_csv(tmp_path / "options.csv")
     assert {"energy_j_per_query", "gpu_s_per_query", "n_out_tokens_expected", "energy_source"} <= set(options)
     queries = plan.groupby(["class_name", "model", "strategy"])["queries"].sum()
-    for category in ("math", "engineering", "computer_science"):
+    # computer_science is no longer all on the 8B: with whole replicas per model and hour the
+    # plan (also at a 1e-4 MIP gap) moves part of it to 1B zero-shot / 3 votes; never to 1B CoT
+    for category in ("math", "engineering"):
         mine = queries[category]
         assert mine.get(("llama-3.1-8b", "zero_shot"), 0.0) == pytest.approx(mine.sum())
     assert "cot" not in set(plan["strategy"])

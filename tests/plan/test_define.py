@@ -105,8 +105,8 @@ def test_pyomo_rows_and_objective_are_the_matrix_forms_exactly():
                         fleet_of({"m0": 3, "m1": 2}), settings)
     lp = model.linear_program()
     position = {id(v): v_index for v_index, v in enumerate(
-        [*model.model.x.values(), *model.model.gpus_on.values()])}
-    assert len(model.blocks) == 10
+        [*model.model.x.values(), *model.model.gpus_on.values(), *model.model.replicas.values()])}
+    assert len(model.blocks) == 13   # with replica_capacity, batch_forms and replica_gpus
     for block in model.blocks:
         component = getattr(model.model, block.name)
         for row in range(block.size):

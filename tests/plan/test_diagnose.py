@@ -61,7 +61,8 @@ def test_integer_gpus_infeasible_where_the_lp_is_not():
     options = option_rows({"A": [("small", "one", 0.5, 100.0, 1.0)]}).assign(idle_power_w=20.0)
     workload = Workload((QueryClass("A", "A", 100.0, (0.5,)),), n_periods=1, period_s=3600.0)
     inputs = (options, workload, Facility((1.0,), power_cap_w=55.0), Grid((500.0,)), fleet_of({"one": 2}))
-    assert solve(build_model(*inputs, PlannerSettings())).totals["peak_facility_kw"] == pytest.approx(0.05)
+    relaxed = PlannerSettings(replicas="relaxed")   # fractional GPUs: the LP
+    assert solve(build_model(*inputs, relaxed)).totals["peak_facility_kw"] == pytest.approx(0.05)
     with pytest.raises(InfeasiblePlanError) as info:
         solve(build_model(*inputs, PlannerSettings(integer_gpus=True)))
     (shortfall,) = info.value.diagnosis

@@ -63,7 +63,8 @@ def test_gpu_capacity_binding_per_model(micro_options, micro_workload):
 def test_shared_gpu_capacity_dual(micro_options, micro_workload):
     options = micro_options.assign(model="one")     # one model, two strategies sharing 3 GPUs
     options["option_id"] = ["small", "big", "small", "big"]
-    result = run(options, micro_workload, PlannerSettings(), fleet=fleet_of({"one": 3}))
+    # the LP's dual: fractional replicas (whole ones price the fleet conditional on the counts)
+    result = run(options, micro_workload, PlannerSettings(replicas="relaxed"), fleet=fleet_of({"one": 3}))
     assert result.objective == pytest.approx(65.0, abs=1e-7)
     assert "gpu_capacity[one,0]" in result.binding_constraints
     assert result.shadow_prices["gpu_capacity[one,0]"] == pytest.approx(10.0, rel=1e-7)
@@ -138,7 +139,7 @@ def test_integer_gpus_with_gpu_cost(micro_options, micro_workload):
     # -> 55 + 20 + 3.5 - 12 = 66.5 (7 GPUs: 80 - 14 = 66).
     options = micro_options.assign(model="one")
     fleet = fleet_of({"one": 10}, utilization=0.9)
-    relaxed = run(options, micro_workload, PlannerSettings(gpu_cost=2.0), fleet=fleet)
+    relaxed = run(options, micro_workload, PlannerSettings(gpu_cost=2.0, replicas="relaxed"), fleet=fleet)
     assert relaxed.objective == pytest.approx(80 - 2 * 21600 / 3240, abs=1e-7)
     integer = run(options, micro_workload, PlannerSettings(gpu_cost=2.0, integer_gpus=True), fleet=fleet)
     assert integer.objective == pytest.approx(66.5, abs=1e-6)

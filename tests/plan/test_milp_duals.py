@@ -40,7 +40,7 @@ def test_facility_power_binding_with_integer_gpus(one_model):
     # Fixed LP (n = 4): one facility kW = 2.4e6 J = 15000 upgrades at 160 J above idle
     #   -> 15000 / 180 = 83.333 points per kW.
     facility, fleet = Facility((1.5,), power_cap_w=525.0), fleet_of({"one": 10})
-    relaxed = plan(one_model, WORKLOAD, facility, GRID, fleet, PlannerSettings())
+    relaxed = plan(one_model, WORKLOAD, facility, GRID, fleet, PlannerSettings(replicas="relaxed"))
     assert relaxed.objective == pytest.approx(70.0, abs=1e-7)
     assert relaxed.shadow_prices["facility_power_cap[0]"] == pytest.approx(200.0 / 3.0, rel=1e-7)
     result = plan(one_model, WORKLOAD, facility, GRID, fleet, PlannerSettings(integer_gpus=True))
@@ -67,7 +67,7 @@ def test_accuracy_target_price_with_integer_gpus(one_model):
     assert result.binding_constraints == ["accuracy_target"]
     assert result.shadow_prices["accuracy_target"] == pytest.approx(0.008, rel=1e-7)
     relaxed = plan(one_model, WORKLOAD, Facility((1.0,)), GRID, fleet_of({"one": 10}),
-                   settings.with_changes(integer_gpus=False))
+                   settings.with_changes(integer_gpus=False, replicas="relaxed"))
     assert relaxed.objective == pytest.approx(0.25, rel=1e-9)
     assert relaxed.shadow_prices["accuracy_target"] == pytest.approx(0.01, rel=1e-7)
 

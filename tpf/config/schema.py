@@ -173,7 +173,9 @@ class PlannerConfig:
     (it_energy_period), ``it_energy_horizon_kwh`` (it_energy_horizon),
     ``it_power_kw`` (it_power), ``carbon_budget_kg`` (carbon_budget),
     ``accuracy_floors`` (accuracy_floors, empty: none), ``ttft_p99_slo_s``
-    (ttft_p99_slo), ``keep_fleet_on`` (keep_fleet_on); the facility power cap
+    (ttft_p99_slo), ``e2e_p99_slo_s`` (e2e_p99_slo), ``keep_fleet_on`` (keep_fleet_on);
+    ``replicas`` (integer: whole replicas per model, operating point and hour, a MILP;
+    relaxed: fractional), ``batch_fill_min`` (batch_forms rows); the facility power cap
     is ``facility.power_cap_kw`` (facility_power_cap). ``gpu_capacity`` bounds each model's GPU time
     by its fleet. ``accuracy_target`` is the floor of the min_* objectives.
     ``estimator`` (``shipped`` or an estimator folder): classes are read from
@@ -201,10 +203,13 @@ class PlannerConfig:
     operating_points: list[int] = field(default_factory=list)  # batch levels; empty = batch_size only
     latency_slo_s: float | None = None
     ttft_p99_slo_s: float | None = None
+    e2e_p99_slo_s: float | None = None
+    replicas: str = "integer"
+    batch_fill_min: float = 0.7
     keep_fleet_on: bool = False
     solver: str = "highs"
     time_limit_s: float = 60.0
-    mip_gap: float = 1e-4
+    mip_gap: float = 0.01
     write_lp: bool = False
     estimator: str | None = None
     estimator_classes: dict[str, list[str]] = field(default_factory=dict)
@@ -218,6 +223,8 @@ class SimulateConfig:
     burst_cv: float = 0.0
     seed: int = 0
     max_queries: int = 5_000_000
+    batching: str = "continuous"
+    length_cv: float = 0.9
 
 
 @dataclass

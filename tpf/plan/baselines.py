@@ -47,7 +47,7 @@ def _evaluate(name: str, data: PlanData, shares: np.ndarray) -> dict:
     gpus = evaluate.required_gpus(data, shares) if data.gpu_vars else None
     totals = evaluate.totals(data, shares, gpus)
     lp = build_lp(data)
-    broken = violations(lp, np.concatenate([shares, gpus if gpus is not None else np.zeros(0)]))
+    broken = violations(lp, evaluate.variable_values(data, shares, gpus))
     return {"baseline": name, **{k: totals[k] for k in (
         "accuracy", "it_energy_kwh", "facility_energy_kwh", "carbon_kg", "peak_facility_kw")},
         "meets_constraints": not broken, "violations": "; ".join(sorted(broken)[:5])}

@@ -61,6 +61,41 @@ class PlanData:
     constraints: tuple[Any, ...] | None = None   # constraint definitions; None = tpf.plan.define's
     col_arrival: np.ndarray | None = None         # arrival period of a deferrable column (None: col_period)
     embodied_kg_per_gpu_h: np.ndarray | None = None  # (M,) per powered-on GPU-hour (None: none)
+    # operating points: one per (model, batch size) of the kept options
+    col_point: np.ndarray | None = None           # index of the column's operating point
+    point_model: np.ndarray | None = None         # (P,) model index of each point
+    point_batch: np.ndarray | None = None         # (P,) batch size of each point (requests)
+    col_e2e_gpu_h: np.ndarray | None = None       # GPU-hours per unit share at the e2e SLO's load (None: no SLO)
+    gpus_per_replica: np.ndarray | None = None    # (M,) GPUs one replica of the model spans
+
+    @property
+    def n_points(self) -> int:
+        return 0 if self.point_model is None else len(self.point_model)
+
+    @property
+    def point_lowest(self) -> np.ndarray:
+        """(P,) True for the lowest operating point of its model (no batch-forming floor)."""
+        assert self.point_model is not None and self.point_batch is not None
+        lowest = np.full(len(self.model_names), np.inf)
+        np.minimum.at(lowest, self.point_model, self.point_batch)
+        return self.point_batch <= lowest[self.point_model]
+
+    @property
+    def replica_gpus(self) -> np.ndarray:
+        """(P,) GPUs one replica of each point's model spans."""
+        per_model = np.ones(len(self.model_names)) if self.gpus_per_replica is None else self.gpus_per_replica
+        return per_model[self.point_model]
+
+    @property
+    def integer_counts(self) -> bool:
+        """The plan is a MILP: whole replicas (``replicas="integer"``) or integer GPU counts."""
+        return self.gpu_vars and (self.settings.integer_gpus
+                                  or (self.replicas_modelled and self.settings.replicas == "integer"))
+
+    @property
+    def replicas_modelled(self) -> bool:
+        """Powered replicas per (model, operating point, period) are variables (with GPU capacity)."""
+        return self.gpu_vars and self.n_points > 0
 
     @property
     def n_periods(self) -> int:
@@ -205,8 +240,16 @@ def prepare(options: OptionTable | pd.DataFrame, workload: Workload, facility: F
         idle_power_kw=idle_kw if gpu_vars else np.zeros(len(models)), settings=settings,
         cap_facility_power_kw=cap_kw, accuracy_floors=floors,
         constraints=None if constraints is None else tuple(constraints),
-        embodied_kg_per_gpu_h=_embodied(fleet, models), **data,
+        embodied_kg_per_gpu_h=_embodied(fleet, models), gpus_per_replica=_replica_gpus(kept, models), **data,
     )
+
+
+def _replica_gpus(table: pd.DataFrame, models: list[str]) -> np.ndarray:
+    """(M,) GPUs one replica of each model spans (the option table's ``gpus_per_replica``, else 1)."""
+    if "gpus_per_replica" not in table.columns:
+        return np.ones(len(models))
+    per_model = table.groupby("model")["gpus_per_replica"].max()
+    return np.array([float(per_model.get(m, 1.0)) for m in models])
 
 
 def _embodied(fleet: Fleet, models: list[str]) -> np.ndarray:
@@ -248,18 +291,30 @@ def _columns(kept: pd.DataFrame, class_names: list[str], models: list[str], dema
     gpu_s = kept["gpu_s"].fillna(0.0).to_numpy(float)[col_option]
     if gpu_vars:
         energy_j = np.maximum(energy_j - idle_kw[col_model] * 1000.0 * gpu_s, 0.0)
-    ttft_gpu_h = None
-    if "ttft_max_utilization" in kept.columns:
-        utilization = np.maximum(kept["ttft_max_utilization"].to_numpy(float)[col_option], 1e-12)
-        ttft_gpu_h = queries * gpu_s / utilization / S_PER_H
+    slo_gpu_h = {}
+    for name in ("ttft", "e2e"):
+        slo_gpu_h[name] = None
+        if f"{name}_max_utilization" in kept.columns:
+            utilization = np.maximum(kept[f"{name}_max_utilization"].to_numpy(float)[col_option], 1e-12)
+            slo_gpu_h[name] = queries * gpu_s / utilization / S_PER_H
     return {
-        "col_ttft_gpu_h": ttft_gpu_h,
+        "col_ttft_gpu_h": slo_gpu_h["ttft"], "col_e2e_gpu_h": slo_gpu_h["e2e"],
+        **_points(kept, opt_model, col_option),
         "col_option": col_option, "col_class": col_class, "col_period": col_period,
         "col_model": col_model, "col_queries": queries,
         "col_accuracy": kept["accuracy"].to_numpy(float)[col_option],
         "col_energy_kwh": queries * energy_j / J_PER_KWH, "col_gpu_h": queries * gpu_s / S_PER_H,
         "col_demand_row": row_of[col_class, col_period], "demand_rows": demand_rows,
     }
+
+
+def _points(kept: pd.DataFrame, opt_model: np.ndarray, col_option: np.ndarray) -> dict[str, np.ndarray]:
+    """Operating points (one per (model, batch size) of the options) and each column's point."""
+    batch = kept["batch_size"].to_numpy(float) if "batch_size" in kept.columns else np.ones(len(kept))
+    pairs, opt_point = np.unique(np.stack([opt_model.astype(float), batch], axis=1), axis=0,
+                                 return_inverse=True)
+    return {"col_point": opt_point.reshape(-1)[col_option].astype(np.int64),
+            "point_model": pairs[:, 0].astype(np.int64), "point_batch": pairs[:, 1]}
 
 
 def with_options(data: PlanData, table: pd.DataFrame, settings: PlannerSettings | None = None) -> PlanData:

@@ -24,7 +24,7 @@ from tpf.domain import Workload
 
 #: Column arrays that follow a column when it is repeated over serve periods.
 _REPEATED = ("col_option", "col_class", "col_model", "col_queries", "col_accuracy", "col_energy_kwh",
-             "col_gpu_h", "col_demand_row")
+             "col_gpu_h", "col_demand_row", "col_point")
 
 
 def deadline_periods(workload: Workload) -> np.ndarray:
@@ -42,8 +42,11 @@ def expand_serve_periods(columns: Mapping[str, np.ndarray], deadlines: np.ndarra
     wait = np.minimum(deadlines[columns["col_class"]], n_periods - 1 - arrival)
     repeat = wait + 1
     out: dict[str, Any] = {name: np.repeat(np.asarray(columns[name]), repeat) for name in _REPEATED}
-    ttft = columns.get("col_ttft_gpu_h")
-    out["col_ttft_gpu_h"] = None if ttft is None else np.repeat(np.asarray(ttft), repeat)
+    for name in ("col_ttft_gpu_h", "col_e2e_gpu_h"):
+        slo = columns.get(name)
+        out[name] = None if slo is None else np.repeat(np.asarray(slo), repeat)
+    for name in ("point_model", "point_batch"):
+        out[name] = np.asarray(columns[name])
     out["col_arrival"] = np.repeat(arrival, repeat)
     first = np.repeat(np.cumsum(repeat) - repeat, repeat)
     out["col_period"] = np.repeat(arrival, repeat) + (np.arange(int(repeat.sum())) - first)

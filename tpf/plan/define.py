@@ -16,7 +16,10 @@ Variables (stacked in this order):
   period (``tpf.plan.defer``): ``x[c, o, a, s]`` serves queries arriving in
   period a in period s, and every row charges the serve period;
 * ``gpus_on[m * T + t] >= 0``: GPUs of model m powered on in period t (only
-  when GPU capacity is modelled; integer for ``integer_gpus``).
+  when GPU capacity is modelled; integer for ``integer_gpus``);
+* ``replicas[p * T + t] >= 0``: replicas powered at operating point p (a
+  model at one batch size) in period t, each ``gpus_per_replica`` GPUs
+  (with GPU capacity; whole numbers unless ``replicas="relaxed"``).
 
 IT energy of period t (kWh), the expression every energy, power and carbon
 row weighs: ``E_t = sum_{k in t} D_k e_k x_k + sum_m P_idle,m period_h gpus_on[m, t]``.
@@ -28,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from tpf.cost import carbon_factor_kg_per_kwh
 from tpf.plan.blocks import ObjectiveBlock, RowBlock, VariableBlock, coefficients, stack
@@ -64,7 +68,17 @@ def define_gpus_on(data: PlanData) -> VariableBlock | None:
                          "GPUs of a model powered on in a period")
 
 
-VARIABLES: tuple[Callable[[PlanData], VariableBlock | None], ...] = (define_shares, define_gpus_on)
+def define_replicas(data: PlanData) -> VariableBlock | None:
+    """``replicas[p, t] >= 0``: replicas of point p's model serving at its batch size in period t."""
+    if not data.replicas_modelled:
+        return None
+    size = data.n_points * data.n_periods
+    return VariableBlock("replicas", size, np.full(size, np.inf), data.settings.replicas == "integer",
+                         "replica", "replicas of a model powered at one operating point in a period")
+
+
+VARIABLES: tuple[Callable[[PlanData], VariableBlock | None], ...] = (define_shares, define_gpus_on,
+                                                                     define_replicas)
 
 
 # --- shared terms -------------------------------------------------------------------------
@@ -92,6 +106,24 @@ def _periods(data: PlanData) -> list[str]:
 
 def _model_periods(data: PlanData) -> list[str]:
     return [f"{m},{t}" for m in data.model_names for t in range(data.n_periods)]
+
+
+def _point_periods(data: PlanData) -> list[str]:
+    """``<model>,b<batch>,<period>`` per (operating point, period), in ``replicas`` order."""
+    assert data.point_model is not None and data.point_batch is not None
+    return [f"{data.model_names[m]},b{b:g},{t}" for m, b in zip(data.point_model, data.point_batch, strict=True)
+            for t in range(data.n_periods)]
+
+
+def _per_replica_row(data: PlanData, var: Variables, col_values: np.ndarray,
+                     replica_values: np.ndarray) -> sp.csr_matrix:
+    """Rows per (point, period): ``sum_{k at p in t} col_values_k x_k + replica_values[p] r[p, t]``."""
+    assert data.col_point is not None
+    size = data.n_points * data.n_periods
+    return coefficients(
+        np.concatenate([data.col_point * data.n_periods + data.col_period, np.arange(size)]),
+        np.concatenate([var["x"].positions(), var["replicas"].positions()]),
+        np.concatenate([col_values, np.repeat(replica_values, data.n_periods)]), size, var.count)
 
 
 def _energy_cap(data: PlanData, var: Variables, name: str, cap: float | None, weights: np.ndarray,
@@ -185,24 +217,82 @@ def define_gpu_capacity(data: PlanData, var: Variables) -> RowBlock | None:
                     description="powered-on GPUs within the fleet")
 
 
+def define_replica_capacity(data: PlanData, var: Variables) -> RowBlock | None:
+    """replica_capacity[m, b, t]: ``sum_{k at (m, b) in t} D_k g_k x_k - period_h U_m G_m r[m, b, t] <= 0`` (GPU-h).
+
+    The busy GPU-hours served at operating point b (``g_k = window_k G_m / b``)
+    fit in its powered replicas at utilization U_m: the load per replica is at
+    most ``U_m b / window`` requests/s (continuous batching, Little's law).
+    Never relaxed.
+    """
+    if "replicas" not in var:
+        return None
+    matrix = _per_replica_row(data, var, data.col_gpu_h,
+                              -data.period_h * data.utilization[data.point_model] * data.replica_gpus)
+    return RowBlock("replica_capacity", _point_periods(data), "<=", np.zeros(data.n_points * data.n_periods),
+                    "GPU-h", matrix, setting="gpu_capacity",
+                    description="load at an operating point within its replicas")
+
+
+def define_batch_forms(data: PlanData, var: Variables) -> RowBlock | None:
+    """batch_forms[m, b, t]: ``sum_{k at (m, b) in t} D_k g_k x_k - period_h f_m G_m r[m, b, t] >= 0`` (GPU-h).
+
+    A replica planned at batch b holds on average ``load x window`` requests
+    (Little's law); it must hold at least ``f_m b`` of them,
+    ``f_m = min(batch_fill_min, U_m)``, so the batch it is priced at forms.
+    Not on the lowest point of a model (it serves any load). Never relaxed.
+    """
+    if "replicas" not in var:
+        return None
+    fill = np.minimum(data.settings.batch_fill_min, data.utilization[data.point_model])
+    floor = np.where(data.point_lowest, 0.0, fill)
+    matrix = _per_replica_row(data, var, data.col_gpu_h, -data.period_h * floor * data.replica_gpus)
+    return RowBlock("batch_forms", _point_periods(data), ">=", np.zeros(data.n_points * data.n_periods),
+                    "GPU-h", matrix, setting="batch_fill_min",
+                    description="load per replica forms the planned batch")
+
+
+def define_replica_gpus(data: PlanData, var: Variables) -> RowBlock | None:
+    """replica_gpus[m, t]: ``sum_b G_m r[m, b, t] - gpus_on[m, t] <= 0`` (GPU): replicas fit the powered GPUs."""
+    if "replicas" not in var:
+        return None
+    size = len(data.model_names) * data.n_periods
+    points = np.repeat(np.arange(data.n_points), data.n_periods)
+    periods = np.tile(np.arange(data.n_periods), data.n_points)
+    matrix = coefficients(
+        np.concatenate([data.point_model[points] * data.n_periods + periods, np.arange(size)]),
+        np.concatenate([var["replicas"].positions(), var["gpus_on"].positions()]),
+        np.concatenate([data.replica_gpus[points], -np.ones(size)]), size, var.count)
+    return RowBlock("replica_gpus", _model_periods(data), "<=", np.zeros(size), "GPU", matrix,
+                    setting="gpu_capacity", description="powered replicas within the powered GPUs")
+
+
+def _slo_row(data: PlanData, var: Variables, name: str, col_gpu_h: np.ndarray | None,
+             phrase: str, setting: str, description: str) -> RowBlock | None:
+    if "replicas" not in var or col_gpu_h is None:
+        return None
+    matrix = _per_replica_row(data, var, col_gpu_h / data.period_h, -data.replica_gpus)
+    return RowBlock(name, _point_periods(data), "<=", np.zeros(data.n_points * data.n_periods), "GPU",
+                    matrix, phrase=phrase, setting=setting, description=description)
+
+
 def define_ttft_p99_slo(data: PlanData, var: Variables) -> RowBlock | None:
-    """ttft_p99_slo[m, t]: ``sum_{k of m in t} D_k g_k / rho_k x_k - period_h gpus_on[m, t] <= 0`` (GPU-h).
+    """ttft_p99_slo[m, b, t]: ``sum_{k at (m, b) in t} D_k g_k / (rho_k period_h) x_k - G_m r[m, b, t] <= 0`` (GPU).
 
     ``rho_k`` is the largest utilization per replica at column k's operating
     point that keeps the p99 time to first token within the SLO (Erlang C,
-    :mod:`tpf.plan.queueing`): each query needs ``g_k / rho_k`` GPU-hours of
-    powered GPUs. On with ``planner.ttft_p99_slo_s`` and GPU capacity.
+    :mod:`tpf.plan.queueing`): the replicas at point b carry at most that
+    load. On with ``planner.ttft_p99_slo_s`` and GPU capacity.
     """
-    if "gpus_on" not in var or data.col_ttft_gpu_h is None:
-        return None
-    size = len(data.model_names) * data.n_periods
-    matrix = coefficients(
-        np.concatenate([data.col_model * data.n_periods + data.col_period, np.arange(size)]),
-        np.concatenate([var["x"].positions(), var["gpus_on"].positions()]),
-        np.concatenate([data.col_ttft_gpu_h, np.full(size, -data.period_h)]), size, var.count)
-    return RowBlock("ttft_p99_slo", _model_periods(data), "<=", np.zeros(size), "GPU-h", matrix,
-                    setting="ttft_p99_slo_s",
-                    description="load per powered GPU within the tail-latency SLO")
+    return _slo_row(data, var, "ttft_p99_slo", data.col_ttft_gpu_h, "p99 TTFT SLO", "ttft_p99_slo_s",
+                    "load per replica within the p99 time-to-first-token SLO")
+
+
+def define_e2e_p99_slo(data: PlanData, var: Variables) -> RowBlock | None:
+    """e2e_p99_slo[m, b, t]: as ``ttft_p99_slo`` with ``rho_k`` the utilization keeping the p99
+    wait plus the request's window within ``planner.e2e_p99_slo_s`` (GPU)."""
+    return _slo_row(data, var, "e2e_p99_slo", data.col_e2e_gpu_h, "p99 end-to-end SLO", "e2e_p99_slo_s",
+                    "load per replica within the p99 end-to-end latency SLO")
 
 
 def define_keep_fleet_on(data: PlanData, var: Variables) -> RowBlock | None:
@@ -252,7 +342,8 @@ RowDefinition = Callable[[PlanData, Variables], RowBlock | None]
 CONSTRAINTS: tuple[RowDefinition, ...] = (
     define_demand, define_it_energy_period, define_it_energy_horizon, define_it_power,
     define_facility_power_cap, define_carbon_budget, define_gpu_busy, define_gpu_capacity,
-    define_ttft_p99_slo, define_keep_fleet_on, define_accuracy_floors, define_accuracy_target,
+    define_replica_capacity, define_batch_forms, define_replica_gpus, define_ttft_p99_slo,
+    define_e2e_p99_slo, define_keep_fleet_on, define_accuracy_floors, define_accuracy_target,
 )
 
 #: Per minimizing objective: the row capping the same quantity and its setting (a Pareto axis).

@@ -44,9 +44,11 @@ def _where(block_name: str, label: str, period_s: float, n_periods: int) -> str:
         return ""
     if block_name == "accuracy_floors":
         return f" of class {label!r}"
-    if block_name == "gpu_capacity":
+    if "," in label:   # "<model>,<period>" or "<model>,b<batch>,<period>" (per operating point)
         model, period = label.rsplit(",", 1)
-        return f" of model {model!r}{when(int(period), period_s, n_periods)}"
+        model, _, batch = model.partition(",")
+        at_batch = f" at batch {batch[1:]}" if batch else ""
+        return f" of model {model!r}{at_batch}{when(int(period), period_s, n_periods)}"
     return when(int(label), period_s, n_periods)
 
 

@@ -44,8 +44,8 @@ class PlanModel:
 
     @property
     def is_milp(self) -> bool:
-        """Integer GPU counts are modelled (``integer_gpus`` with GPU capacity rows)."""
-        return self.data.settings.integer_gpus and self.data.gpu_vars
+        """Whole replicas or integer GPU counts are modelled (with GPU capacity rows)."""
+        return self.data.integer_counts
 
     @property
     def restricted(self) -> bool:
@@ -67,13 +67,13 @@ def build_pyomo(data: PlanData, columns: np.ndarray, *, elastic: bool = False,
                 formulation: Formulation | None = None) -> pyo.ConcreteModel:
     """The Pyomo model of the defined blocks over ``columns`` (a MILP gets no dual suffix)."""
     formulation = formulation or define_problem(data)
-    milp = data.settings.integer_gpus and data.gpu_vars
+    milp = data.integer_counts
     return build_pyomo_model(formulation, columns, elastic=elastic, duals=not milp)
 
 
 def _use_column_generation(data: PlanData) -> bool:
     mode = data.settings.column_generation
-    if data.settings.integer_gpus:
+    if data.integer_counts:
         return False
     return mode == "on" or (mode == "auto" and data.n_columns > COLUMN_GENERATION_THRESHOLD)
 

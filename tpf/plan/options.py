@@ -165,9 +165,9 @@ def variant_name(strategy: str, budget: int, votes: int) -> str:
 
 def _priced_row(key: dict[str, Any], query_class: Any, card: EnergyCard, accuracy: AccuracyCard,
                 spec: StrategySpec, batch: float,
-                slos: tuple[float | None, float | None]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                slos: tuple[float | None, ...]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(option row, None) or ({}, excluded row) of one option at one operating point."""
-    latency_slo_s, ttft_slo_s = slos
+    latency_slo_s, ttft_slo_s, e2e_slo_s = slos
     strategy, budget, votes = key["strategy"], key["budget_tokens"], key["votes"]
     tokens = TokenRule(query_class.n_answer_tokens, accuracy.lengths(key["model"], query_class.category),
                        spec.cot_used_fraction)
@@ -181,16 +181,31 @@ def _priced_row(key: dict[str, Any], query_class: Any, card: EnergyCard, accurac
            "n_in_tokens": float(query_class.n_in_tokens), "n_out_tokens": cost.n_out_tokens_expected,
            "batch_size": batch, "extrapolated": not cost.in_range, "energy_source": card.source,
            "idle_power_w": float(card.idle_power_w), "n_out_tokens_spread": cost.n_out_tokens_spread,
-           "energy_basis": cost.energy_basis, "n_answer_tokens": float(query_class.n_answer_tokens)}
-    if ttft_slo_s is not None:
-        prefill_s = float(np.asarray(card.duration_s(query_class.n_in_tokens, 0.0, batch))) \
-            if card.duration is not None else 0.0
-        row["ttft_max_utilization"] = float(max_utilization([batch], [cost.latency_s], [prefill_s], ttft_slo_s)[0])
-        if not row["ttft_max_utilization"] > 0:
-            return {}, {**key, "reason": "ttft_slo",
-                        "detail": f"prefill {prefill_s:.3g} s at batch {batch:g} leaves no queueing "
-                                  f"room under the p99 TTFT SLO {ttft_slo_s:g} s"}
+           "energy_basis": cost.energy_basis, "n_answer_tokens": float(query_class.n_answer_tokens),
+           "anchor_extrapolation": cost.anchor_extrapolation}
+    prefill_s = _prefill_s(card, query_class.n_in_tokens, cost.n_out_tokens_expected, cost.latency_s, batch)
+    row["prefill_s"], row["gpus_per_replica"] = prefill_s, float(card.gpus_per_replica)
+    for name, slo_s, lead_s, what in (("ttft", ttft_slo_s, prefill_s, f"prefill {prefill_s:.3g} s"),
+                                      ("e2e", e2e_slo_s, cost.latency_s, f"window {cost.latency_s:.3g} s")):
+        if slo_s is None:
+            continue
+        row[f"{name}_max_utilization"] = float(max_utilization([batch], [cost.latency_s], [lead_s], slo_s)[0])
+        if not row[f"{name}_max_utilization"] > 0:
+            return {}, {**key, "reason": f"{name}_slo",
+                        "detail": f"{what} at batch {batch:g} leaves no queueing room under the "
+                                  f"p99 {name.upper()} SLO {slo_s:g} s"}
     return row, None
+
+
+def _prefill_s(card: EnergyCard, n_in_tokens: float, n_out_tokens: float, window_s: float, batch: float) -> float:
+    """The prefill's share of the priced window: ``window * D(n_in, 0, B) / D(n_in, n_out, B)`` of the
+    card's duration curve (so an anchored or operating-curve-scaled window scales its prefill too);
+    0 without a duration curve."""
+    if card.duration is None or not np.isfinite(window_s):
+        return 0.0
+    prefill = float(np.asarray(card.duration_s(n_in_tokens, 0.0, batch)))
+    whole = float(np.asarray(card.duration_s(n_in_tokens, n_out_tokens, batch)))
+    return min(window_s * prefill / whole, window_s) if whole > 0 else prefill
 
 
 def _option_id(model: str, strategy: str, budget: int, votes: int) -> str:
@@ -200,7 +215,7 @@ def _option_id(model: str, strategy: str, budget: int, votes: int) -> str:
 def _check_inputs(workload: Workload, energy_cards: Mapping[str, EnergyCard],
                   specs: Mapping[str, StrategySpec], latency_slo_s: float | None,
                   batch_size: float, batch_sizes: Sequence[float] | None = None,
-                  ttft_p99_slo_s: float | None = None) -> None:
+                  ttft_p99_slo_s: float | None = None, e2e_p99_slo_s: float | None = None) -> None:
     workload.validate()
     problems = []
     if not energy_cards:
@@ -219,6 +234,8 @@ def _check_inputs(workload: Workload, energy_cards: Mapping[str, EnergyCard],
             problems.append(f"operating_points[{i}]: batch size must be >= 1, got {level}")
     if ttft_p99_slo_s is not None and not ttft_p99_slo_s > 0:
         problems.append(f"ttft_p99_slo_s: must be > 0, got {ttft_p99_slo_s}")
+    if e2e_p99_slo_s is not None and not e2e_p99_slo_s > 0:
+        problems.append(f"e2e_p99_slo_s: must be > 0, got {e2e_p99_slo_s}")
     if problems:
         raise ConfigError(problems)
 
@@ -241,6 +258,7 @@ def build_options(
     batch_size: float = 1,
     batch_sizes: Sequence[float] | None = None,
     ttft_p99_slo_s: float | None = None,
+    e2e_p99_slo_s: float | None = None,
 ) -> OptionTable:
     """Price every (class, model, strategy, operating point) of ``strategies`` with the cards.
 
@@ -253,11 +271,15 @@ def build_options(
     ``ttft_p99_slo_s`` land in ``excluded`` with a reason. With
     ``ttft_p99_slo_s`` each row carries ``ttft_max_utilization``, the load
     per replica that keeps the p99 time to first token within the SLO
-    (:mod:`tpf.plan.queueing`).
+    (:mod:`tpf.plan.queueing`); with ``e2e_p99_slo_s`` ``e2e_max_utilization``
+    likewise for the p99 wait plus the request's window (options whose window
+    alone breaks it are excluded as ``e2e_slo``). Every row carries its
+    ``prefill_s`` and the card's ``gpus_per_replica``.
     """
     specs = _per_model_specs(strategies, energy_cards)
-    _check_inputs(workload, energy_cards, specs, latency_slo_s, batch_size, batch_sizes, ttft_p99_slo_s)
-    slos = (latency_slo_s, ttft_p99_slo_s)
+    _check_inputs(workload, energy_cards, specs, latency_slo_s, batch_size, batch_sizes, ttft_p99_slo_s,
+                  e2e_p99_slo_s)
+    slos = (latency_slo_s, ttft_p99_slo_s, e2e_p99_slo_s)
     rows: list[dict[str, Any]] = []
     excluded: list[dict[str, Any]] = []
     for query_class in workload.classes:
@@ -278,7 +300,9 @@ def build_options(
                     (excluded if reason else rows).append(reason or row)
     table = pd.DataFrame(rows, columns=[*OPTION_COLUMNS, "batch_size", "extrapolated", "energy_source",
                                         "idle_power_w", "n_out_tokens_spread", "energy_basis",
-                                        "n_answer_tokens", *(["ttft_max_utilization"] if ttft_p99_slo_s else [])])
+                                        "n_answer_tokens", "anchor_extrapolation", "prefill_s", "gpus_per_replica",
+                                        *(["ttft_max_utilization"] if ttft_p99_slo_s else []),
+                                        *(["e2e_max_utilization"] if e2e_p99_slo_s else [])])
     return OptionTable(table, pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS))
 
 
@@ -292,7 +316,9 @@ def dominated_mask(table: pd.DataFrame, *, same_model: bool = True,
     least one (of exact duplicates the first is kept). Such a b can be dropped
     from the LP without changing its optimum: every row b uses, a uses with no
     larger coefficient (power rows are energy over the period length). With
-    per-model rows (GPU capacity, integer GPUs) only options of one model compare.
+    per-model rows (GPU capacity, integer GPUs) only options of one model compare,
+    and only at one operating point (``batch_size``): each point has its own
+    replica rows, and a batch its load cannot form is no substitute for a smaller one.
     """
     gpu = table["gpu_s"].fillna(0.0).to_numpy(float)
     energy = table["energy_j"].to_numpy(float)
@@ -300,9 +326,12 @@ def dominated_mask(table: pd.DataFrame, *, same_model: bool = True,
     if idle_power_w is not None:
         idle = table["model"].map(lambda m: float(idle_power_w.get(m, 0.0))).to_numpy(float)
         lower_better.append(energy - idle * gpu)
-    if "ttft_max_utilization" in table.columns:   # GPU time the tail-latency row charges
-        lower_better.append(gpu / np.maximum(table["ttft_max_utilization"].to_numpy(float), 1e-12))
+    for name in ("ttft_max_utilization", "e2e_max_utilization"):   # GPU time the tail-latency rows charge
+        if name in table.columns:
+            lower_better.append(gpu / np.maximum(table[name].to_numpy(float), 1e-12))
     keys = ["class_name", "model"] if same_model else ["class_name"]
+    if same_model and "batch_size" in table.columns:
+        keys.append("batch_size")
     groups = [np.asarray(index) for index in table.groupby(keys, sort=False).indices.values()]
     return dominated_in_groups(groups, table["accuracy"].to_numpy(float), lower_better)
 

@@ -60,3 +60,22 @@ def max_utilization(servers: ArrayLike, service_s: ArrayLike, prefill_s: ArrayLi
         fits = wait_tail(c, middle, service, budget_s) <= allowed
         low, high = np.where(fits, middle, low), np.where(fits, high, middle)
     return np.where(budget_s > 0, low, 0.0)
+
+
+def wait_quantile_s(servers: ArrayLike, arrival_per_s: ArrayLike, service_s: ArrayLike,
+                    quantile: float = 0.99) -> np.ndarray:
+    """The ``quantile`` of the M/M/c wait (s): ``max(0, ln(C / (1 - q)) / (c / S - lambda))``.
+
+    Inverts ``P(W > t) = C(c, A) exp(-(c / S - lambda) t)``; infinite where the
+    load reaches the replica's capacity (``lambda S >= c``), 0 where no load.
+    """
+    c = np.atleast_1d(np.asarray(servers, np.float64))
+    rate = np.broadcast_to(np.asarray(arrival_per_s, np.float64), c.shape)
+    service = np.broadcast_to(np.asarray(service_s, np.float64), c.shape)
+    load = rate * service
+    stable = (load < c) & (service > 0)
+    waits = erlang_c(c.astype(np.int64), np.where(stable, load, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drain = np.where(stable, c / np.where(service > 0, service, 1.0) - rate, 1.0)
+        tail = np.log(np.maximum(waits, 1e-300) / (1.0 - quantile)) / drain
+    return np.where(stable, np.maximum(tail, 0.0), np.where(rate > 0, np.inf, 0.0))

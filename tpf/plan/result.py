@@ -39,6 +39,7 @@ class PlanResult:
     model_info: dict[str, Any] = field(default_factory=dict)
     solver_info: dict[str, Any] = field(default_factory=dict)
     shares: np.ndarray | None = None      # per data column, for re-evaluation
+    replicas: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (model, batch_size, period)
 
     def savings(self) -> dict[str, dict[str, float]]:
         """Per baseline: energy and carbon saved by the plan (only where the plan is as accurate

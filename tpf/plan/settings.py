@@ -11,6 +11,9 @@ from tpf.errors import ConfigError
 
 OBJECTIVES = ("max_accuracy", "min_it_energy", "min_facility_energy", "min_carbon")
 
+#: Powered replicas: whole numbers (a MILP) or the fractional relaxation.
+REPLICAS = ("integer", "relaxed")
+
 #: Per objective: its unit (the unit of every shadow price's numerator).
 OBJECTIVE_UNITS = {
     "max_accuracy": "accuracy_points",
@@ -38,6 +41,14 @@ class PlannerSettings:
     (``FleetEntry.embodied_kg_per_gpu_h``) is counted for every powered-on GPU
     and reported as ``embodied_kg``; with ``price_embodied`` the
     ``min_carbon`` objective minimizes it too.
+
+    ``replicas`` (``integer``, the default, or ``relaxed``): the powered
+    replicas per (model, operating point, period) are whole numbers (a MILP)
+    or a labelled fractional relaxation for very large studies (its rounding
+    gap is reported). ``batch_fill_min``: a replica planned at batch ``B``
+    must hold at least this fraction of ``B`` requests on average (load per
+    replica x window >= fill x B, Little's law), so the planned batch forms;
+    the lowest operating point of a model has no such floor.
     """
 
     objective: str = "max_accuracy"
@@ -55,6 +66,8 @@ class PlannerSettings:
     prune_dominated: bool = True
     column_generation: str = "auto"
     price_embodied: bool = False
+    replicas: str = "integer"
+    batch_fill_min: float = 0.7
 
     def problems(self) -> list[str]:
         """Every invalid field, each with its name and allowed range."""
@@ -79,6 +92,10 @@ class PlannerSettings:
         if self.column_generation not in ("auto", "on", "off"):
             out.append("planner.column_generation: must be 'auto', 'on' or 'off', "
                        f"got {self.column_generation!r}")
+        if self.replicas not in REPLICAS:
+            out.append(f"planner.replicas: must be one of {REPLICAS}, got {self.replicas!r}")
+        if not 0 <= self.batch_fill_min <= 1:
+            out.append(f"planner.batch_fill_min: must be in [0, 1], got {self.batch_fill_min}")
         return out
 
     def validate(self) -> PlannerSettings:

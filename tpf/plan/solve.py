@@ -151,7 +151,7 @@ def relaxed_and_rounded(opt: Any, plan_model: PlanModel) -> tuple[MipOutcome | N
     (very large plans) the rounded plan is the answer, with its gap stated.
     """
     model = plan_model.model
-    variables = list(model.gpus_on.values())
+    variables = integer_variables(plan_model)
     for var in variables:
         var.domain = pyo.NonNegativeReals
     counts, incumbent, bound = np.zeros(0), None, float("nan")
@@ -160,7 +160,7 @@ def relaxed_and_rounded(opt: Any, plan_model: PlanModel) -> tuple[MipOutcome | N
         if status != "optimal":
             return None, counts
         bound = float(pyo.value(model.objective))
-        counts = _dive(opt, plan_model)
+        counts = _round_replicas(opt, plan_model) if _whole_replicas(plan_model) else _dive(opt, plan_model)
         _fix_gpus(plan_model, counts)
         status, _ = run_solver(opt, plan_model)
         incumbent = float(pyo.value(model.objective)) if status == "optimal" else None
@@ -171,11 +171,58 @@ def relaxed_and_rounded(opt: Any, plan_model: PlanModel) -> tuple[MipOutcome | N
     return (None if incumbent is None else MipOutcome(incumbent, bound)), counts
 
 
+def _whole_replicas(plan_model: PlanModel) -> bool:
+    return "replicas" in plan_model.formulation.variables and plan_model.formulation.variables["replicas"].integer
+
+
+def _round_replicas(opt: Any, plan_model: PlanModel) -> np.ndarray:
+    """Whole counts from the relaxation at hand: at each operating point above a model's lowest the
+    replicas its load needs, or, where whole replicas could not form the batch from that load,
+    the most that can (the LP then moves the rest of the load); the lowest points' replicas are
+    re-solved as fractions with those fixed, then rounded up (no floor there, so rounding up
+    stays feasible but for caps). Counts in :func:`integer_variables` order."""
+    data, model = plan_model.data, plan_model.model
+    shares, _ = _shares_and_gpus(plan_model, fewest=False)
+    key = data.col_point * data.n_periods + data.col_period
+    per_replica_h = np.repeat(data.replica_gpus, data.n_periods) * data.period_h
+    busy_h = np.bincount(key, weights=data.col_gpu_h * shares, minlength=data.n_points * data.n_periods)
+    fill = np.repeat(np.minimum(data.settings.batch_fill_min, data.utilization[data.point_model]), data.n_periods)
+    needed = evaluate.required_replicas(data, shares)
+    most = np.floor(busy_h / np.maximum(fill * per_replica_h, 1e-300) + 1e-6)
+    lowest = np.repeat(data.point_lowest, data.n_periods)
+    replicas = list(model.replicas.values())
+    for var, count in zip(replicas, np.where(needed <= most, needed, most), strict=True):
+        var.fix(float(count))
+    for var, low in zip(replicas, lowest, strict=True):
+        if low:
+            var.unfix()
+    try:
+        status, _ = run_solver(opt, plan_model)
+    except SolverError:
+        status = "failed"
+    values = np.array([pyo.value(v, exception=False) or 0.0 for v in replicas])
+    for var in replicas:
+        var.unfix()
+    if status != "optimal":
+        return rounded_counts(plan_model)
+    parts = []
+    for block in plan_model.formulation.variables.values():
+        if block.integer and block.name == "gpus_on":   # whole replicas' GPUs, rounded up
+            gpr = np.zeros(block.size)
+            np.add.at(gpr, np.repeat(data.point_model, data.n_periods) * data.n_periods
+                      + np.tile(np.arange(data.n_periods), data.n_points),
+                      np.ceil(values - 1e-7) * np.repeat(data.replica_gpus, data.n_periods))
+            parts.append(np.ceil(gpr - 1e-7))
+        elif block.integer:
+            parts.append(np.ceil(values - 1e-7))
+    return np.concatenate(parts)
+
+
 def _dive(opt: Any, plan_model: PlanModel, rounds: int = 3) -> np.ndarray:
     """Rounded-up counts after switching off, round by round, the (model, period)s the
     relaxation uses for less than one GPU and re-solving it (consolidation onto fewer GPUs);
     the last solvable round's counts."""
-    variables = list(plan_model.model.gpus_on.values())
+    variables = integer_variables(plan_model)
     best = rounded_counts(plan_model)
     off: list[int] = []
     for _ in range(rounds):
@@ -198,14 +245,37 @@ def _dive(opt: Any, plan_model: PlanModel, rounds: int = 3) -> np.ndarray:
     return best
 
 
+def integer_variables(plan_model: PlanModel) -> list[Any]:
+    """The Pyomo variables of every integer block (replicas, and GPU counts with ``integer_gpus``)."""
+    out: list[Any] = []
+    for block in plan_model.formulation.variables.values():
+        if block.integer:
+            out.extend(getattr(plan_model.model, block.name).values())
+    return out
+
+
 def rounded_counts(plan_model: PlanModel) -> np.ndarray:
-    """The model's current GPU counts rounded up (a hair's tolerance)."""
-    values = np.array([pyo.value(var, exception=False) or 0.0 for var in plan_model.model.gpus_on.values()])
+    """The model's current integer counts (replicas, GPUs) rounded up (a hair's tolerance)."""
+    values = np.array([pyo.value(var, exception=False) or 0.0 for var in integer_variables(plan_model)])
     return np.ceil(values - 1e-7)
 
 
+def _fewest_counts(plan_model: PlanModel) -> np.ndarray:
+    """The integer variables' values at the fewest replicas and GPUs the current shares need."""
+    data = plan_model.data
+    shares, gpus = _shares_and_gpus(plan_model)
+    parts = []
+    for block in plan_model.formulation.variables.values():
+        if block.integer and block.name == "gpus_on":
+            parts.append(np.round(gpus if gpus is not None else np.zeros(0)))
+        elif block.integer and block.name == "replicas":
+            current = np.array([pyo.value(v, exception=False) or 0.0 for v in plan_model.model.replicas.values()])
+            parts.append(np.minimum(np.round(current), evaluate.required_replicas(data, shares)))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def _fix_gpus(plan_model: PlanModel, counts: np.ndarray) -> None:
-    for var, count in zip(plan_model.model.gpus_on.values(), counts, strict=True):
+    for var, count in zip(integer_variables(plan_model), counts, strict=True):
         var.domain = pyo.NonNegativeReals
         var.fix(float(count))
 
@@ -233,9 +303,8 @@ def fixed_gpu_duals(opt: Any, plan_model: PlanModel) -> np.ndarray:
     fixed, are priced by :func:`_fleet_prices`. NaN if the fixed LP fails.
     """
     model = plan_model.model
-    _, gpus = _shares_and_gpus(plan_model)
-    counts = np.round(gpus if gpus is not None else np.zeros(0))
-    variables = list(model.gpus_on.values())
+    counts = _fewest_counts(plan_model)
+    variables = integer_variables(plan_model)
     for var, count in zip(variables, counts, strict=True):
         var.domain = pyo.NonNegativeReals
         var.fix(float(count))
@@ -263,8 +332,9 @@ def _fleet_prices(plan_model: PlanModel, duals: np.ndarray, counts: np.ndarray) 
     loosening. Negative values (more GPUs would not help) price at 0.
     """
     block = next((b for b in plan_model.blocks if b.name == "gpu_capacity"), None)
-    if block is None or np.isnan(duals).all():
-        return duals
+    if block is None or np.isnan(duals).all() or not plan_model.data.settings.integer_gpus:
+        return duals   # GPU counts not fixed: the fixed LP's own gpu_capacity duals stand
+    counts = counts[: block.size]
     data = plan_model.data
     lp, maximize = plan_model.linear_program(), data.settings.objective == "max_accuracy"
     # per row: improvement per unit the row's activity falls (for <=) or rises (for >=)
@@ -406,8 +476,7 @@ def current_rhs(plan_model: PlanModel, name: str, built: np.ndarray) -> np.ndarr
 
 def _tight_rows(plan_model: PlanModel, shares: np.ndarray, gpus: np.ndarray | None) -> list[str]:
     lp = plan_model.linear_program()
-    values = np.concatenate([shares, gpus if gpus is not None else np.zeros(0)])
-    activity = lp.matrix @ values
+    activity = lp.matrix @ evaluate.variable_values(plan_model.data, shares, gpus)
     tight = []
     for block in plan_model.blocks[1:]:
         rhs_now = current_rhs(plan_model, block.name, block.rhs)
@@ -421,11 +490,11 @@ def _tight_rows(plan_model: PlanModel, shares: np.ndarray, gpus: np.ndarray | No
 def read_result(plan_model: PlanModel, status: str, duals: np.ndarray, solver: str) -> PlanResult:
     data = plan_model.data
     # integer counts were fixed (at the fewest) before the duals' LP: report those
-    shares, gpus = _shares_and_gpus(plan_model, fewest=not plan_model.is_milp)
+    shares, gpus = _shares_and_gpus(plan_model, fewest=not data.settings.integer_gpus)
     prices, units = shadow_prices(plan_model, duals)
     tight = _tight_rows(plan_model, shares, gpus)
     binding = sorted((n for n in tight if abs(prices.get(n, 0.0)) > 1e-9
-                      and not n.startswith("gpu_busy[")),
+                      and not n.startswith(STRUCTURAL_ROWS)),
                      key=lambda n: -abs(prices[n]))
     demand = plan_model.blocks[0]
     demand_duals = pd.DataFrame({
@@ -440,12 +509,38 @@ def read_result(plan_model: PlanModel, status: str, duals: np.ndarray, solver: s
     info = plan_model.describe()
     if plan_model.column_generation is not None:
         info["column_generation_rounds"] = plan_model.column_generation.rounds
+    replicas, solver_info = _replica_outputs(data, shares)
+    allocation = evaluate.allocation(data, shares)
+    if len(replicas):
+        allocation = allocation.merge(replicas[["model", "period", *POINT_COLUMNS]], how="left",
+                                      on=["model", "period", "batch_size"])
     return PlanResult(
         status=status, objective=float(pyo.value(plan_model.model.objective)),
         objective_name=data.settings.objective, objective_unit=OBJECTIVE_UNITS[data.settings.objective],
-        allocation=evaluate.allocation(data, shares), totals=evaluate.totals(data, shares, gpus),
+        allocation=allocation, totals=evaluate.totals(data, shares, gpus), replicas=replicas,
         shadow_prices=prices, shadow_price_units=units, binding_constraints=binding,
         tight_constraints=tight, demand_duals=demand_duals, gpus_on=gpus_frame,
         per_period=evaluate.per_period(data, shares, gpus), model_info=info,
-        solver_info={"solver": solver}, shares=shares,
+        solver_info={"solver": solver, **solver_info}, shares=shares,
     )
+
+
+#: Rows that tie the allocation to the powered GPUs and replicas (never a binding cap).
+STRUCTURAL_ROWS = ("gpu_busy[", "replica_capacity[", "batch_forms[", "replica_gpus[")
+#: Per (model, operating point, period) columns the allocation (plan.csv) carries.
+POINT_COLUMNS = ("batch_size", "replicas", "gpus_on", "load_per_replica_per_s", "batch_formed",
+                 "ttft_p99_s", "e2e_p99_s")
+
+
+def _replica_outputs(data: PlanData, shares: np.ndarray) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The replicas per (model, operating point, period) with their load and p99 latencies, and for
+    ``replicas="relaxed"`` the rounding gap: the idle energy (kWh) whole replicas would add."""
+    if not data.replicas_modelled:
+        return pd.DataFrame(), {}
+    needed = evaluate.required_replicas(data, shares)
+    info: dict[str, Any] = {"replicas": data.settings.replicas}
+    if data.settings.replicas == "relaxed":
+        extra_gpus = (np.ceil(needed - 1e-6) - needed) * np.repeat(data.replica_gpus, data.n_periods)
+        idle_kw = np.repeat(data.idle_power_kw[data.point_model], data.n_periods)
+        info["replica_rounding_gap_kwh"] = float(np.sum(np.maximum(extra_gpus, 0.0) * idle_kw) * data.period_h)
+    return evaluate.point_latency(data, shares, needed), info

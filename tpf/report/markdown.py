@@ -238,14 +238,17 @@ def _simulation(record: RunRecord) -> str:
         + ("" if plan_idle is not None else " This plan has no per-model GPU figures: its split is not shown.")
     )
     text += (
-        "\n\nThe simulator runs the plan: the GPUs it powers per model and hour, and each query at "
-        "its option's operating point (batch size) and price. What still differs: arrivals are drawn "
-        "(Poisson, or the trace), the routing draws each request's option, each request's own tokens "
-        "move its cost along the card's curve, a burst beyond the powered GPUs queues (latency), "
-        "and peak power is per minute in the simulation but an hourly mean in the plan. "
+        "\n\nThe simulator is a witness: it takes the plan's decisions (the routing policy and the "
+        "GPUs powered per model and hour, as whole replicas) and prices everything else from the cards: "
+        "each request's own tokens, the batch its arrivals form (bounded by the KV cache), the idle power "
+        "of every powered GPU. The plan's prices and operating points never enter it. "
         f"{operating_point_status(record)[1].capitalize()}. The simulation's own figures:\n\n"
     )
     text += markdown_table(("quantity", "value"), list(totals.items()))
+    if record.simulation_model_hourly is not None:
+        from tpf.report.fidelity import fidelity_markdown
+
+        text += "\n\n" + fidelity_markdown(record.simulation_model_hourly)
     return text + "\n\nPer-hour figures: `hourly.csv`.\n"
 
 

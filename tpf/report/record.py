@@ -9,7 +9,8 @@ import pandas as pd
 
 PLAN_COLUMNS = (
     "class_name", "period", "model", "strategy", "budget_tokens", "votes", "share", "queries",
-    "arrival_period",
+    "arrival_period", "batch_size", "replicas", "gpus_on", "load_per_replica_per_s", "batch_formed",
+    "ttft_p99_s", "e2e_p99_s",
 )
 
 
@@ -70,6 +71,7 @@ class RunRecord:
     diagnosis: str | None = None
     simulation_hourly: pd.DataFrame | None = None
     simulation_totals: dict[str, float] = field(default_factory=dict)
+    simulation_model_hourly: pd.DataFrame | None = None  # tpf.report.fidelity.plan_vs_simulation
     policy_path: str | None = None
     savings: dict[str, dict[str, float]] = field(default_factory=dict)
     options: pd.DataFrame | None = None

@@ -50,12 +50,12 @@ def plan_table(allocation: pd.DataFrame) -> pd.DataFrame:
 
 #: options.csv: option table column -> exported name (units in the names).
 OPTIONS_EXPORT = {
-    "class_name": "class_name", "model": "model", "strategy": "strategy",
+    "class_name": "class_name", "option_id": "option_id", "model": "model", "strategy": "strategy",
     "budget_tokens": "budget_tokens", "votes": "votes", "batch_size": "batch_size",
     "accuracy": "accuracy", "n_out_tokens": "n_out_tokens_expected",
     "n_out_tokens_spread": "n_out_tokens_spread", "energy_j": "energy_j_per_query",
     "gpu_s": "gpu_s_per_query", "latency_s": "latency_s", "energy_source": "energy_source",
-    "energy_basis": "energy_basis",
+    "energy_basis": "energy_basis", "anchor_extrapolation": "anchor_extrapolation", "idle_power_w": "idle_power_w",
 }
 
 
@@ -132,6 +132,8 @@ def write_run(run_dir: Path, record: RunRecord, cards: Any = None, draw: bool = 
         written["options"] = write_csv(run_dir / "options.csv", options_table(record.options))
     if record.simulation_hourly is not None:
         written["hourly"] = write_csv(run_dir / "hourly.csv", record.simulation_hourly)
+    if record.simulation_model_hourly is not None:
+        written["model_hourly"] = write_csv(run_dir / "model_hourly.csv", record.simulation_model_hourly)
     if len(record.hourly_plan):
         written["hourly_plan"] = write_csv(run_dir / "hourly_plan.csv", record.hourly_plan)
     drawn = draw_figures(run_dir, record, cards, dpi) if draw else {}

@@ -49,6 +49,7 @@ class SimOutcome:
     hourly: pd.DataFrame
     totals: dict[str, float]
     records: pd.DataFrame | None = None
+    model_hourly: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class SimulationRun:
     engine: str
     max_batch_size: int
     policy: PolicyRun
+    batching: str = "continuous"
 
 
 @dataclass(frozen=True)
@@ -170,12 +172,14 @@ def hourly_plan(problem: Problem, outcome: PlanOutcome) -> pd.DataFrame:
 
 
 #: per (model, period) column of the plan's fleet table -> hourly_plan.csv column prefix
-FLEET_COLUMNS = ("gpus_on", "gpus_off", "batch_size", "utilization", "idle_energy_kwh", "dynamic_energy_kwh")
+FLEET_COLUMNS = ("gpus_on", "gpus_off", "batch_size", "utilization", "idle_energy_kwh", "dynamic_energy_kwh",
+                 "replicas", "load_per_replica_per_s", "ttft_p99_s", "e2e_p99_s")
 
 
 def _fleet_columns(fleet: pd.DataFrame, periods: np.ndarray) -> pd.DataFrame:
     """One column per model and quantity: ``gpus_on_<model>``, ``batch_size_<model>``, ..."""
-    wide = fleet.pivot(index="period", columns="model", values=list(FLEET_COLUMNS)).reindex(periods)
+    wide = fleet.pivot(index="period", columns="model",
+                       values=[c for c in FLEET_COLUMNS if c in fleet.columns]).reindex(periods)
     wide.columns = [f"{pair[0]}_{pair[1]}" for pair in wide.columns]
     return wide.reset_index(drop=True)
 
@@ -193,8 +197,19 @@ def fleet_summary(fleet: pd.DataFrame, pue: np.ndarray) -> dict[str, dict[str, f
             "idle_facility_kwh": float((rows["idle_energy_kwh"] * pue_rows).sum()),
             "dynamic_facility_kwh": float((rows["dynamic_energy_kwh"] * pue_rows).sum()),
             "keep_fleet_on_extra_facility_kwh": float((rows["unpowered_idle_kwh"] * pue_rows).sum()),
+            **_replica_summary(rows),
         }
     return out
+
+
+def _replica_summary(rows: pd.DataFrame) -> dict[str, float]:
+    """Replica-hours powered (whole replicas), the most replicas in an hour, and the worst
+    hour's planned p99 TTFT and end-to-end latency (s), where the plan models replicas."""
+    if "replicas" not in rows:
+        return {}
+    worst = {name: rows[name].max() for name in ("ttft_p99_s", "e2e_p99_s")}
+    return {"replica_h_powered": float(rows["replicas"].sum()), "replicas_max": float(rows["replicas"].max()),
+            **{f"{name}_max": float(value) for name, value in worst.items()}}   # NaN/inf: null in JSON
 
 
 def extrapolation_counts(options: pd.DataFrame, allocation: pd.DataFrame) -> dict[str, float]:
@@ -283,11 +298,12 @@ def run_scenario(config: TpfConfig, command: str, scenario: str, run_dir: Path,
         record.fronts = steps.pareto(problem, config.planner, outcome, config.report.pareto_points)
     policy_run = PolicyRun(scenario, config.workload.start_hour)
     if requests is not None:
-        simulation = SimulationRun(requests, config.simulate.engine,
-                                   config.planner.batch_size, policy_run)
+        # 0: the card's max_batch_size and the KV cache bound the batch, never the plan's batch
+        simulation = SimulationRun(requests, config.simulate.engine, 0, policy_run, config.simulate.batching)
         simulated = steps.simulate(problem, simulation, outcome)
         record.simulation_hourly, record.simulation_totals = simulated.hourly, simulated.totals
         record.simulation_records = with_ttft(simulated.records, problem.cards.energy)
+        record.simulation_model_hourly = simulated.model_hourly
         record.warnings = simulation_warnings(record)
     record.policy_path = str(steps.policy(problem, policy_run, outcome, run_dir / "policy.json"))
     write_run(run_dir, record, inputs.cards, draw=config.report.figures, dpi=config.report.dpi)
@@ -316,11 +332,12 @@ def scenario_requests(config: TpfConfig, inputs: ScenarioInputs) -> RequestBatch
                 f"simulate.max_queries: the workload has about {busiest:.3g} queries in its busiest period, "
                 f"more than {sim.max_queries} (the fluid engine holds one period at a time); raise "
                 "simulate.max_queries or shorten workload.period_s")
-        return RequestPeriods(lambda: synthetic_request_periods(inputs.workload, seed=sim.seed, burst_cv=burst_cv))
+        return RequestPeriods(lambda: synthetic_request_periods(inputs.workload, seed=sim.seed, burst_cv=burst_cv,
+                                                                length_cv=sim.length_cv))
     expected = sum(per_period)
     if expected > sim.max_queries:
         raise ConfigError(
             f"simulate.max_queries: the workload has about {expected:.3g} queries, more than "
             f"{sim.max_queries} (the event engine holds them all); raise simulate.max_queries, "
             "shorten the workload or use simulate.engine=fluid")
-    return synthetic_requests(inputs.workload, seed=sim.seed, burst_cv=burst_cv)
+    return synthetic_requests(inputs.workload, seed=sim.seed, burst_cv=burst_cv, length_cv=sim.length_cv)

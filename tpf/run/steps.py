@@ -52,6 +52,7 @@ def _options(problem: Problem, planner: PlannerConfig) -> OptionTable:
         problem.workload, problem.cards.energy, problem.cards.accuracy, strategy_spec(planner),
         latency_slo_s=planner.latency_slo_s, batch_size=planner.batch_size,
         batch_sizes=tuple(planner.operating_points) or None, ttft_p99_slo_s=planner.ttft_p99_slo_s,
+        e2e_p99_slo_s=planner.e2e_p99_slo_s,
     )
 
 
@@ -85,7 +86,7 @@ def _misrouting(problem: Problem, planner: PlannerConfig, estimated: Any, result
                               planner_settings(planner))
     try:
         known = solve(known_model, solver=planner.solver, time_limit_s=planner.time_limit_s,
-                      mip_gap=planner.mip_gap if planner.integer_gpus else None)
+                      mip_gap=planner.mip_gap)
     except InfeasiblePlanError:
         known = None
     if known is not None:
@@ -104,7 +105,7 @@ def plan_step(problem: Problem, planner: PlannerConfig, run_dir: Path) -> PlanOu
     write_lp = str(run_dir / "model.lp") if planner.write_lp else None
     try:
         result = solve(model, solver=planner.solver, time_limit_s=planner.time_limit_s,
-                       mip_gap=planner.mip_gap if planner.integer_gpus else None, write_lp=write_lp)
+                       mip_gap=planner.mip_gap, write_lp=write_lp)
     except InfeasiblePlanError as exc:
         return PlanOutcome(None, options.table, options.summary(), diagnosis=str(exc))
     note = options.summary() if estimated is None else \
@@ -127,29 +128,39 @@ def pareto_step(problem: Problem, planner: PlannerConfig, outcome: PlanOutcome,
                            planner_settings(planner), targets=targets,
                            objectives={"energy": "min_facility_energy", "carbon": "min_carbon"},
                            solver=planner.solver, time_limit_s=planner.time_limit_s,
-                           mip_gap=planner.mip_gap if planner.integer_gpus else None)
+                           mip_gap=planner.mip_gap)
+
+
+def powered_gpus(result: PlanResult, model: str, n_periods: int) -> tuple[float, ...] | None:
+    """The plan's decision the simulator takes: GPUs of ``model`` powered per period.
+
+    ``replicas x gpus_per_replica`` where the plan names whole replicas (a
+    ``replicas`` column with ``gpus_on``), else ``gpus_on`` (a fractional
+    count is powered as whole replicas rounded up, :class:`tpf.simulate.Pool`);
+    None where the plan has no GPU decision for every period. Nothing else of
+    the plan (its batch, prices or latency) is read.
+    """
+    gpus_on = result.gpus_on
+    if gpus_on is None or not len(gpus_on) or "gpus_on" not in gpus_on.columns:
+        return None
+    mine = gpus_on[gpus_on["model"] == model].sort_values("period")
+    if len(mine) != n_periods:
+        return None
+    return tuple(float(v) if v > 1e-9 else 0.0 for v in mine["gpus_on"])
 
 
 def _pools(problem: Problem, outcome: PlanOutcome, max_batch_size: int) -> list:
-    """One pool per model: the GPUs the plan powers each period (a fractional count is
-    GPU-hours of power, :class:`tpf.simulate.Pool`), else the fleet; batches up to the
-    largest operating point the plan gives the model (``max_batch_size`` without one)."""
+    """One pool per model: the GPUs the plan powers each period (:func:`powered_gpus`), else the
+    fleet; batches bounded by the card's ``max_batch_size`` (or ``max_batch_size`` when > 0) and
+    the replica's KV cache (:mod:`tpf.simulate.memory`), never by the plan's operating point."""
     from tpf.simulate import Pool
 
-    n_periods = problem.workload.n_periods
     result = outcome.solved()
-    gpus_on = result.gpus_on
     pools = []
     for entry in problem.fleet.entries:
         card = problem.cards.energy[entry.model]
-        gpus: tuple[float, ...] = (entry.gpus,)
-        if gpus_on is not None and len(gpus_on):
-            mine = gpus_on[gpus_on["model"] == entry.model].sort_values("period")
-            if len(mine) == n_periods:
-                gpus = tuple(float(v) if v > 1e-9 else 0.0 for v in mine["gpus_on"])
-        served = result.allocation[result.allocation["model"] == entry.model]
-        batch = int(served["batch_size"].max()) if "batch_size" in served and len(served) else None
-        pools.append(Pool(card=card, gpus=gpus, max_batch_size=batch or max_batch_size))
+        gpus = powered_gpus(result, entry.model, problem.workload.n_periods) or (entry.gpus,)
+        pools.append(Pool(card=card, gpus=gpus, max_batch_size=max_batch_size or None))
     return pools
 
 
@@ -169,9 +180,16 @@ def simulate_step(problem: Problem, run: SimulationRun, outcome: PlanOutcome) ->
                                  carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy", exact_quantiles=True)
     else:
         result = simulate(run.requests, router, pools, engine=run.engine, n_hours=problem.workload.n_periods,
-                          carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy",
+                          carbon_g_per_kwh=carbon, pue=pue, idle_mode="unbusy", batching=run.batching,
                           keep_records=len(run.requests) <= MAX_REPORT_RECORDS)
-    return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()}, result.records)
+    model_hourly = None
+    if result.model_hourly is not None:
+        from tpf.report.fidelity import plan_vs_simulation
+
+        solved = outcome.solved()
+        model_hourly = plan_vs_simulation(solved.allocation, outcome.options, solved.gpus_on, result.model_hourly)
+    return SimOutcome(result.hourly, {str(k): float(v) for k, v in result.totals.items()}, result.records,
+                      model_hourly)
 
 
 #: Per-request records are kept for the report's figures up to this many requests (memory).

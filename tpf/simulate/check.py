@@ -1,4 +1,13 @@
-"""Plan check: does the simulator reproduce the plan on the plan's own assumptions, and where does reality break it?
+"""Plan checks: the plan's own accounting (consistency) and the simulator against it.
+
+**Consistency** (:func:`plan_consistency`, :func:`consistency_from_run`): the
+plan's energy recomputed from its own rows (plan.csv priced by options.csv,
+idle energy and PUE per period) must equal its totals, and a Poisson draw of
+its demand must land within a tolerance derived from the number of queries.
+The **fidelity** of a plan is the independent simulation's business
+(``tpf simulate``, ``benchmarks/plan_fidelity.py``): it prices from the cards,
+not from the plan. :func:`check_plan` below runs the simulator on synthetic
+arrivals at a batch size the caller names and under bursts:
 
 Step 1 (assumptions): queries of each class arrive as a Poisson process at the
 plan's rate (``queries / period_s`` per period, repeated ``n_repeats`` times),
@@ -16,15 +25,17 @@ latency quantile exceeds the SLO, are listed as violations.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from tpf.domain import QueryClass, Workload
+from tpf.domain import J_PER_KWH, QueryClass, Workload
 from tpf.errors import ConfigError
 from tpf.simulate.pools import Pool
 from tpf.simulate.result import SimResult
@@ -139,3 +150,79 @@ def check_plan(
     return PlanCheck(expected, simulated, errors, agrees,
                      violations(real, power_cap_w, latency_slo_s), assumed, real,
                      {"tolerance": tolerance, "n_repeats": n_repeats, "burst_cv": burst_cv})
+
+
+# --- consistency: the plan's own accounting, recomputed from its files ---------------------
+
+CONSISTENCY_SIGMAS = 4.0
+
+
+@dataclass
+class ConsistencyCheck:
+    """The plan's totals recomputed from plan.csv and options.csv, and a Poisson draw of its demand.
+
+    ``recomputed``: per quantity (``it_energy_kwh``, ``facility_energy_kwh``,
+    ``queries``) the plan's figure and the one recomputed from its rows; they
+    must agree to ``exact_rtol``. ``sampled``: the dynamic energy of one draw
+    of every row's queries as Poisson counts (``N_k ~ Poisson(q_k)``), against
+    its expectation ``sum q_k e_k``; the tolerance is ``sigmas`` standard
+    deviations of that sum, ``sqrt(sum q_k e_k^2)`` (a compound Poisson sum), so
+    it shrinks as ``1/sqrt(N)`` with the number of queries.
+    """
+
+    recomputed: dict[str, tuple[float, float]]
+    sampled_j: float
+    expected_j: float
+    tolerance_j: float
+    agrees: bool
+    problems: list[str] = field(default_factory=list)
+
+
+def plan_consistency(plan: pd.DataFrame, options: pd.DataFrame, hourly_plan: pd.DataFrame,
+                     totals: Mapping[str, float], *, seed: int = 0, sigmas: float = CONSISTENCY_SIGMAS,
+                     exact_rtol: float = 1e-6) -> ConsistencyCheck:
+    """Recompute a plan's energy from its rows (module doc of :class:`ConsistencyCheck`).
+
+    ``plan``: plan.csv (``class_name, option_id, period, queries``); ``options``:
+    options.csv with ``class_name, option_id, energy_j_per_query``; ``hourly_plan``:
+    hourly_plan.csv (``period, pue`` and ``idle_energy_kwh`` where GPUs are modelled);
+    ``totals``: the plan section of summary.json.
+    """
+    missing = [c for c in ("class_name", "option_id", "energy_j_per_query") if c not in options.columns]
+    if missing:
+        raise ConfigError(f"options.csv: missing column(s) {', '.join(missing)}")
+    priced = options.drop_duplicates(["class_name", "option_id"]).set_index(["class_name", "option_id"])
+    keys = pd.MultiIndex.from_frame(plan[["class_name", "option_id"]].astype(str))
+    energy_j = priced["energy_j_per_query"].reindex(keys).to_numpy(np.float64)
+    if np.isnan(energy_j).any():
+        raise ConfigError("plan.csv: some (class_name, option_id) rows have no price in options.csv")
+    hourly = hourly_plan.set_index("period")
+    idle_kwh = hourly["idle_energy_kwh"] if "idle_energy_kwh" in hourly else pd.Series(0.0, index=hourly.index)
+    if "idle_energy_kwh" in hourly and {"idle_power_w", "gpu_s_per_query"} <= set(priced.columns):
+        # GPUs modelled: each powered GPU pays idle power all hour, a query only its energy above idle
+        busy_idle_j = (priced["idle_power_w"] * priced["gpu_s_per_query"]).reindex(keys).to_numpy(np.float64)
+        energy_j = np.maximum(energy_j - np.nan_to_num(busy_idle_j), 0.0)
+    queries = plan["queries"].to_numpy(np.float64)
+    dynamic_kwh = pd.Series(queries * energy_j / J_PER_KWH).groupby(plan["period"].to_numpy()).sum()
+    it_kwh = dynamic_kwh.reindex(hourly.index, fill_value=0.0) + idle_kwh
+    recomputed = {"queries": (float(totals["queries"]), float(queries.sum())),
+                  "it_energy_kwh": (float(totals["it_energy_kwh"]), float(it_kwh.sum())),
+                  "facility_energy_kwh": (float(totals["facility_energy_kwh"]), float((it_kwh * hourly["pue"]).sum()))}
+    problems = [f"{name}: plan {plan_value:.9g}, recomputed {mine:.9g}"
+                for name, (plan_value, mine) in recomputed.items()
+                if abs(mine - plan_value) > exact_rtol * max(abs(plan_value), 1e-12)]
+    counts = np.random.default_rng(seed).poisson(np.maximum(queries, 0.0))
+    expected_j, sampled_j = float((queries * energy_j).sum()), float((counts * energy_j).sum())
+    tolerance_j = sigmas * float(np.sqrt((queries * energy_j**2).sum()))
+    if abs(sampled_j - expected_j) > tolerance_j:
+        problems.append(f"sampled dynamic energy {sampled_j:.6g} J is {abs(sampled_j - expected_j):.3g} J from "
+                        f"its expectation {expected_j:.6g} J, beyond {sigmas:g} sigma ({tolerance_j:.3g} J)")
+    return ConsistencyCheck(recomputed, sampled_j, expected_j, tolerance_j, not problems, problems)
+
+
+def consistency_from_run(run_dir: str | Path, seed: int = 0) -> ConsistencyCheck:
+    """:func:`plan_consistency` of a run folder (plan.csv, options.csv, hourly_plan.csv, summary.json)."""
+    folder = Path(run_dir)
+    summary = json.loads((folder / "summary.json").read_text())
+    return plan_consistency(pd.read_csv(folder / "plan.csv"), pd.read_csv(folder / "options.csv"),
+                            pd.read_csv(folder / "hourly_plan.csv"), summary["plan"], seed=seed)

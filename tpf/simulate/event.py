@@ -8,7 +8,10 @@ batching strategy is a pool-state class picked from :data:`BATCHING`:
 
 * ``continuous`` (default): continuous batching; events ``slot_free``;
 * ``static``: a free replica takes all waiting requests as one batch; events
-  ``replica_free``.
+  ``replica_free``;
+* ``iteration``: iteration level, each step a prefill chunk or a decode step
+  of the running batch, priced per step from the card
+  (:mod:`tpf.simulate.iteration`); events ``step_done``.
 
 Shared events: ``wake`` (the next request of an idle pool arrives) and
 ``hour`` (the number of powered replicas changes, when ``gpus`` vary by hour).
@@ -29,12 +32,20 @@ from tpf.simulate.pools import PoolQueries
 
 @dataclass(frozen=True)
 class EventPoolOutput:
-    """Per request: service start and batch size; per busy interval: start and GPU-busy seconds."""
+    """Per request: service start and batch size; per busy interval: start and GPU-busy seconds.
+
+    An engine that prices each step itself (iteration level) also gives each
+    request's energy, latency and time to first token; the others leave them
+    None and the request is priced at its batch size.
+    """
 
     start_s: np.ndarray
     batch_size: np.ndarray
     busy_start_s: np.ndarray
     busy_s: np.ndarray
+    energy_j: np.ndarray | None = None
+    latency_s: np.ndarray | None = None
+    ttft_s: np.ndarray | None = None
 
 
 class PoolState:
@@ -89,16 +100,26 @@ class ContinuousPool(PoolState):
     def __init__(self, queries: PoolQueries, replicas_hour: np.ndarray, period_s: float):
         super().__init__(queries, replicas_hour, period_s)
         self.active = [0] * max(self.replicas_hour)
+        self.held = [0.0] * max(self.replicas_hour)      # KV-cache tokens held per replica
+        self.kv_tokens = queries.pool.kv_tokens
+        need = queries.tokens if queries.tokens is not None else np.zeros(len(self.arrival))
+        self.need = np.minimum(need, self.kv_tokens).tolist()  # a request larger than the cache runs alone
         self.start = [0.0] * len(self.arrival)
         self.batch = [0] * len(self.arrival)
         self.window = [0.0] * len(self.arrival)
 
-    def _least_loaded(self) -> int:
-        """The powered replica with the fewest active requests, or -1 if all are full."""
+    def _least_loaded(self, need: float) -> int:
+        """The powered replica with the fewest active requests that has a slot and KV cache for
+        ``need`` tokens, or -1 (the request waits: first come, first served)."""
         if self.allowed < 1:
             return -1
         load = min(self.active[:self.allowed])
-        return self.active.index(load) if load < self.limit else -1
+        replica = self.active.index(load)
+        if load < self.limit and self.held[replica] + need <= self.kv_tokens:
+            return replica
+        fits = [r for r in range(self.allowed)
+                if self.active[r] < self.limit and self.held[r] + need <= self.kv_tokens]
+        return min(fits, key=self.active.__getitem__) if fits else -1
 
     def dispatch(self, now: float, next_event_s: float) -> list[tuple]:
         events: list[tuple] = []
@@ -109,20 +130,23 @@ class ContinuousPool(PoolState):
                 if arrival[index] >= next_event_s:
                     break
                 now = arrival[index]
-            replica = self._least_loaded()
+            replica = self._least_loaded(self.need[index])
             if replica < 0:
                 return events
             self.active[replica] += 1
+            self.held[replica] += self.need[index]
             batch = self.active[replica]
             window = self.alpha[index] + self.beta[index] * batch
             self.start[index], self.batch[index], self.window[index] = now, batch, window
             self.head += 1
-            events.append((now + window, self.slot_free, replica))
+            events.append((now + window, self.slot_free, (replica, index)))
             next_event_s = min(next_event_s, now + window)
         return events + self.wake_at_next_arrival(now, True)
 
-    def slot_free(self, now: float, replica: int, next_event_s: float) -> list[tuple]:
+    def slot_free(self, now: float, slot: tuple[int, int], next_event_s: float) -> list[tuple]:
+        replica, index = slot
         self.active[replica] -= 1
+        self.held[replica] -= self.need[index]
         return self.dispatch(now, next_event_s)
 
     def capacity_changed(self) -> None:
@@ -189,8 +213,16 @@ class StaticPool(PoolState):
 BATCHING: dict[str, type[PoolState]] = {"continuous": ContinuousPool, "static": StaticPool}
 
 
+def _register_iteration() -> None:
+    from tpf.simulate.iteration import IterationPool
+
+    BATCHING["iteration"] = IterationPool
+
+
 def make_pool_state(queries: PoolQueries, replicas_hour: np.ndarray, batching: str, period_s: float) -> PoolState:
     """The pool state of the batching strategy ``batching`` (a key of :data:`BATCHING`)."""
+    if batching == "iteration" and batching not in BATCHING:
+        _register_iteration()
     if batching not in BATCHING:
         raise ConfigError(f"batching: must be one of {', '.join(BATCHING)}, got {batching!r}")
     return BATCHING[batching](queries, replicas_hour, period_s)

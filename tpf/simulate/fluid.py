@@ -13,10 +13,8 @@ Per pool and time bin ``b`` (``bin_s``, 60 s by default) with ``R`` replicas and
 * a query's latency is its window at ``B`` plus the backlog wait
   ``(Q_{b-1} + Q_b) / 2 / (c_b / bin_s)``; its energy is ``gamma / B + delta``.
 
-A query with a planned operating point (``PoolQueries.batch_size``, from the
-plan's option) is served in batches of that size: its GPU time is
-``window(B) / B`` and the bin's capacity ``R * bin_s / mean(window(B) / B)``,
-so the pool runs the plan's operating point and is otherwise idle.
+The batch comes from the load alone (or ``fixed_batch_size`` when a caller
+asks for one explicitly); nothing of a plan's operating point is read.
 
 The fluid model has no stochastic queueing: with spare capacity a query waits
 0 s. Use the event engine for queueing detail; both book energy the same way.
@@ -28,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tpf.simulate.pools import PoolQueries
+from tpf.simulate.pools import PoolQueries, batch_limit
 
 
 @dataclass(frozen=True)
@@ -65,14 +63,12 @@ def fluid_pool(
     n_bins = len(replicas_bin)
     bins = np.floor(queries.arrival_s / bin_s).astype(np.int64) - first_bin
     counts = np.bincount(bins, minlength=n_bins).astype(np.float64)
-    if queries.batch_size is not None and not fixed_batch_size:
-        return _planned_pool(queries, replicas_bin, bin_s, bins, counts, first_bin, backlog_start)
     safe_counts = np.maximum(counts, 1.0)
     alpha, beta = queries.curves.alpha_s, queries.curves.beta_s
     mean_alpha = np.where(counts > 0, np.bincount(bins, alpha, n_bins) / safe_counts, alpha.mean())
     mean_beta = np.where(counts > 0, np.bincount(bins, beta, n_bins) / safe_counts, beta.mean())
     replicas = np.maximum(replicas_bin.astype(np.float64), 0.0)
-    limit = queries.pool.batch_limit
+    limit = batch_limit(queries)
     full = float(fixed_batch_size) if fixed_batch_size else float(limit)
     capacity = replicas * bin_s * full / (mean_alpha + mean_beta * full)
     backlog = _backlog(counts, capacity, backlog_start)
@@ -89,23 +85,3 @@ def fluid_pool(
     window = mean_alpha + mean_beta * batch_bin
     busy = np.minimum(served * window / batch_bin, replicas * bin_s) * queries.pool.card.gpus_per_replica
     return FluidPoolOutput(bins + first_bin, batch_bin[bins], wait_bin[bins], busy, float(backlog[-1]))
-
-
-def _planned_pool(queries: PoolQueries, replicas_bin: np.ndarray, bin_s: float, bins: np.ndarray,
-                  counts: np.ndarray, first_bin: int, backlog_start: float) -> FluidPoolOutput:
-    """Queries served at their planned batch size (the pool's limit where none is planned)."""
-    assert queries.batch_size is not None
-    n_bins = len(replicas_bin)
-    batch = np.where(np.isfinite(queries.batch_size), queries.batch_size, float(queries.pool.batch_limit))
-    per_query_s = queries.curves.window_s(batch) / batch          # replica-seconds per query
-    mean_s = np.where(counts > 0, np.bincount(bins, per_query_s, n_bins) / np.maximum(counts, 1.0),
-                      per_query_s.mean() if len(per_query_s) else 1.0)
-    replicas = np.maximum(replicas_bin.astype(np.float64), 0.0)
-    capacity = replicas * bin_s / mean_s
-    backlog = _backlog(counts, capacity, backlog_start)
-    backlog_before = np.concatenate([[backlog_start], backlog[:-1]])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wait_bin = np.where(backlog + backlog_before > 0, (backlog + backlog_before) / 2 / (capacity / bin_s), 0.0)
-    served = counts + backlog_before - backlog
-    busy = np.minimum(served * mean_s, replicas * bin_s) * queries.pool.card.gpus_per_replica
-    return FluidPoolOutput(bins + first_bin, batch, wait_bin[bins], busy, float(backlog[-1]))

@@ -18,9 +18,10 @@ import numpy as np
 
 from tpf.cards import EnergyCard
 from tpf.cost.pricing import QueryCurves, decode_tokens_per_vote, query_curves
+from tpf.cost.query import anchor_factors
 from tpf.errors import ConfigError
 from tpf.simulate.carbon import per_hour
-from tpf.simulate.routing import PlannedPrices, Routed
+from tpf.simulate.routing import Routed
 from tpf.simulate.workload import RequestBatch
 
 IDLE_MODES = ("powered", "unbusy")
@@ -30,14 +31,19 @@ IDLE_MODES = ("powered", "unbusy")
 class Pool:
     """GPUs serving one model: ``gpus`` powered per hour (1 value, 24 daily values, or one per hour).
 
-    A fractional count (a plan's LP relaxation) is that many GPU-hours of
-    power in the hour: the whole GPUs rounded up serve, and idle power is paid
-    on the fractional count (a GPU powered for part of the hour).
+    A pool powers whole replicas of ``card.gpus_per_replica`` GPUs: a
+    fractional count (a plan's LP relaxation) is rounded up to whole replicas,
+    and every powered GPU pays its idle power for the hour, as a planner who
+    powers them would. ``max_batch_size`` caps the requests a replica runs at
+    once (the card's ``max_batch_size`` without one); ``kv_capacity_tokens``
+    caps the tokens they hold (:mod:`tpf.simulate.memory`; ``None``: from the
+    specs, or no token limit where the specs lack the model or GPU).
     """
 
     card: EnergyCard
     gpus: tuple[float, ...] = (1,)
     max_batch_size: int | None = None
+    kv_capacity_tokens: float | None = None
 
     @property
     def model(self) -> str:
@@ -47,6 +53,16 @@ class Pool:
     def batch_limit(self) -> int:
         return int(self.max_batch_size or self.card.max_batch_size or 1)
 
+    @property
+    def kv_tokens(self) -> float:
+        """KV-cache tokens per replica (inf where unknown)."""
+        if self.kv_capacity_tokens is not None:
+            return float(self.kv_capacity_tokens)
+        from tpf.simulate.memory import kv_capacity
+
+        tokens = kv_capacity(self.card).tokens
+        return float("inf") if tokens is None else float(tokens)
+
     def gpus_per_hour(self, n_hours: int) -> np.ndarray:
         gpus = per_hour(self.gpus, n_hours, f"pools[{self.model}].gpus")
         if not (gpus >= 0).all():
@@ -54,8 +70,13 @@ class Pool:
         return gpus
 
     def replicas_per_hour(self, n_hours: int) -> np.ndarray:
-        whole = np.ceil(self.gpus_per_hour(n_hours) - 1e-9).astype(np.int64)
-        return whole // max(1, self.card.gpus_per_replica)
+        """Whole replicas powered per hour: ``ceil(gpus / gpus_per_replica)``."""
+        per_replica = max(1, self.card.gpus_per_replica)
+        return np.ceil(self.gpus_per_hour(n_hours) / per_replica - 1e-9).astype(np.int64)
+
+    def powered_gpus_per_hour(self, n_hours: int) -> np.ndarray:
+        """Whole GPUs powered per hour: the replicas' GPUs."""
+        return self.replicas_per_hour(n_hours) * max(1, self.card.gpus_per_replica)
 
 
 @dataclass(frozen=True)
@@ -68,7 +89,18 @@ class PoolQueries:
     curves: QueryCurves
     output_tokens: np.ndarray
     accuracy: np.ndarray
-    batch_size: np.ndarray | None = None   # planned operating point per query (None: from the load)
+    tokens: np.ndarray | None = None   # KV-cache tokens a request holds at its end (input + generated)
+    prefill: QueryCurves | None = None  # the prefill alone (no generated token), same anchor factor
+    decode_steps: np.ndarray | None = None  # decode iterations (tokens generated per vote)
+
+
+def batch_limit(queries: PoolQueries) -> int:
+    """Requests a replica runs at once: the pool's cap, and the KV cache over the mean tokens held."""
+    limit = queries.pool.batch_limit
+    kv_tokens = queries.pool.kv_tokens
+    if queries.tokens is None or not len(queries.tokens) or not np.isfinite(kv_tokens):
+        return limit
+    return int(max(1, min(limit, np.floor(kv_tokens / max(float(np.mean(queries.tokens)), 1.0)))))
 
 
 def pool_map(pools: Mapping[str, Pool] | Sequence[Pool]) -> dict[str, Pool]:
@@ -80,11 +112,19 @@ def pool_map(pools: Mapping[str, Pool] | Sequence[Pool]) -> dict[str, Pool]:
 def split_by_pool(
     batch: RequestBatch, routed: Routed, pools: Mapping[str, Pool], cot_used_fraction: float = 1.0
 ) -> list[PoolQueries]:
-    """Group requests by routed model and compute each query's curves from its pool's card."""
+    """Group requests by routed model and price each query from its pool's card alone.
+
+    Each query's curves are the card's at the request's own tokens (its input,
+    its answer, its strategy's reasoning and votes), put through the card's
+    published anchors by the request's own shape (:func:`tpf.cost.query.anchor_factors`).
+    Nothing of the plan's price or operating point enters: the engines form
+    the batch from the arrivals.
+    """
     unknown = sorted(set(routed.models[c] for c in np.unique(routed.model_code)) - set(pools))
     if unknown:
         raise ConfigError(f"pools: requests are routed to model(s) {unknown} without a pool; pools: {sorted(pools)}")
     n_dec = decode_tokens_per_vote(routed.strategy_code, batch.n_out_tokens, routed.budget_tokens, cot_used_fraction)
+    categories = np.asarray(batch.categories, dtype=object)[batch.category_code] if len(batch) else np.zeros(0, object)
     out = []
     for code, model in enumerate(routed.models):
         index = np.flatnonzero(routed.model_code == code)
@@ -92,44 +132,20 @@ def split_by_pool(
             continue
         pool = pools[model]
         curves = query_curves(pool.card, batch.n_in_tokens[index], n_dec[index], routed.votes[index])
-        batch_size = None
-        if routed.planned is not None:
-            planned = routed.planned.take(index)
-            nominal = decode_tokens_per_vote(routed.strategy_code[index], planned.n_answer_tokens,
-                                             routed.budget_tokens[index], cot_used_fraction)
-            curves, batch_size = at_planned_prices(pool.card, curves, planned, nominal, routed.votes[index])
-        out.append(PoolQueries(pool, index, batch.arrival_s[index], curves,
-                               n_dec[index] * routed.votes[index], routed.accuracy[index], batch_size))
+        factor = anchor_factors(pool.card, categories[index], routed.strategy_code[index],
+                                routed.budget_tokens[index], routed.votes[index], batch.n_in_tokens[index],
+                                batch.n_out_tokens[index], curves, cot_used_fraction)
+        prefill = query_curves(pool.card, batch.n_in_tokens[index], np.zeros(len(index)), np.ones(len(index)))
+        out.append(PoolQueries(pool, index, batch.arrival_s[index], _scaled(curves, factor),
+                               n_dec[index] * routed.votes[index], routed.accuracy[index],
+                               tokens=batch.n_in_tokens[index] + n_dec[index] * routed.votes[index],
+                               prefill=_scaled(prefill, factor), decode_steps=n_dec[index]))
     return out
 
 
-def at_planned_prices(card: EnergyCard, curves: QueryCurves, planned: PlannedPrices, nominal_dec: np.ndarray,
-                      votes: np.ndarray) -> tuple[QueryCurves, np.ndarray | None]:
-    """Scale each query's curves so that a request of its class's own tokens costs the planner's price.
-
-    The planner prices an option through published anchors, an engine's
-    operating curve and the generated-token distribution; the card's bare
-    curves know none of them. Each query's energy curve is multiplied by
-    ``planned energy / card energy`` of the class's nominal request at the
-    planned operating point, its window curve likewise, so the request's own
-    tokens still move its cost along the card's curve. Queries without a
-    planned price keep the card's curves and the batch the load produces.
-    """
-    known = np.isfinite(planned.batch_size) & np.isfinite(planned.energy_j) & np.isfinite(planned.n_in_tokens)
-    if not known.any():
-        return curves, None
-    n_in = np.where(known, planned.n_in_tokens, 1.0)
-    dec = np.where(known, nominal_dec, 1.0)
-    batch = np.where(known, planned.batch_size, 1.0)
-    base = query_curves(card, n_in, dec, votes)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        energy_factor = np.where(known, planned.energy_j / base.energy_j(batch), 1.0)
-        window_factor = np.where(known & np.isfinite(planned.window_s), planned.window_s / base.window_s(batch), 1.0)
-    energy_factor = np.where(np.isfinite(energy_factor) & (energy_factor > 0), energy_factor, 1.0)
-    window_factor = np.where(np.isfinite(window_factor) & (window_factor > 0), window_factor, 1.0)
-    scaled = QueryCurves(curves.alpha_s * window_factor, curves.beta_s * window_factor,
-                         curves.gamma_j * energy_factor, curves.delta_j * energy_factor)
-    return scaled, np.where(known, planned.batch_size, np.nan)
+def _scaled(curves: QueryCurves, factor: np.ndarray) -> QueryCurves:
+    return QueryCurves(curves.alpha_s * factor, curves.beta_s * factor, curves.gamma_j * factor,
+                       curves.delta_j * factor)
 
 
 def check_capacity(queries: PoolQueries, replicas_hour: np.ndarray, period_s: float = 3600.0) -> None:
@@ -149,7 +165,7 @@ def idle_energy_per_bin(
     """Idle energy (J) per bin and powered GPUs per hour of one pool."""
     if idle_mode not in IDLE_MODES:
         raise ConfigError(f"idle_mode: must be one of {', '.join(IDLE_MODES)}, got {idle_mode!r}")
-    gpus_hour = pool.gpus_per_hour(n_hours).astype(np.float64)
+    gpus_hour = pool.powered_gpus_per_hour(n_hours).astype(np.float64)
     gpu_s_bin = np.repeat(gpus_hour, bins_per_hour) * bin_s
     if idle_mode == "unbusy":
         gpu_s_bin = np.maximum(gpu_s_bin - busy_gpu_s_bin, 0.0)

@@ -36,6 +36,9 @@ class SimResult:
     latency percentiles, average and peak facility kW, expected accuracy.
     ``records``: one row per query (columns :data:`RECORD_COLUMNS`) when asked for.
     ``engine`` names the engine; ``notes`` carries its assumptions.
+    ``model_hourly`` (:func:`tpf.simulate.runner.model_hourly`): per model and
+    hour the queries served, their energy, the batch they formed, p99 latency
+    and time to first token, and the whole GPUs powered.
     """
 
     hourly: pd.DataFrame
@@ -43,6 +46,7 @@ class SimResult:
     records: pd.DataFrame | None = None
     engine: str = ""
     notes: dict[str, Any] = field(default_factory=dict)
+    model_hourly: pd.DataFrame | None = None  # per model and hour: served, energy, formed batch, p99s, GPUs
 
     def write(self, directory: str | Path) -> Path:
         """Write ``hourly.csv``, ``totals.csv`` and, if kept, ``records.csv`` to ``directory``.

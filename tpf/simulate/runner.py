@@ -76,12 +76,24 @@ def _records(batch: RequestBatch, routed: Routed, parts: list[dict[str, np.ndarr
     return frame[list(RECORD_COLUMNS)]
 
 
-def _book(ledger: HourlyLedger, queries: PoolQueries, bin_index, batch_size, wait_s) -> dict[str, np.ndarray]:
-    energy = queries.curves.energy_j(batch_size)
-    latency = wait_s + queries.curves.window_s(batch_size)
+def _book(ledger: HourlyLedger, queries: PoolQueries, bin_index, batch_size, wait_s,
+          priced: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Book each query: its energy and latency at its batch size, or as the engine ``priced`` them."""
+    if priced is None:
+        energy = queries.curves.energy_j(batch_size)
+        latency = wait_s + queries.curves.window_s(batch_size)
+    else:
+        energy, latency = priced[0], priced[1]
+    if priced is not None and len(priced) > 2:
+        ttft = priced[2]
+    elif queries.prefill is not None:
+        ttft = wait_s + queries.prefill.window_s(batch_size)
+    else:
+        ttft = np.full(len(queries.index), np.nan)
     ledger.add_queries(bin_index, latency, energy, queries.output_tokens, queries.accuracy)
     return {"index": queries.index, "batch_size": batch_size, "wait_s": wait_s, "latency_s": latency,
-            "energy_j": energy, "n_out_tokens": queries.output_tokens}
+            "energy_j": energy, "n_out_tokens": queries.output_tokens, "ttft_s": ttft,
+            "hour": np.asarray(bin_index) // ledger.bins_per_hour, "model": queries.pool.model}
 
 
 def _fluid(groups, n_hours, bin_s, fixed_batch_size, ledger) -> tuple[list, dict[str, np.ndarray]]:
@@ -104,12 +116,15 @@ def _event(groups, n_hours, bin_s, batching, ledger_of) -> tuple[HourlyLedger, l
         states.append(make_pool_state(queries, replicas_hour, batching, SECONDS_PER_HOUR))
     run_events(states)
     outputs = [state.output() for state in states]
-    last_start = max((float(o.start_s.max()) for o in outputs if len(o.start_s)), default=0.0)
+    last_start = max((max(float(o.start_s.max()), float(o.busy_start_s.max(initial=0.0)))
+                      for o in outputs if len(o.start_s)), default=0.0)
     ledger = ledger_of(max(n_hours, int(np.floor(last_start / SECONDS_PER_HOUR)) + 1))
     parts, busy = [], {}
     for queries, out in zip(groups, outputs, strict=True):
         bin_index = np.floor(out.start_s / bin_s).astype(np.int64)
-        parts.append(_book(ledger, queries, bin_index, out.batch_size, out.start_s - queries.arrival_s))
+        priced = None if out.energy_j is None or out.latency_s is None else \
+            (out.energy_j, out.latency_s, out.ttft_s)
+        parts.append(_book(ledger, queries, bin_index, out.batch_size, out.start_s - queries.arrival_s, priced))
         batch_bin = np.floor(out.busy_start_s / bin_s).astype(np.int64)
         gpu_s = out.busy_s * queries.pool.card.gpus_per_replica
         busy[queries.pool.model] = np.bincount(batch_bin, gpu_s, ledger.n_bins)
@@ -150,22 +165,80 @@ def simulate(
         parts, busy = _fluid(groups, hours, bin_s, fixed_batch_size, ledger)
     else:
         ledger, parts, busy = _event(groups, hours, bin_s, batching, lambda h: HourlyLedger(h, bin_s))
+    idle_hour: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for model, pool in pools_by_model.items():
         busy_bin = busy.get(model, np.zeros(ledger.n_bins))
         idle, gpus = idle_energy_per_bin(pool, ledger.n_hours, ledger.bins_per_hour, bin_s, busy_bin, idle_mode)
         ledger.add_pool(idle, busy_bin, gpus)
+        idle_hour[model] = (idle.reshape(ledger.n_hours, -1).sum(axis=1), busy_bin.reshape(ledger.n_hours, -1).sum(axis=1))
     records = _records(requests, routed, parts) if keep_records else None
     notes = {"bin_s": bin_s, "idle_mode": idle_mode, "fixed_batch_size": fixed_batch_size, "batching": batching}
-    return ledger.finish(carbon_g_per_kwh, pue, engine, records, notes)
+    result = ledger.finish(carbon_g_per_kwh, pue, engine, records, notes)
+    result.model_hourly = model_hourly(parts, pools_by_model, ledger.n_hours, idle_hour)
+    ttft = np.concatenate([part["ttft_s"] for part in parts]) if parts else np.zeros(0)
+    ttft = ttft[np.isfinite(ttft)]
+    result.totals["ttft_p50_s"], result.totals["ttft_p99_s"] = (
+        (float(np.quantile(ttft, 0.5)), float(np.quantile(ttft, 0.99))) if len(ttft) else (float("nan"),) * 2)
+    return result
+
+
+def model_hourly(parts: list[dict[str, Any]], pools: Mapping[str, Pool], n_hours: int,
+                 idle_hour: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> pd.DataFrame:
+    """Per model and hour: queries served, their energy, the batch they formed (mean over
+    queries), p99 latency and time to first token, whole GPUs powered, their idle energy and
+    busy GPU-seconds (``idle_hour``: per model, idle J and busy GPU-s per hour)."""
+    rows = []
+    for part in parts:
+        frame = pd.DataFrame({"hour": part["hour"], "batch_size": part["batch_size"], "energy_j": part["energy_j"],
+                              "latency_s": part["latency_s"], "ttft_s": part["ttft_s"]})
+        grouped = frame.groupby("hour")
+        summary = grouped.agg(served_queries=("energy_j", "size"), query_energy_j=("energy_j", "sum"),
+                              formed_batch_size=("batch_size", "mean"))
+        summary["latency_p99_s"] = grouped["latency_s"].quantile(0.99)
+        summary["ttft_p99_s"] = grouped["ttft_s"].quantile(0.99)
+        rows.append(summary.reset_index().assign(model=part["model"]))
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["hour", "served_queries", "query_energy_j", "formed_batch_size", "latency_p99_s", "ttft_p99_s",
+                 "model"])
+    idle_hour = idle_hour or {}
+    zeros = (np.zeros(n_hours), np.zeros(n_hours))
+    powered = pd.DataFrame([(model, hour, float(gpus), float(idle_hour.get(model, zeros)[0][hour]),
+                             float(idle_hour.get(model, zeros)[1][hour]))
+                            for model, pool in pools.items()
+                            for hour, gpus in enumerate(pool.powered_gpus_per_hour(n_hours))],
+                           columns=["model", "hour", "powered_gpus", "idle_energy_j", "busy_gpu_s"])
+    table = powered.merge(table, on=["model", "hour"], how="left")
+    table[["served_queries", "query_energy_j"]] = table[["served_queries", "query_energy_j"]].fillna(0.0)
+    return table.sort_values(["model", "hour"]).reset_index(drop=True)
 
 
 def _stream_pool_step(queries, state, replicas_bin, cursor, upto, bin_s, ledger, fixed_batch_size) -> None:
     """Advance one pool over bins ``[cursor, upto)`` with the requests of those bins."""
     out = fluid_pool(queries, replicas_bin[cursor:upto], bin_s, first_bin=cursor,
                      backlog_start=state["backlog"], fixed_batch_size=fixed_batch_size)
-    _book(ledger, queries, out.bin_index, out.batch_size, out.wait_s)
+    part = _book(ledger, queries, out.bin_index, out.batch_size, out.wait_s)
     state["busy"][cursor:upto] += out.busy_gpu_s_bin
     state["backlog"] = out.backlog_end
+    hours = len(state["served"])
+    state["served"] += np.bincount(part["hour"], minlength=hours)[:hours]
+    state["energy"] += np.bincount(part["hour"], part["energy_j"], hours)[:hours]
+    state["batch"] += np.bincount(part["hour"], np.broadcast_to(part["batch_size"], part["hour"].shape), hours)[:hours]
+
+
+def _stream_model_hourly(states: dict[str, dict[str, Any]], pools: Mapping[str, Pool], n_hours: int,
+                         idle_hour: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """:func:`model_hourly` from the stream's per-hour sums (no per-query latencies are kept)."""
+    parts = []
+    for model, state in states.items():
+        hours = np.flatnonzero(state["served"])
+        served = state["served"][hours]
+        parts.append({"hour": np.repeat(hours, 1), "batch_size": state["batch"][hours] / served,
+                      "energy_j": state["energy"][hours], "latency_s": np.full(len(hours), np.nan),
+                      "ttft_s": np.full(len(hours), np.nan), "model": model, "count": served})
+    table = model_hourly(parts, pools, n_hours, idle_hour)
+    counts = {(part["model"], int(h)): float(c) for part in parts for h, c in zip(part["hour"], part["count"], strict=True)}
+    table["served_queries"] = [counts.get((m, int(h)), 0.0) for m, h in zip(table["model"], table["hour"], strict=True)]
+    return table
 
 
 def simulate_stream(
@@ -198,7 +271,9 @@ def simulate_stream(
     pools_by_model = pool_map(pools)
     ledger = HourlyLedger(n_hours, bin_s, exact_quantiles=exact_quantiles, compress=exact_quantiles)
     replicas = {m: np.repeat(p.replicas_per_hour(n_hours), ledger.bins_per_hour) for m, p in pools_by_model.items()}
-    states: dict[str, dict[str, Any]] = {m: {"backlog": 0.0, "busy": np.zeros(ledger.n_bins)} for m in pools_by_model}
+    states: dict[str, dict[str, Any]] = {m: {"backlog": 0.0, "busy": np.zeros(ledger.n_bins), "served": np.zeros(n_hours),
+                                             "energy": np.zeros(n_hours), "batch": np.zeros(n_hours)}
+                                         for m in pools_by_model}
     cursor, carry = 0, None
     for chunk in itertools.chain(chunks, [None]):
         batch = chunk if carry is None else (carry if chunk is None else concat_batches([carry, chunk]))
@@ -217,8 +292,12 @@ def simulate_stream(
                 _stream_pool_step(queries, states[queries.pool.model], replicas[queries.pool.model],
                                   cursor, upto, bin_s, ledger, fixed_batch_size)
         cursor = upto
+    idle_hour = {}
     for model, pool in pools_by_model.items():
         idle, gpus = idle_energy_per_bin(pool, n_hours, ledger.bins_per_hour, bin_s, states[model]["busy"], idle_mode)
         ledger.add_pool(idle, states[model]["busy"], gpus)
+        idle_hour[model] = (idle.reshape(n_hours, -1).sum(axis=1), states[model]["busy"].reshape(n_hours, -1).sum(axis=1))
     notes = {"bin_s": bin_s, "idle_mode": idle_mode, "fixed_batch_size": fixed_batch_size, "backlog_end": {m: s["backlog"] for m, s in states.items()}}
-    return ledger.finish(carbon_g_per_kwh, pue, "fluid-stream", None, notes)
+    result = ledger.finish(carbon_g_per_kwh, pue, "fluid-stream", None, notes)
+    result.model_hourly = _stream_model_hourly(states, pools_by_model, n_hours, idle_hour)
+    return result

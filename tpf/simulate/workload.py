@@ -434,8 +434,9 @@ def synthetic_requests(
     With ``burst_cv > 0`` the rate of each ``burst_window_s`` window is
     multiplied by a gamma draw of mean 1 and coefficient of variation
     ``burst_cv`` (a doubly stochastic Poisson process). Input lengths are the
-    class's ``n_in_tokens`` (lognormal with ``length_cv`` when > 0); output
-    lengths are the class's ``n_answer_tokens``.
+    class's ``n_in_tokens`` (lognormal with ``length_cv`` when > 0, mean
+    kept); output lengths are the class's ``n_answer_tokens``, drawn with the
+    same spread where the answer is longer than one token.
     """
     rng = np.random.default_rng(seed)
     categories = sorted({c.category for c in workload.classes})
@@ -456,31 +457,33 @@ class _PeriodDraw:
         self.windows = max(1, int(round(workload.period_s / burst_window_s)))
         self.window_s = workload.period_s / self.windows
 
-    def __call__(self, rng: np.random.Generator, class_index: int, period: int) -> tuple[int, np.ndarray, np.ndarray]:
+    def __call__(self, rng: np.random.Generator, class_index: int,
+                 period: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         query_class = self.workload.classes[class_index]
         rates = query_class.rate_at(period) * _burst_multipliers(rng, self.windows, self.burst_cv)
         counts = rng.poisson(rates * self.window_s)
         starts = period * self.workload.period_s + np.repeat(np.arange(self.windows) * self.window_s, counts)
         total = int(counts.sum())
         arrival = starts + rng.uniform(0, self.window_s, total)
-        return class_index, arrival, _lengths(rng, query_class.n_in_tokens, self.length_cv, total)
+        n_in = _lengths(rng, query_class.n_in_tokens, self.length_cv, total)
+        answer_cv = self.length_cv if query_class.n_answer_tokens > 1 else 0.0
+        return class_index, arrival, n_in, _lengths(rng, query_class.n_answer_tokens, answer_cv, total)
 
 
-def _sorted_batch(parts: list[tuple[int, np.ndarray, np.ndarray]], workload: Workload,
+def _sorted_batch(parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], workload: Workload,
                   categories: list[str], first_id: int) -> RequestBatch:
     """The parts' requests in arrival order (ties in part order), ids from ``first_id``."""
     classes = workload.classes
-    arrival = np.concatenate([t for _, t, _ in parts])
+    arrival = np.concatenate([t for _, t, _, _ in parts])
     order = np.argsort(arrival, kind="stable")
-    size = [len(t) for _, t, _ in parts]
-    cls = np.concatenate([np.full(n, c, np.int32) for (c, _, _), n in zip(parts, size, strict=True)])
-    answer = np.asarray([float(c.n_answer_tokens) for c in classes])
+    size = [len(t) for _, t, _, _ in parts]
+    cls = np.concatenate([np.full(n, c, np.int32) for (c, _, _, _), n in zip(parts, size, strict=True)])
     category = np.asarray([categories.index(c.category) for c in classes], np.int32)
     return RequestBatch(
         request_id=np.arange(first_id, first_id + len(arrival), dtype=np.int64),
         arrival_s=arrival[order],
-        n_in_tokens=np.concatenate([n for _, _, n in parts])[order],
-        n_out_tokens=answer[cls][order],
+        n_in_tokens=np.concatenate([n for _, _, n, _ in parts])[order],
+        n_out_tokens=np.concatenate([a for _, _, _, a in parts])[order],
         category_code=category[cls][order],
         categories=tuple(categories),
         class_code=cls[order],
