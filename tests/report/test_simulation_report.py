@@ -63,7 +63,7 @@ def test_a_planned_batch_that_did_not_form_is_flagged_and_absent_columns_say_not
     table = formed_batches(rec)
     assert table[["hour", "planned", "formed"]].values.tolist() == [[0, 8.0, 8.0], [1, 8.0, 2.0]]
     assert simulation_warnings(rec) == [
-        "1 of 2 planned operating points did not form (mean batch below 80% of the plan's), "
+        "1 of 2 planned operating points did not form (mean batch below 70% of the plan's), "
         "e.g. m hour 1: planned 8, formed 2"]
     assert operating_point_status(record())[1].startswith("operating points: not checked")
     no_batches = record(hourly_plan=hourly_plan().drop(columns="batch_size_m"), simulation_records=sim_records(2.0))

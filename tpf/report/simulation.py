@@ -20,14 +20,16 @@ import pandas as pd
 
 from tpf.cards import EnergyCard
 from tpf.errors import CardError
+from tpf.report.fidelity import FORMED_SHARE
 from tpf.report.record import RunRecord
 
 #: p99 end-to-end latency (s) a simulate report checks against when the planner sets no SLO.
 DEFAULT_LATENCY_P99_S = 30.0
 #: The simulated peak facility power may exceed the plan's hourly-mean peak by this share unflagged.
 PEAK_TOLERANCE = 0.10
-#: A planned batch counts as formed where the simulation's mean batch reaches this share of it.
-BATCH_FORMED_SHARE = 0.8
+#: A planned batch counts as formed where the simulation's mean batch reaches this share of it
+#: (the one rule, shared with the plan-vs-simulation table of :mod:`tpf.report.fidelity`).
+BATCH_FORMED_SHARE = FORMED_SHARE
 
 
 def with_ttft(records: pd.DataFrame | None, cards: dict[str, EnergyCard]) -> pd.DataFrame | None:
