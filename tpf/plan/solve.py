@@ -160,7 +160,9 @@ def relaxed_and_rounded(opt: Any, plan_model: PlanModel) -> tuple[MipOutcome | N
         if status != "optimal":
             return None, counts
         bound = float(pyo.value(model.objective))
-        counts = _round_replicas(opt, plan_model) if _whole_replicas(plan_model) else _dive(opt, plan_model)
+        counts = _dive(opt, plan_model)   # consolidates the relaxation onto fewer points, then:
+        if _whole_replicas(plan_model):
+            counts = _round_replicas(opt, plan_model)
         _fix_gpus(plan_model, counts)
         status, _ = run_solver(opt, plan_model)
         incumbent = float(pyo.value(model.objective)) if status == "optimal" else None
