@@ -40,6 +40,20 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def not_a_folder(folder: Path) -> str | None:
+    """Why ``folder`` cannot be an output folder (``"is a file"``-style phrase), or None.
+
+    A new path is fine when its existing parts are folders; the first existing
+    part that is not a folder (a file, a FIFO, a device) is named.
+    """
+    for part in (folder, *folder.parents):
+        if part.exists() and not part.is_dir():
+            return "is not a folder" if part == folder else f"lies inside {part}, which is not a folder"
+        if part.is_dir():
+            return None
+    return None
+
+
 def checked_target(path: str | os.PathLike[str]) -> Path:
     """The file a write to ``path`` replaces: ``path`` itself, or the file its symlinks lead to.
 

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tpf.atomic import not_a_folder
 from tpf.errors import EstimatorError, TpfError
 
 if TYPE_CHECKING:
@@ -80,13 +81,10 @@ def _quoted(arg: str) -> str:
 
 def check_out_folder(out: Path) -> None:
     """``--out`` must be a folder (or a new path whose existing parts are folders)."""
-    for part in (out, *out.parents):
-        if part.exists() and not part.is_dir():
-            where = "is" if part == out else f"lies inside {part}, which is"
-            raise EstimatorError(f"--out: {out} {where} a file, not a folder; the estimator is a folder "
-                                 "(card.yaml, weights.npz): give a new or existing folder")
-        if part.is_dir():
-            return
+    problem = not_a_folder(out)
+    if problem:
+        raise EstimatorError(f"--out: {out} {problem}; the estimator is a folder "
+                             "(card.yaml, weights.npz): give a new or existing folder")
 
 
 def _fit(args: argparse.Namespace) -> int:

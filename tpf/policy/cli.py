@@ -119,14 +119,12 @@ def _check_bands_folder(out: str) -> None:
     """``--out`` of ``--bands`` is a folder: refuse a file, a FIFO or a device there, or a path inside a file."""
     from pathlib import Path
 
-    folder = Path(out)
-    for part in (folder, *folder.parents):
-        if part.exists() and not part.is_dir():
-            where = "is" if part == folder else f"lies inside {part}, which is"
-            raise PolicyError(f"--out: {out} {where} not a folder (--bands writes one config per band "
-                              "and index.yaml into a folder): give a new or existing folder")
-        if part.is_dir():
-            return
+    from tpf.atomic import not_a_folder
+
+    problem = not_a_folder(Path(out))
+    if problem:
+        raise PolicyError(f"--out: {out} {problem} (--bands writes one config per band "
+                          "and index.yaml into a folder): give a new or existing folder")
 
 
 def _export(args: argparse.Namespace) -> None:

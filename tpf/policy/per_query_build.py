@@ -135,7 +135,7 @@ def build_text_router(policy: Policy, estimator: Any, cards: Sequence[str | os.P
     """The TextRouter of a policy (see the module doc); ``estimator`` a TextEstimator."""
     from tpf.cards import AccuracyCard, EnergyCard
     from tpf.estimator.energy import EnergySurface
-    from tpf.policy.per_query import TextRouter, text_options
+    from tpf.policy.per_query import text_router_from_policy
 
     loaded = policy_cards(policy, cards)
     accuracy_cards = [c for c in loaded if isinstance(c, AccuracyCard)]
@@ -148,14 +148,7 @@ def build_text_router(policy: Policy, estimator: Any, cards: Sequence[str | os.P
         raise PolicyError(f"cards: no energy card for model(s) {missing}; have {sorted(energy)}")
     surfaces = {name: EnergySurface.from_card(energy[key], batch_size) for key, name in models.items()}
     labels = label_categories(policy, estimator.classes, category_map)
-    if policy.prices is None:
-        raise EstimatorError("the policy carries no prices (write it from a plan with 'tpf plan')")
-    decisions: dict[Decision, None] = {}
-    for cls in policy.classes:
-        for choices in (cls.choices, *(e.choices for e in cls.by_hour), *(b.choices for b in cls.by_carbon)):
-            decisions.update((choice.decision, None) for choice in choices)
-    options = text_options(list(decisions), estimator, surfaces, _accuracy_lookup(accuracy_cards[0], labels),
-                           lambda decision, label: None)
-    router = TextRouter(estimator, options, policy.prices)
+    router = text_router_from_policy(policy, estimator, surfaces, _accuracy_lookup(accuracy_cards[0], labels),
+                                     lambda decision, label: None)
     router.label_categories, router.policy = labels, policy
     return router
