@@ -127,3 +127,14 @@ def test_fractional_gpu_counts_are_labelled():
 def test_rows_indexed_by_model_and_period_group_in_period_ranges(names, label):
     rec = record(shadow_prices=dict.fromkeys(names, 1.0))
     assert grouped_prices(rec)[0][0] == label
+
+
+def test_engines_without_request_records_are_checked_from_the_per_model_hour_table():
+    model_hourly = pd.DataFrame({"model": ["m", "m"], "hour": [0, 1], "planned_batch_size": [8.0, 8.0],
+                                 "formed_batch_size": [7.0, 3.0]})
+    rec = record(simulation_model_hourly=model_hourly)
+    assert formed_batches(rec)[["hour", "planned", "formed"]].values.tolist() == [[0, 8.0, 7.0], [1, 8.0, 3.0]]
+    assert simulation_warnings(rec) == [
+        "1 of 2 planned operating points did not form (mean batch below 70% of the plan's), "
+        "e.g. m hour 1: planned 8, formed 3"]
+    assert operating_point_status(rec)[1] == "operating points: 1 of 2 planned (model, hour) batches formed"

@@ -60,13 +60,25 @@ def formed_batches(record: RunRecord) -> pd.DataFrame | None:
     records, plan = record.simulation_records, record.hourly_plan
     planned_columns = [c for c in plan.columns if c.startswith("batch_size_")]
     if records is None or not len(records) or "batch_size" not in records or not planned_columns:
-        return None
+        return _formed_from_model_hourly(record.simulation_model_hourly)
     formed = records.groupby(["model", "hour"])["batch_size"].mean().rename("formed").reset_index()
     planned = plan[["period", *planned_columns]].melt(id_vars="period", var_name="model", value_name="planned")
     planned["model"] = planned["model"].str.removeprefix("batch_size_")
     planned = planned.rename(columns={"period": "hour"}).dropna(subset=["planned"])
     planned = planned[planned["planned"] > 0]
     return planned.merge(formed, on=["model", "hour"], how="left")
+
+
+def _formed_from_model_hourly(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The same table from the simulation's per model and hour figures (engines that keep no
+    per-request records: the fluid stream), None where they carry no batches."""
+    wanted = {"model", "hour", "planned_batch_size", "formed_batch_size"}
+    if table is None or not len(table) or not wanted <= set(table.columns):
+        return None
+    out = table[["model", "hour", "planned_batch_size", "formed_batch_size"]].rename(
+        columns={"planned_batch_size": "planned", "formed_batch_size": "formed"})
+    out = out.dropna(subset=["planned"])
+    return out[out["planned"] > 0].reset_index(drop=True)
 
 
 def _latency_warnings(record: RunRecord) -> list[str]:
