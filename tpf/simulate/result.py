@@ -19,7 +19,7 @@ HOURLY_COLUMNS = (
 )
 RECORD_COLUMNS = (
     "request_id", "arrival_s", "hour", "category", "model", "strategy", "budget_tokens", "votes",
-    "n_in_tokens", "n_out_tokens", "batch_size", "wait_s", "latency_s", "energy_j", "accuracy",
+    "n_in_tokens", "n_out_tokens", "batch_size", "wait_s", "latency_s", "ttft_s", "energy_j", "accuracy",
 )
 
 

@@ -60,7 +60,8 @@ def horizon_hours(batch: RequestBatch, n_hours: int | None) -> int:
 
 
 def _records(batch: RequestBatch, routed: Routed, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    columns = {name: np.empty(len(batch)) for name in ("batch_size", "wait_s", "latency_s", "energy_j", "n_out_tokens")}
+    columns = {name: np.empty(len(batch))
+               for name in ("batch_size", "wait_s", "latency_s", "ttft_s", "energy_j", "n_out_tokens")}
     for part in parts:
         for name in columns:
             columns[name][part["index"]] = part[name]
