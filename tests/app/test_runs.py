@@ -107,8 +107,16 @@ def test_pareto_fronts_solve_under_the_planners_limits(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pareto, "make_solver", recording_solver)
     config = compose(["workload=small", "workload.n_periods=2", "report.pareto_points=2",
-                      "report.figures=false", "planner.integer_gpus=true",
+                      "report.figures=false", "planner.replicas=relaxed",
                       "planner.time_limit_s=12.5", "planner.mip_gap=0.003"])
-    run_scenario(config, "plan", "paper_l40s", tmp_path)
+    run_scenario(config, "plan", "paper_l40s", tmp_path / "lp")
     # the energy front; the carbon front is its plans (one intensity every hour, no GPU weight)
     assert seen == [(12.5, 0.003)]
+    # a whole-replica (MILP) plan draws its fronts on the relaxation, an LP, and says so
+    seen.clear()
+    whole = compose(["workload=small", "workload.n_periods=2", "report.pareto_points=2",
+                     "planner.integer_gpus=true",
+                     "planner.time_limit_s=12.5", "planner.mip_gap=0.003"])
+    run_scenario(whole, "plan", "paper_l40s", tmp_path / "milp")
+    assert seen == [(12.5, None)]
+    assert "fronts on the relaxation" in (tmp_path / "milp" / "report.md").read_text(encoding="utf-8")

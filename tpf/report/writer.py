@@ -118,7 +118,10 @@ def _unproven(fronts: dict[str, pd.DataFrame]) -> str:
     """A title suffix counting the front points whose solve stopped at the time limit."""
     count = sum(int((~front["proven_optimal"].astype(bool)).sum())
                 for front in fronts.values() if "proven_optimal" in front)
-    return f" ({count} points not proven optimal: stopped at planner.time_limit_s)" if count else ""
+    suffix = f" ({count} points not proven optimal: stopped at planner.time_limit_s)" if count else ""
+    if any("replicas" in front and (front["replicas"] == "relaxed (LP)").any() for front in fronts.values()):
+        suffix += " (fronts on the relaxation: fractional replicas and GPUs; the plan itself is whole)"
+    return suffix
 
 
 def write_run(run_dir: Path, record: RunRecord, cards: Any = None, draw: bool = True,

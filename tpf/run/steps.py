@@ -124,11 +124,20 @@ def pareto_step(problem: Problem, planner: PlannerConfig, outcome: PlanOutcome,
     low = float(baselines["accuracy"].min()) if len(baselines) else 0.8 * plan_accuracy
     targets = np.linspace(min(low, plan_accuracy), plan_accuracy, n_points) * (1 - 1e-9)
     options, workload, _ = _planned(problem, planner)
-    return accuracy_fronts(options.table, workload, problem.facility, problem.grid, problem.fleet,
-                           planner_settings(planner), targets=targets,
-                           objectives={"energy": "min_facility_energy", "carbon": "min_carbon"},
-                           solver=planner.solver, time_limit_s=planner.time_limit_s,
-                           mip_gap=planner.mip_gap)
+    settings = planner_settings(planner)
+    # A front of whole-replica MILPs (a branch and bound per point) costs many minutes at
+    # capacity scale: the front is drawn on the relaxation (an LP) and labelled so, the plan
+    # itself stays the MILP.
+    relaxed = settings.replicas != "relaxed" or settings.integer_gpus
+    if relaxed:
+        settings = dataclasses.replace(settings, replicas="relaxed", integer_gpus=False)
+    fronts = accuracy_fronts(options.table, workload, problem.facility, problem.grid, problem.fleet,
+                             settings, targets=targets,
+                             objectives={"energy": "min_facility_energy", "carbon": "min_carbon"},
+                             solver=planner.solver, time_limit_s=planner.time_limit_s,
+                             mip_gap=None if relaxed else planner.mip_gap)
+    return {name: front.assign(replicas="relaxed (LP)" if relaxed else settings.replicas)
+            for name, front in fronts.items()}
 
 
 def powered_gpus(result: PlanResult, model: str, n_periods: int) -> tuple[float, ...] | None:
