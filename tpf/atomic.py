@@ -41,14 +41,15 @@ def _kind(mode: int) -> str:
 
 
 def not_a_folder(folder: Path) -> str | None:
-    """Why ``folder`` cannot be an output folder (``"is a file"``-style phrase), or None.
+    """Where ``folder`` meets something that is not a folder, as the start of a sentence
+    (``"is"`` or ``"lies inside PART, which is"``), or None where it can be an output folder.
 
     A new path is fine when its existing parts are folders; the first existing
     part that is not a folder (a file, a FIFO, a device) is named.
     """
     for part in (folder, *folder.parents):
         if part.exists() and not part.is_dir():
-            return "is not a folder" if part == folder else f"lies inside {part}, which is not a folder"
+            return "is" if part == folder else f"lies inside {part}, which is"
         if part.is_dir():
             return None
     return None

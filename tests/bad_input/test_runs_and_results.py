@@ -70,7 +70,7 @@ REPLAN_CASES = [
 ]
 ESTIMATOR_CASES = [
     Case("estimator-fit-out-is-a-file", ("estimator", "fit", "--data", "q.jsonl", "--out", "notes.txt"), 1,
-         ("--out: notes.txt is not a folder; the estimator is a folder",), {"q.jsonl": NESTED_JSON, "notes.txt": "keep\n"}),
+         ("--out: notes.txt is a file, not a folder",), {"q.jsonl": NESTED_JSON, "notes.txt": "keep\n"}),
     Case("estimator-fit-out-inside-a-file", ("estimator", "fit", "--data", "q.jsonl", "--out", "notes.txt/est"), 1,
          ("--out: notes.txt/est lies inside notes.txt, which is a file",), {"q.jsonl": NESTED_JSON, "notes.txt": "keep\n"}),
     Case("estimator-fit-nested-json", ("estimator", "fit", "--data", "q.jsonl", "--out", "est"), 1,

@@ -83,7 +83,7 @@ def check_out_folder(out: Path) -> None:
     """``--out`` must be a folder (or a new path whose existing parts are folders)."""
     problem = not_a_folder(out)
     if problem:
-        raise EstimatorError(f"--out: {out} {problem}; the estimator is a folder "
+        raise EstimatorError(f"--out: {out} {problem} a file, not a folder; the estimator is a folder "
                              "(card.yaml, weights.npz): give a new or existing folder")
 
 

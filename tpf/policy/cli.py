@@ -123,7 +123,7 @@ def _check_bands_folder(out: str) -> None:
 
     problem = not_a_folder(Path(out))
     if problem:
-        raise PolicyError(f"--out: {out} {problem} (--bands writes one config per band "
+        raise PolicyError(f"--out: {out} {problem} not a folder (--bands writes one config per band "
                           "and index.yaml into a folder): give a new or existing folder")
 
 
