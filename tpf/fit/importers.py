@@ -166,6 +166,19 @@ def mlenergy_hardware_name(gpu: str) -> str:
     return re.sub(r"\s+", "-", re.sub(r"^NVIDIA\s+", "", gpu.strip()))
 
 
+
+def rows_of_tasks(rows: pd.DataFrame, tasks: Iterable[str] | None, n_in_tokens: float | Mapping[str, float],
+                  file: Path) -> tuple[pd.DataFrame, Mapping[str, float]]:
+    """The rows of ``tasks`` (all where None) and the input length of each of their tasks
+    (``n_in_tokens``: one number for all, or one per task; a task without one is refused)."""
+    if tasks is not None:
+        rows = rows[rows["task"].isin(list(tasks))]
+    lengths = n_in_tokens if isinstance(n_in_tokens, Mapping) else dict.fromkeys(set(rows["task"]), n_in_tokens)
+    missing = sorted(set(rows["task"]) - set(lengths))
+    if missing:
+        raise DataError(f"{file}: no n_in_tokens given for task(s) {', '.join(missing)}")
+    return rows, lengths
+
 def import_mlenergy_v2(
     path: str | os.PathLike[str],
     n_in_tokens: float | Mapping[str, float],
@@ -183,12 +196,7 @@ def import_mlenergy_v2(
     file = Path(path)
     raw = read_csv_text(file)
     _require(raw, MLENERGY_V2_COLUMNS, file, "ML.ENERGY v2 configuration")
-    if tasks is not None:
-        raw = raw[raw["task"].isin(list(tasks))]
-    lengths = n_in_tokens if isinstance(n_in_tokens, Mapping) else dict.fromkeys(set(raw["task"]), n_in_tokens)
-    missing = sorted(set(raw["task"]) - set(lengths))
-    if missing:
-        raise DataError(f"{file}: no n_in_tokens given for task(s) {', '.join(missing)}")
+    raw, lengths = rows_of_tasks(raw, tasks, n_in_tokens, file)
     number = {c: pd.to_numeric(raw[c], errors="coerce") for c in MLENERGY_V2_COLUMNS[4:]}
     table = pd.DataFrame({
         "model": raw["Model"],

@@ -107,12 +107,9 @@ def import_mlenergy_v3(path: str | os.PathLike[str], n_in_tokens: float | Mappin
     """
     file = Path(path)
     rows = read_mlenergy_v3(file)
-    if tasks is not None:
-        rows = rows[rows["task"].isin(list(tasks))]
-    lengths = n_in_tokens if isinstance(n_in_tokens, Mapping) else dict.fromkeys(set(rows["task"]), n_in_tokens)
-    missing = sorted(set(rows["task"]) - set(lengths))
-    if missing:
-        raise DataError(f"{file}: no n_in_tokens given for task(s) {', '.join(missing)}")
+    from tpf.fit.importers import rows_of_tasks
+
+    rows, lengths = rows_of_tasks(rows, tasks, n_in_tokens, file)
     batch, n_out = rows["avg_batch_size"], rows["avg_output_len"]
     table = pd.DataFrame({
         "model": rows["model_id"], "hardware": rows["hardware"], "n_in_tokens": rows["task"].map(lengths),
