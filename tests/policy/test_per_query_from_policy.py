@@ -66,7 +66,13 @@ def test_cli_route_prints_label_class_and_decision(planned: Path, capsys: pytest
     assert main(["policy", "route", LAW, "--policy", str(planned), "--hour", "1"]) == 0
     out = capsys.readouterr().out
     assert "label: law" in out and "class humanities (x-tpf-class: humanities" in out
-    assert re.search(r"decision: llama-3\.[12]-[18]b zero_shot max_new_tokens=\d+", out), out
+    assert re.search(r"decision: llama-3\.[12]-[18]b (zero_shot|mv x\d+) max_new_tokens=\d+", out), out
+    # the shipped hashed estimator carries no per-query win on its card: the plan's split routes it
+    assert "routing: per category (the estimator's card shows no per-query win" in out
+    assert "estimated: accuracy" not in out
+    assert main(["policy", "route", LAW, "--policy", str(planned), "--hour", "1", "--mode", "per_query"]) == 0
+    out = capsys.readouterr().out
+    assert "routing: per query (chosen)" in out and "estimated: accuracy" in out
 
 
 def test_a_card_the_policy_names_but_the_package_lacks_is_named(planned: Path, tmp_path: Path,
