@@ -40,8 +40,7 @@ from tpf.config.paths import scenario_names  # noqa: E402
 from tpf.errors import TpfError  # noqa: E402
 from tpf.plan.solve import solve  # noqa: E402
 from tpf.policy.export_envoy_ai_gateway import envoy_routes  # noqa: E402
-from tpf.policy.export_litellm import api_base, litellm_config  # noqa: E402
-from tpf.policy.export_semantic_router import class_choices  # noqa: E402
+from tpf.policy.export_litellm import api_base, drawn_shares, litellm_config  # noqa: E402
 from tpf.policy.semantic_router_bands import band_exports, carbon_bands, hour_bands  # noqa: E402
 from tpf.policy.semantic_router_providers import Providers  # noqa: E402
 from tpf.policy.shares import semantic_router_rows  # noqa: E402
@@ -83,11 +82,8 @@ def litellm_gap(policy: object, python: str, draws: int, work: Path) -> float:
         done = subprocess.run([python, str(DRAW_SCRIPT), str(path), str(draws), "0"], env=env,
                               capture_output=True, text=True, check=True)
         counts = json.loads(done.stdout.strip().splitlines()[-1])["counts"]
-        for cls in policy.classes:
-            drawn = counts[f"tpf-{cls.name}"]
-            for index, choice in enumerate(class_choices(cls, options)):
-                share = drawn.get(f"tpf-{cls.name}-{index}", 0) / draws
-                gap = max(gap, abs(share - choice.weight) * 100)
+        for _, planned, share in drawn_shares(policy, options, counts, draws):
+            gap = max(gap, abs(share - planned) * 100)
     return gap
 
 

@@ -17,8 +17,8 @@ from tpf.errors import PolicyError
 from tpf.policy import Policy
 from tpf.policy.cli import main
 from tpf.policy.export_envoy_ai_gateway import CLASS_HEADER, MAX_RULES, envoy_routes, route_problems
-from tpf.policy.export_litellm import litellm_config
-from tpf.policy.export_semantic_router import ExportOptions, class_choices, semantic_router_config
+from tpf.policy.export_litellm import drawn_shares, litellm_config
+from tpf.policy.export_semantic_router import ExportOptions, semantic_router_config
 from tpf.policy.semantic_router_providers import ModelEndpoint, Providers
 
 DRAW_SCRIPT = Path(__file__).with_name("litellm_draw.py")
@@ -78,13 +78,11 @@ def test_a_real_litellm_router_draws_each_class_as_planned(policy: Policy, tmp_p
     done = subprocess.run([LITELLM_PYTHON, str(DRAW_SCRIPT), str(path), str(N_DRAWS), "0"], env=env,
                           capture_output=True, text=True, check=True)
     counts = json.loads(done.stdout.strip().splitlines()[-1])["counts"]
-    for cls in policy.classes:
-        drawn = counts[f"tpf-{cls.name}"]
-        for index, choice in enumerate(class_choices(cls, options)):
-            share = drawn.get(f"tpf-{cls.name}-{index}", 0) / N_DRAWS
-            sigma = math.sqrt(choice.weight * (1 - choice.weight) / N_DRAWS)
-            # weights in thousandths: under 0.1 point of rounding, plus the draw's noise
-            assert abs(share - choice.weight) <= 0.001 + 5 * sigma, (cls.name, choice, share)
+    assert set(counts) == {f"tpf-{cls.name}" for cls in policy.classes}
+    for class_name, planned, share in drawn_shares(policy, options, counts, N_DRAWS):
+        sigma = math.sqrt(planned * (1 - planned) / N_DRAWS)
+        # weights in thousandths: under 0.1 point of rounding, plus the draw's noise
+        assert abs(share - planned) <= 0.001 + 5 * sigma, (class_name, planned, share)
 
 
 def test_envoy_routes_fit_the_crd_schema_and_split_by_header(policy: Policy) -> None:

@@ -49,6 +49,23 @@ def group_name(class_name: str) -> str:
     return GROUP_PREFIX + class_name
 
 
+def deployment_id(class_name: str, index: int) -> str:
+    """``tpf-<class>-<index>``: the ``model_info.id`` of a class's ``index``-th planned choice."""
+    return f"{group_name(class_name)}-{index}"
+
+
+def drawn_shares(policy: Policy, options: ExportOptions, counts: dict[str, dict[str, int]],
+                 draws: int) -> list[tuple[str, float, float]]:
+    """``(class, planned share, drawn share)`` per planned choice of the band ``options`` names, from a
+    router's draw counts ``{model group: {deployment id: count}}`` of ``draws`` draws per group."""
+    out = []
+    for cls in policy.classes:
+        drawn = counts.get(group_name(cls.name), {})
+        for index, choice in enumerate(class_choices(cls, options)):
+            out.append((cls.name, choice.weight, drawn.get(deployment_id(cls.name, index), 0) / draws))
+    return out
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").upper()
 
@@ -94,7 +111,7 @@ def class_deployments(policy: Policy, cls: PolicyClass, options: ExportOptions, 
                                   "weight": weight}
         if d.max_new_tokens > 0:
             params["max_tokens"] = d.max_new_tokens
-        info = {"id": f"tpf-{cls.name}-{index}", "tpf_policy": policy.name or "unnamed", "tpf_class": cls.name,
+        info = {"id": deployment_id(cls.name, index), "tpf_policy": policy.name or "unnamed", "tpf_class": cls.name,
                 "tpf_model": d.model, "tpf_strategy": d.strategy, "tpf_max_new_tokens": d.max_new_tokens,
                 "tpf_votes": d.votes, "tpf_planned_share": round(choice.weight, 9), "tpf_band": band_text(options),
                 **_figures(cls)}
